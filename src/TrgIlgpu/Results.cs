@@ -1,0 +1,104 @@
+namespace TrgIlgpu;
+
+/// <summary>A face box in full-image pixels: left, top, right, bottom (square in practice).</summary>
+public readonly record struct FaceBox(float Left, float Top, float Right, float Bottom)
+{
+    public float Width => Right - Left;
+    public float Height => Bottom - Top;
+
+    /// <summary>Why this box cannot be used, or null. Boxes may reach outside the image (those pixels read as black).</summary>
+    public string? Problem()
+    {
+        if (!float.IsFinite(Left) || !float.IsFinite(Top) || !float.IsFinite(Right) || !float.IsFinite(Bottom))
+            return "box coordinates must be finite numbers";
+        if (Right - Left < 1 || Bottom - Top < 1)
+            return $"box {this} is empty or inverted: need right > left and bottom > top by at least one pixel";
+        return null;
+    }
+
+    public override string ToString() => FormattableString.Invariant($"{Left},{Top},{Right},{Bottom}");
+}
+
+/// <summary>An RGB image in host memory: rows top to bottom, 3 bytes per pixel (R,G,B).</summary>
+public sealed class RgbImage
+{
+    public int Width { get; }
+    public int Height { get; }
+    public byte[] Pixels { get; }
+
+    public RgbImage(int width, int height, byte[] pixels)
+    {
+        if (width < 1 || height < 1) throw new ArgumentException($"image size {width}x{height} is empty");
+        if (pixels.Length != (long)width * height * 3)
+            throw new ArgumentException($"{pixels.Length} bytes for a {width}x{height} RGB image (need {(long)width * height * 3})");
+        Width = width; Height = height; Pixels = pixels;
+    }
+}
+
+/// <summary>One face to estimate: the image it is in, its box, the focal length in pixels.</summary>
+public sealed record FaceRequest(RgbImage Image, FaceBox Box, float Focal)
+{
+    /// <summary>The paper's in-the-wild focal length when no calibration is known: W + H.</summary>
+    public static float DefaultFocal(RgbImage image) => image.Width + image.Height;
+}
+
+/// <summary>Rotation (row-major 3x3) and translation (metres, camera frame) after one iteration.</summary>
+public sealed record IterationResult(float[] Rotation, float[] Translation);
+
+/// <summary>
+/// Yaw, pitch, roll in degrees, in the official evaluation convention (EVAL_SPEC.md): SciPy
+/// <c>Rotation.from_matrix(R).as_euler('yxz')</c>, extrinsic axes y, then x, then z,
+/// i.e. R = Rz(roll) · Rx(pitch) · Ry(yaw).
+/// </summary>
+public readonly record struct EulerAngles(double Yaw, double Pitch, double Roll)
+{
+    public const string Convention = "scipy as_euler('yxz', degrees=True): extrinsic y (yaw), x (pitch), z (roll); R = Rz(roll) Rx(pitch) Ry(yaw)";
+
+    /// <summary>Angles of a row-major rotation matrix (SciPy's extrinsic yxz, with its gimbal-lock convention of roll = 0).</summary>
+    public static EulerAngles FromMatrix(ReadOnlySpan<float> r)
+    {
+        // R = Rz(c) Rx(b) Ry(a): R[2,1] = sin b; R[2,0] = -cos b sin a; R[2,2] = cos b cos a;
+        // R[0,1] = -sin c cos b; R[1,1] = cos c cos b.
+        double r21 = Math.Clamp((double)r[7], -1.0, 1.0);
+        double pitch = Math.Asin(r21);
+        double yaw, roll;
+        if (Math.Abs(r21) < 1 - 1e-9)
+        {
+            yaw = Math.Atan2(-r[6], r[8]);
+            roll = Math.Atan2(-r[1], r[4]);
+        }
+        else
+        {
+            // Gimbal lock: SciPy sets the third angle to zero and folds the rotation into the first.
+            roll = 0;
+            yaw = Math.Atan2(r[2], r[0]);
+        }
+        const double deg = 180.0 / Math.PI;
+        return new EulerAngles(yaw * deg, pitch * deg, roll * deg);
+    }
+}
+
+/// <summary>What the model says about one face (MODEL_SPEC.md section 6).</summary>
+public sealed class FaceResult
+{
+    public required FaceBox Box { get; init; }
+    public required float Focal { get; init; }
+    /// <summary>Final rotation, row-major 3x3, head to camera.</summary>
+    public required float[] Rotation { get; init; }
+    /// <summary>Final translation in metres, camera frame.</summary>
+    public required float[] Translation { get; init; }
+    /// <summary>1220 x 3 camera-space vertices (metres), vertex-major.</summary>
+    public required float[] VerticesCam { get; init; }
+    /// <summary>1220 x 3 head-space vertices (metres), vertex-major.</summary>
+    public required float[] VerticesHead { get; init; }
+    /// <summary>68 x 2 landmarks as the model outputs them, normalised crop coordinates in [-1, 1].</summary>
+    public required float[] Landmarks68Norm { get; init; }
+    /// <summary>68 x 2 landmarks in full-image pixels.</summary>
+    public required float[] Landmarks68 { get; init; }
+    /// <summary>R and T after every iteration; the last equals <see cref="Rotation"/>/<see cref="Translation"/>.</summary>
+    public required IterationResult[] Iterations { get; init; }
+    /// <summary>Crop-pixel sampling points (305 x 2) of every iteration after the first.</summary>
+    public required float[][] SamplingPoints { get; init; }
+
+    public EulerAngles Euler => EulerAngles.FromMatrix(Rotation);
+}
