@@ -141,11 +141,11 @@ def write_archive(path, obj, storages, deflate=(), name="archive", patch=lambda 
     StoragePickler(buf, protocol=2).dump(obj)
     pkl = patch(buf.getvalue())
     with zipfile.ZipFile(path, "w") as z:
-        z.writestr(f"{name}/data.pkl", pkl)
+        z.writestr(zipfile.ZipInfo(f"{name}/data.pkl"), pkl)
         for key, data in storages.items():
             z.writestr(zipfile.ZipInfo(f"{name}/data/{key}"), data,
                        compress_type=zipfile.ZIP_DEFLATED if key in deflate else zipfile.ZIP_STORED)
-        z.writestr(f"{name}/version", "3\n")
+        z.writestr(zipfile.ZipInfo(f"{name}/version"), "3\n")
 
 
 def replace_pickle(src, dst, transform):
@@ -289,6 +289,14 @@ def make_small(out):
             value["bytes"] = b"\x00\xff"
         with open(p(f"plain_p{proto}.pkl"), "wb") as f:
             pickle.dump(value, f, protocol=proto)
+
+    # --- subsample pickles holding numpy integer arrays instead of the official list ---
+    import numpy as np
+    chosen = np.random.default_rng(10).choice(1220, 305, replace=False)
+    for dtype in ("int32", "int64"):
+        with open(p(f"subsample_{dtype}_array.pkl"), "wb") as f:
+            pickle.dump({"1220_to_305": chosen.astype(dtype), "other": [1, 2]}, f, protocol=4)
+    expected["subsample_array"] = [int(x) for x in chosen]
 
     # --- broken archives ---
     good = open(p("float32.pt"), "rb").read()

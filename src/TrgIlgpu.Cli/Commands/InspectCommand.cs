@@ -50,7 +50,7 @@ internal static class InspectCommand
         var extra = new HashSet<string> { VariantInfo.Subsample.Key, VariantInfo.Triangles.Key };
         var stateTensors = sd.Tensors.Where(t => !extra.Contains(t.Name)).ToList();
         long elements = stateTensors.Sum(t => t.Elements);
-        long bytes = sd.Tensors.Sum(t => t.Elements * (t.DType == TensorDType.I32 ? 4L : t.DType == TensorDType.I64 ? 8L : 4L));
+        long bytes = sd.Tensors.Sum(t => t.Elements * TensorData.ElementSize(t.DType));
         var kind = modelFile ? "TrgIlgpu model file (safetensors)"
             : md.GetValueOrDefault("format") == "pytorch-zip" ? $"PyTorch zip checkpoint (archive '{md.GetValueOrDefault("archive")}')"
             : "safetensors state dict";

@@ -50,7 +50,12 @@ public static class NumpyPickle
         {
             List<object?> list => list.Select(v => v is long l ? l
                 : throw new TrgException(ErrorKind.InvalidModel, $"'{SubsampleKey}' holds a non-integer", path)).ToArray(),
-            NumpyArray arr => ToHostTensor(arr, SubsampleKey, path) is { DType: TensorDType.I64 } t ? t.I64! : throw new TrgException(ErrorKind.InvalidModel, $"'{SubsampleKey}' is not an integer array", path),
+            NumpyArray arr => ToHostTensor(arr, SubsampleKey, path) switch
+            {
+                { I64: { } wide } => wide,
+                { I32: { } narrow } => narrow.Select(v => (long)v).ToArray(),
+                _ => throw new TrgException(ErrorKind.InvalidModel, $"'{SubsampleKey}' is not an integer array", path),
+            },
             _ => throw new TrgException(ErrorKind.InvalidModel, $"'{SubsampleKey}' is neither a list nor an array", path),
         };
         var problem = CheckSubsample(indices);

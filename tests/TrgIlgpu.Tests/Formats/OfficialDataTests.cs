@@ -75,3 +75,16 @@ public class OfficialDataTests
         Assert.Contains("twice", NumpyPickle.CheckSubsample(repeated));
     }
 }
+
+public class SubsamplePickleVariantsTests
+{
+    [Theory]
+    [InlineData("subsample_int32_array.pkl")]
+    [InlineData("subsample_int64_array.pkl")]
+    public void NumpyIntegerArrays_AreAcceptedAsSubsample(string fixture)
+    {
+        var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(FormatsTestFiles.Fixture("expected.json")))
+            .RootElement.GetProperty("subsample_array").EnumerateArray().Select(x => x.GetInt64()).ToArray();
+        Assert.Equal(expected, NumpyPickle.ReadSubsample(FormatsTestFiles.Fixture(fixture)));
+    }
+}
