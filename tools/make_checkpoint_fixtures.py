@@ -336,6 +336,20 @@ def make_small(out):
                 data[at + size_at: at + size_at + 4] = claim
             at += 4
     open(p("zip_bomb_claim.pt"), "wb").write(bytes(data))
+    # The same storage claiming 2,000,000,000 compressed bytes in a file of a few hundred.
+    for sig, size_at in ((b"PK\x03\x04", 18), (b"PK\x01\x02", 20)):
+        at = data.find(sig)
+        while at >= 0:
+            data[at + size_at: at + size_at + 4] = (2_000_000_000).to_bytes(4, "little")
+            at = data.find(sig, at + 4)
+    open(p("zip_size_beyond_file.pt"), "wb").write(bytes(data))
+
+    # A checkpoint re-zipped with deflate: legal zip, read through the decompressor.
+    with zipfile.ZipFile(p("float32.pt")) as zin, zipfile.ZipFile(p("deflated.pt"), "w") as zout:
+        for info in zin.infolist():
+            zi = zipfile.ZipInfo(info.filename)
+            zout.writestr(zi, zin.read(info.filename), compress_type=zipfile.ZIP_DEFLATED)
+    expected["deflated.pt"] = expected["float32.pt"]
 
     with open(os.path.join(out, "expected.json"), "w") as f:
         json.dump(expected, f, indent=0)

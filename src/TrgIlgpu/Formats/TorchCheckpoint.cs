@@ -14,8 +14,13 @@ internal static class TorchCheckpoint
 {
     /// <summary>Largest data.pkl accepted (a state dict's pickle is tens of kB).</summary>
     public const long MaxPickleBytes = 64L << 20;
-    /// <summary>A deflated entry may not claim more than this many bytes per compressed byte (deflate's limit is 1032).</summary>
-    private const long MaxDeflateRatio = 1100;
+    /// <summary>
+    /// A compressed entry may not claim more than this many bytes per compressed byte (torch never compresses; real
+    /// weights shrink about 1.1x), nor more than <see cref="SmallEntryAllowance"/> when smaller. This bounds what a small
+    /// hostile file can make the reader allocate.
+    /// </summary>
+    private const long MaxCompressionRatio = 64;
+    private const long SmallEntryAllowance = 1L << 20;
 
     /// <summary>Storage classes a checkpoint may name, with their element type.</summary>
     internal static readonly IReadOnlyDictionary<string, TensorDType> StorageTypes = new Dictionary<string, TensorDType>
@@ -59,7 +64,9 @@ internal static class TorchCheckpoint
         {
             if (!entries.TryAdd(e.FullName, e))
                 throw new TrgException(ErrorKind.InvalidModel, $"zip entry '{e.FullName}' appears twice", path);
-            if (e.Length < 0 || e.CompressedLength < 0 || e.Length > Math.Max(e.CompressedLength, 1) * MaxDeflateRatio)
+            if (e.CompressedLength < 0 || e.CompressedLength > fileBytes)
+                throw new TrgException(ErrorKind.InvalidModel, $"zip entry '{e.FullName}' claims {e.CompressedLength} stored bytes in a {fileBytes}-byte file", path);
+            if (e.Length < 0 || e.Length > Math.Max(e.CompressedLength * MaxCompressionRatio, SmallEntryAllowance))
                 throw new TrgException(ErrorKind.InvalidModel,
                     $"zip entry '{e.FullName}' claims {e.Length} bytes from {e.CompressedLength} compressed bytes; refused", path);
         }

@@ -45,6 +45,7 @@ public class TorchCheckpointTests
     [InlineData("nested_state_dict.pt")]
     [InlineData("nested_model.pt")]
     [InlineData("module_prefix.pt")]
+    [InlineData("deflated.pt")]
     public void ReadsTorchSaveOutput(string fixture)
     {
         var sd = Checkpoint.ReadStateDict(FormatsTestFiles.Fixture(fixture));
@@ -116,6 +117,7 @@ public class TorchCheckpointTests
         { "huge_numel.pt", "impossibly large" },
         { "huge_shape.pt", "impossibly large" },
         { "zip_bomb_claim.pt", "claims 4000000000 bytes" },
+        { "zip_size_beyond_file.pt", "2000000000 stored bytes" },
         { "single_tensor.pt", "not a state dict" },
         { "no_tensors.pt", "no tensors found" },
         { "plain_p4.pkl", "not a PyTorch zip checkpoint" },
