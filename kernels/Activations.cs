@@ -1,0 +1,22 @@
+namespace TrgIlgpu.Kernels;
+
+internal static class Act
+{
+    public static float Apply(float v, int activation) =>
+        activation == (int)Activation.Relu ? (v > 0f ? v : 0f)
+        : activation == (int)Activation.LeakyRelu ? (v > 0f ? v : v * 0.01f)
+        : v;
+}
+
+/// <summary>Four floats: one accumulator per output channel of a thread's tile.</summary>
+internal struct Acc4
+{
+    public float C0, C1, C2, C3;
+
+    public void Fma(float w0, float w1, float w2, float w3, float x)
+    {
+        C0 += w0 * x; C1 += w1 * x; C2 += w2 * x; C3 += w3 * x;
+    }
+
+    public float Get(int c) => c == 0 ? C0 : c == 1 ? C1 : c == 2 ? C2 : C3;
+}

@@ -1,0 +1,42 @@
+namespace TrgIlgpu.Kernels;
+
+/// <summary>Activation applied in a kernel's epilogue.</summary>
+public enum Activation
+{
+    None = 0,
+    Relu = 1,
+    /// <summary>LeakyReLU with slope 0.01 (the only slope the model uses).</summary>
+    LeakyRelu = 2,
+}
+
+/// <summary>
+/// Per-face inputs shared by the preprocessing, sampling and geometry kernels:
+/// where the face's image sits in the uploaded byte buffer, its size, the box and the focal length.
+/// </summary>
+public struct FaceParams
+{
+    public int ImageOffset;
+    public int Width;
+    public int Height;
+    public int Padding;
+    public float Left;
+    public float Top;
+    public float Right;
+    public float Bottom;
+    public float Focal;
+}
+
+/// <summary>
+/// Register tiling shared by the GEMM-like kernels: each thread owns 4 output channels x 4 output positions.
+/// The 4 positions of a thread are strided by <c>positionThreads</c> (not adjacent), so that neighbouring threads
+/// read neighbouring input elements: coalesced on GPUs, contiguous vector lanes on PoCL.
+/// </summary>
+public static class Tiling
+{
+    public const int Channels = 4;
+    public const int Positions = 4;
+    public const int GroupSize = 64;
+
+    public static int CeilDiv(int a, int b) => (a + b - 1) / b;
+    public static int PadChannels(int c) => CeilDiv(c, Channels) * Channels;
+}
