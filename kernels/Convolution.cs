@@ -15,9 +15,10 @@ public struct ConvParams
     /// <summary>Projection shortcut input: channels, height, width, stride (mode 2 only).</summary>
     public int ShortcutChannels, ShortcutHeight, ShortcutWidth, ShortcutStride;
 
-    public readonly int OutChannelsPadded => Tiling.PadChannels(OutChannels);
+    public readonly int OutChannelsPadded => Tiling.PadChannels(OutChannels, Convolution.ChannelTile);
     public readonly int PositionThreads => Tiling.CeilDiv(OutHeight * OutWidth, Tiling.Positions);
-    public readonly int ThreadCount => Batch * (OutChannelsPadded / Tiling.Channels) * PositionThreads;
+    public readonly int ChannelBlocks => OutChannelsPadded / Convolution.ChannelTile;
+    public readonly KernelConfig Config => Tiling.PositionsByBlocks(PositionThreads, Batch * ChannelBlocks);
 }
 
 /// <summary>
@@ -28,8 +29,11 @@ public static class Convolution
 {
     public const int ShortcutNone = 0, ShortcutIdentity = 1, ShortcutProjection = 2;
 
+    /// <summary>Output channels per thread.</summary>
+    public const int ChannelTile = 8;
+
     /// <summary>
-    /// Weights are packed tap-major: <c>weight[((ky * K + kx) * Cin + ci) * CoutPadded + co]</c>, so the four
+    /// Launch with <see cref="ConvParams.Config"/>. Weights are packed tap-major: <c>weight[((ky * K + kx) * Cin + ci) * CoutPadded + co]</c>, so the four
     /// output channels of a tile are adjacent; a projection shortcut's weights are <c>[ci * CoutPadded + co]</c>.
     /// Padded output channels carry zero weights and are never written.
     /// </summary>
@@ -38,14 +42,12 @@ public static class Convolution
         ArrayView<float> shortcut, ArrayView<float> shortcutWeight,
         ArrayView<float> output, ConvParams p)
     {
-        int gid = Grid.GlobalIndex.X;
-        if (gid >= p.ThreadCount) return;
+        int t = Grid.GlobalIndex.X;
         int q = p.PositionThreads;
+        if (t >= q) return;
         int coutPad = p.OutChannelsPadded;
-        int t = gid % q;
-        int rest = gid / q;
-        int co = (rest % (coutPad / Tiling.Channels)) * Tiling.Channels;
-        int b = rest / (coutPad / Tiling.Channels);
+        int co = (Grid.GlobalIndex.Y % p.ChannelBlocks) * ChannelTile;
+        int b = Grid.GlobalIndex.Y / p.ChannelBlocks;
 
         int hw = p.InHeight * p.InWidth;
         int outHw = p.OutHeight * p.OutWidth;
@@ -56,7 +58,7 @@ public static class Convolution
         int oy2 = Clamp(pos2, outHw) / p.OutWidth, ox2 = Clamp(pos2, outHw) % p.OutWidth;
         int oy3 = Clamp(pos3, outHw) / p.OutWidth, ox3 = Clamp(pos3, outHw) % p.OutWidth;
 
-        var a0 = new Acc4(); var a1 = new Acc4(); var a2 = new Acc4(); var a3 = new Acc4();
+        var a0 = new Acc8(); var a1 = new Acc8(); var a2 = new Acc8(); var a3 = new Acc8();
         int inBatch = b * p.InChannels * hw;
         for (int ky = 0; ky < p.Kernel; ky++)
         {
@@ -68,11 +70,10 @@ public static class Convolution
                 int x = inBatch;
                 for (int ci = 0; ci < p.InChannels; ci++)
                 {
-                    float w0 = weight[w], w1 = weight[w + 1], w2 = weight[w + 2], w3 = weight[w + 3];
-                    a0.Fma(w0, w1, w2, w3, off0 >= 0 ? input[x + off0] : 0f);
-                    a1.Fma(w0, w1, w2, w3, off1 >= 0 ? input[x + off1] : 0f);
-                    a2.Fma(w0, w1, w2, w3, off2 >= 0 ? input[x + off2] : 0f);
-                    a3.Fma(w0, w1, w2, w3, off3 >= 0 ? input[x + off3] : 0f);
+                    a0.Fma(weight, w, off0 >= 0 ? input[x + off0] : 0f);
+                    a1.Fma(weight, w, off1 >= 0 ? input[x + off1] : 0f);
+                    a2.Fma(weight, w, off2 >= 0 ? input[x + off2] : 0f);
+                    a3.Fma(weight, w, off3 >= 0 ? input[x + off3] : 0f);
                     w += coutPad;
                     x += hw;
                 }
@@ -91,17 +92,16 @@ public static class Convolution
             int x = b * p.ShortcutChannels * shw;
             for (int ci = 0; ci < p.ShortcutChannels; ci++)
             {
-                float w0 = shortcutWeight[w], w1 = shortcutWeight[w + 1], w2 = shortcutWeight[w + 2], w3 = shortcutWeight[w + 3];
-                a0.Fma(w0, w1, w2, w3, shortcut[x + s0]);
-                a1.Fma(w0, w1, w2, w3, shortcut[x + s1]);
-                a2.Fma(w0, w1, w2, w3, shortcut[x + s2]);
-                a3.Fma(w0, w1, w2, w3, shortcut[x + s3]);
+                a0.Fma(shortcutWeight, w, shortcut[x + s0]);
+                a1.Fma(shortcutWeight, w, shortcut[x + s1]);
+                a2.Fma(shortcutWeight, w, shortcut[x + s2]);
+                a3.Fma(shortcutWeight, w, shortcut[x + s3]);
                 w += coutPad;
                 x += shw;
             }
         }
 
-        for (int c = 0; c < Tiling.Channels; c++)
+        for (int c = 0; c < ChannelTile; c++)
         {
             if (co + c >= p.OutChannels) break;
             int outBase = (b * p.OutChannels + co + c) * outHw;

@@ -1,3 +1,5 @@
+using ILGPU;
+
 namespace TrgIlgpu.Kernels;
 
 /// <summary>Activation applied in a kernel's epilogue.</summary>
@@ -27,9 +29,9 @@ public struct FaceParams
 }
 
 /// <summary>
-/// Register tiling shared by the GEMM-like kernels: each thread owns 4 output channels x 4 output positions.
-/// The 4 positions of a thread are strided by <c>positionThreads</c> (not adjacent), so that neighbouring threads
-/// read neighbouring input elements: coalesced on GPUs, contiguous vector lanes on PoCL.
+/// Register tiling shared by the GEMM-like kernels: each thread owns a tile of output channels x 4 output positions.
+/// The positions of a thread are strided by the number of position threads (not adjacent), so that neighbouring
+/// threads read neighbouring input elements: coalesced on GPUs, contiguous vector lanes on PoCL.
 /// </summary>
 public static class Tiling
 {
@@ -38,5 +40,15 @@ public static class Tiling
     public const int GroupSize = 64;
 
     public static int CeilDiv(int a, int b) => (a + b - 1) / b;
-    public static int PadChannels(int c) => CeilDiv(c, Channels) * Channels;
+    public static int PadChannels(int c, int tile = Channels) => CeilDiv(c, tile) * tile;
+
+    /// <summary>
+    /// 2-D launch: X runs over position threads, Y over (batch, channel block), so that every thread of a group
+    /// shares its channel block and reads the same weights (a broadcast). The group is narrowed for small maps.
+    /// </summary>
+    public static KernelConfig PositionsByBlocks(int positionThreads, int blocks)
+    {
+        int group = Math.Min(GroupSize, CeilDiv(positionThreads, 8) * 8);
+        return new KernelConfig(new Index2D(CeilDiv(positionThreads, group), blocks), new Index2D(group, 1));
+    }
 }

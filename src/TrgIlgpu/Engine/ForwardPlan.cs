@@ -168,7 +168,7 @@ public sealed class ForwardPlan : IDisposable
         var dummy = _w.Dummy;
         string sc = p.ShortcutMode switch { Convolution.ShortcutProjection => " +proj", Convolution.ShortcutIdentity => " +res", _ => "" };
         Add(name, "Conv2D", $"{input.Shape}->{output.Shape} k{kernel}s{stride}{sc} {act}", 2 * macs, bytes, st =>
-            k.Conv2D(st, DeviceKernels.Config(p.ThreadCount), input.View, layer.Weight.View, layer.Bias.View,
+            k.Conv2D(st, p.Config, input.View, layer.Weight.View, layer.Bias.View,
                 shortcut?.View ?? dummy, layer.ShortcutWeight?.View ?? dummy, output.View, p));
         return output;
     }

@@ -83,7 +83,7 @@ public sealed class PackedModel
     private void AddConv(ModelWeights w, string name, string conv, string? bn, string? downsample = null, bool convBias = false)
     {
         var t = w.Tensors[conv + ".weight"];
-        int cout = t.Shape[0], cin = t.Shape[1], k = t.Shape[2], pad = Tiling.PadChannels(cout);
+        int cout = t.Shape[0], cin = t.Shape[1], k = t.Shape[2], pad = Tiling.PadChannels(cout, Convolution.ChannelTile);
         var src = t.F32!;
         double[] scale = Enumerable.Repeat(1.0, cout).ToArray();
         double[] shift = new double[cout];
