@@ -18,7 +18,7 @@ public struct ConvParams
     public readonly int OutChannelsPadded => Tiling.PadChannels(OutChannels, Convolution.ChannelTile);
     public readonly int PositionThreads => Tiling.CeilDiv(OutHeight * OutWidth, Tiling.Positions);
     public readonly int ChannelBlocks => OutChannelsPadded / Convolution.ChannelTile;
-    public readonly KernelConfig Config => Tiling.PositionsByBlocks(PositionThreads, Batch * ChannelBlocks);
+    public readonly KernelConfig Config(int maxGroup) => Tiling.PositionsByBlocks(PositionThreads, Batch * ChannelBlocks, maxGroup);
 }
 
 /// <summary>

@@ -37,6 +37,7 @@ public static class Tiling
 {
     public const int Channels = 4;
     public const int Positions = 4;
+    /// <summary>Threads per group where the device allows it (ILGPU's CPU accelerator allows 16).</summary>
     public const int GroupSize = 64;
 
     public static int CeilDiv(int a, int b) => (a + b - 1) / b;
@@ -46,9 +47,9 @@ public static class Tiling
     /// 2-D launch: X runs over position threads, Y over (batch, channel block), so that every thread of a group
     /// shares its channel block and reads the same weights (a broadcast). The group is narrowed for small maps.
     /// </summary>
-    public static KernelConfig PositionsByBlocks(int positionThreads, int blocks)
+    public static KernelConfig PositionsByBlocks(int positionThreads, int blocks, int maxGroup)
     {
-        int group = Math.Min(GroupSize, CeilDiv(positionThreads, 8) * 8);
+        int group = Math.Min(maxGroup, CeilDiv(positionThreads, 8) * 8);
         return new KernelConfig(new Index2D(CeilDiv(positionThreads, group), blocks), new Index2D(group, 1));
     }
 }

@@ -20,8 +20,12 @@ internal sealed class DeviceKernels
     public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, LinearParams, ResultLayout, int> DenseStateUpdate;
     public readonly Action<AcceleratorStream, KernelConfig, ArrayView<FaceParams>, V, ResultLayout, int> FinalGeometry;
 
+    /// <summary>Threads per group: 64, or the device's maximum when smaller.</summary>
+    public readonly int GroupSize;
+
     public DeviceKernels(Accelerator a)
     {
+        GroupSize = Math.Min(Tiling.GroupSize, a.MaxNumThreadsPerGroup);
         CropNormalize = a.LoadKernel<ArrayView<byte>, ArrayView<FaceParams>, V, int>(Preprocess.CropNormalize);
         Conv2D = a.LoadKernel<V, V, V, V, V, V, ConvParams>(Convolution.Conv2D);
         MaxPool = a.LoadKernel<V, V, PoolParams>(Pooling.MaxPool3x3S2);
@@ -35,6 +39,5 @@ internal sealed class DeviceKernels
     }
 
     /// <summary>Launch shape for a barrier-free kernel over <paramref name="threads"/> threads.</summary>
-    public static KernelConfig Config(long threads) =>
-        new((int)((threads + Tiling.GroupSize - 1) / Tiling.GroupSize), Tiling.GroupSize);
+    public KernelConfig Config(long threads) => new((int)((threads + GroupSize - 1) / GroupSize), GroupSize);
 }

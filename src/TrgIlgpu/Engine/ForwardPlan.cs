@@ -85,14 +85,14 @@ public sealed class ForwardPlan : IDisposable
 
         var x = Alloc((long)b * 3 * s * s, $"[{b},3,{s},{s}]");
         Add("preprocess", "CropNormalize", x.Shape, (long)b * s * s * 40, (long)b * s * s * 3 * 5, st =>
-            k.CropNormalize(st, DeviceKernels.Config((long)b * s * s), images(), facesView, x.View, b));
+            k.CropNormalize(st, k.Config((long)b * s * s), images(), facesView, x.View, b));
 
         var c1 = Conv("conv1", x, 3, s, s, 7, 2, 3, Activation.Relu);
         Free(x);
         var pooled = Alloc((long)b * 64 * 48 * 48, $"[{b},64,48,48]");
         var pp = new PoolParams { Batch = b, Channels = 64, InHeight = 96, InWidth = 96, OutHeight = 48, OutWidth = 48 };
         Add("maxpool", "MaxPool3x3S2", pooled.Shape, pp.ThreadCount * 9L, (long)b * 64 * (96 * 96 + 48 * 48) * 4, st =>
-            k.MaxPool(st, DeviceKernels.Config(pp.ThreadCount), c1.View, pooled.View, pp));
+            k.MaxPool(st, k.Config(pp.ThreadCount), c1.View, pooled.View, pp));
         Free(c1);
 
         var cur = pooled;
@@ -141,11 +141,11 @@ public sealed class ForwardPlan : IDisposable
         var results = Results.View;
         int size = hw;
         Add("soft_argmax", "SoftArgmax", $"[{b},68,{size},{size}]->[{b},68,2]", (long)b * 68 * size * size * 8, (long)b * 68 * size * size * 4, st =>
-            k.SoftArgmax(st, DeviceKernels.Config(b * 68), heat.View, results, b, 68, size, layout.Stride, layout.Landmarks));
+            k.SoftArgmax(st, k.Config(b * 68), heat.View, results, b, 68, size, layout.Stride, layout.Landmarks));
         Free(heat, cur);
 
         Add("geometry", "FinalGeometry", $"[{b},1220,3]", (long)b * 1220 * 30, (long)b * 1220 * 24, st =>
-            k.FinalGeometry(st, DeviceKernels.Config(b * 1220), facesView, results, layout, b));
+            k.FinalGeometry(st, k.Config(b * 1220), facesView, results, layout, b));
     }
 
     private Tensor Conv(string name, Tensor input, int cin, int h, int w, int kernel, int stride, int pad, Activation act,
@@ -168,7 +168,7 @@ public sealed class ForwardPlan : IDisposable
         var dummy = _w.Dummy;
         string sc = p.ShortcutMode switch { Convolution.ShortcutProjection => " +proj", Convolution.ShortcutIdentity => " +res", _ => "" };
         Add(name, "Conv2D", $"{input.Shape}->{output.Shape} k{kernel}s{stride}{sc} {act}", 2 * macs, bytes, st =>
-            k.Conv2D(st, p.Config, input.View, layer.Weight.View, layer.Bias.View,
+            k.Conv2D(st, p.Config(k.GroupSize), input.View, layer.Weight.View, layer.Bias.View,
                 shortcut?.View ?? dummy, layer.ShortcutWeight?.View ?? dummy, output.View, p));
         return output;
     }
@@ -181,7 +181,7 @@ public sealed class ForwardPlan : IDisposable
         var k = _k;
         Add(name, "Deconv4x4S2", $"{input.Shape}->{output.Shape} Relu", 2L * Batch * 256 * 4 * hw * hw * cin * 4,
             4 * ((long)Batch * cin * hw * hw + layer.Weight.Length + output.Length), st =>
-            k.Deconv(st, DeviceKernels.Config(p.ThreadCount), input.View, layer.Weight.View, layer.Bias.View, output.View, p));
+            k.Deconv(st, k.Config(p.ThreadCount), input.View, layer.Weight.View, layer.Bias.View, output.View, p));
         return output;
     }
 
@@ -203,7 +203,7 @@ public sealed class ForwardPlan : IDisposable
             RegressorInput = kin, RegressorTail = n * 5, Layout = layout,
         };
         Add($"iter{i}.sample", "Sample", $"{map.Shape}@{n}pts->{sampled.Shape}", (long)sp.ThreadCount * 12, (long)sp.ThreadCount * 20, st =>
-            k.Sample(st, DeviceKernels.Config(sp.ThreadCount), map.View, w.PointsGrid.View, w.Subsample.View, w.InitFace.View, w.InitPose.View,
+            k.Sample(st, k.Config(sp.ThreadCount), map.View, w.PointsGrid.View, w.Subsample.View, w.InitFace.View, w.InitPose.View,
                 facesView, results, sampled.View, xc.View, sp));
 
         var y0 = Mlp(i, 0, null, sampled, n, 128, Activation.LeakyRelu, null, 0);
@@ -216,13 +216,13 @@ public sealed class ForwardPlan : IDisposable
         var hl = w[$"regressor{i}.hidden"];
         var lp = new LinearParams { Batch = b, In = kin, Out = VariantInfo.Hidden, InStride = kin, OutStride = VariantInfo.Hidden };
         Add($"iter{i}.regressor", "Dense", $"{xc.Shape}->{hidden.Shape} (fc2*fc1)", 2L * b * kin * 1024, 4L * (hl.Weight.Length + b * (kin + 1024)), st =>
-            k.Dense(st, DeviceKernels.Config(lp.ThreadCount), xc.View, hl.Weight.View, hl.Bias.View, hidden.View, lp));
+            k.Dense(st, k.Config(lp.ThreadCount), xc.View, hl.Weight.View, hl.Bias.View, hidden.View, lp));
         Free(xc);
 
         var ol = w[$"regressor{i}.out"];
         var op = new LinearParams { Batch = b, In = VariantInfo.Hidden, Out = 3669, InStride = VariantInfo.Hidden, OutStride = 0 };
         Add($"iter{i}.update", "DenseStateUpdate", $"{hidden.Shape}->face+=[{b},3660], pose9+=[{b},9]", 2L * b * 1024 * 3669, 4L * (ol.Weight.Length + b * 3669 * 3), st =>
-            k.DenseStateUpdate(st, DeviceKernels.Config(op.ThreadCount), hidden.View, ol.Weight.View, ol.Bias.View, w.InitFace.View, w.InitPose.View,
+            k.DenseStateUpdate(st, k.Config(op.ThreadCount), hidden.View, ol.Weight.View, ol.Bias.View, w.InitFace.View, w.InitPose.View,
                 results, op, layout, i));
         Free(hidden);
     }
@@ -241,7 +241,7 @@ public sealed class ForwardPlan : IDisposable
         var dummy = _w.Dummy;
         Add($"iter{i}.mlp{l}", "PointMlp", $"[{Batch},{extraCh}+256,{n}]->[{Batch},{outCh},{n}] {act}", 2L * Batch * n * outCh * (extraCh + 256),
             4L * (layer.Weight.Length + Batch * n * (extraCh + 256 + outCh)), st =>
-            k.PointMlp(st, DeviceKernels.Config(p.ThreadCount), extra?.View ?? dummy, features.View, layer.Weight.View, layer.Bias.View, output.View, p));
+            k.PointMlp(st, k.Config(p.ThreadCount), extra?.View ?? dummy, features.View, layer.Weight.View, layer.Bias.View, output.View, p));
         return into is null ? output : null;
     }
 
