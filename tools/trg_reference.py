@@ -489,4 +489,11 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except FileNotFoundError as e:
+        print(f"trg_reference: error: {e.filename or e}: not found", file=sys.stderr)
+        sys.exit(3)
+    except ValueError as e:
+        print(f"trg_reference: error: {e}", file=sys.stderr)
+        sys.exit(4)
