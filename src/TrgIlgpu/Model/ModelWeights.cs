@@ -15,7 +15,7 @@ public sealed record ModelValidation(VariantInfo? Variant, IReadOnlyList<string>
 /// A validated set of TRG / TRGv2 weights in host memory: the official state dict plus the subsample indices
 /// (and optionally the mesh triangles). Produced from a model file, a checkpoint export, or the synthetic generator.
 /// </summary>
-public sealed class ModelWeights
+public sealed partial class ModelWeights
 {
     /// <summary>Metadata "format" value of a TrgIlgpu model file.</summary>
     public const string FileFormat = "trg-ilgpu";
