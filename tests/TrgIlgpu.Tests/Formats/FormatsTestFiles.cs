@@ -6,27 +6,15 @@ namespace TrgIlgpu.Tests.Formats;
 /// <summary>Where the format tests find their inputs, plus small helpers (temp folders, CLI runs, random weights).</summary>
 internal static class FormatsTestFiles
 {
-    public static string Fixtures => Path.Combine(AppContext.BaseDirectory, "Fixtures", "checkpoints");
+    public static string Fixtures => Path.Combine(TestPaths.Fixtures, "checkpoints");
     public static string Fixture(string name) => Path.Combine(Fixtures, name);
 
-    /// <summary>../shared/trg-data: the official data files, found by walking up from the test binaries.</summary>
-    public static string SharedData(string name)
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            var candidate = Path.Combine(d.FullName, "shared", "trg-data");
-            if (Directory.Exists(candidate)) return Path.Combine(candidate, name);
-        }
-        throw new DirectoryNotFoundException("no shared/trg-data folder above " + AppContext.BaseDirectory);
-    }
+    /// <summary>../shared/trg-data: the official data files.</summary>
+    public static string SharedData(string name) => TestPaths.SharedFile("trg-data", name);
 
-    /// <summary>The repository root (the folder holding tools/), or null when the tests run elsewhere.</summary>
+    /// <summary>The repository root when it holds tools/ (always, in a checkout), else null.</summary>
     public static string? RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "tools", "make_checkpoint_fixtures.py"))) return d.FullName;
-        return null;
-    }
+        => File.Exists(Path.Combine(TestPaths.RepoRoot, "tools", "make_checkpoint_fixtures.py")) ? TestPaths.RepoRoot : null;
 
     public static (int Code, string Out, string Err) Cli(params string[] args)
     {
