@@ -1,0 +1,38 @@
+using TrgIlgpu.Kernels;
+using TrgIlgpu.Tests.Kernels.References;
+
+namespace TrgIlgpu.Tests.Kernels;
+
+/// <summary>Pooling.MaxPool3x3S2 against max_pool2d(3, 2, 1): exact, and the padding never wins.</summary>
+[Collection(KernelCollection.Name)]
+public sealed class PoolingKernelTests(KernelDevices devices)
+{
+    [Theory]
+    [InlineData(2, 3, 7, 5, 0.0)]   // odd sizes
+    [InlineData(3, 2, 6, 9, -4.0)]  // every value negative: a zero-padded max would be wrong at the borders
+    [InlineData(1, 5, 1, 2, -1.0)]  // one row
+    public void MaxPool3x3S2_Cpu_MatchesReference(int batch, int channels, int h, int w, double mean) =>
+        Run(devices.Cpu, batch, channels, h, w, mean, seed: 300 + 31 * h + w);
+
+    [OpenCLFact]
+    public void MaxPool3x3S2_OpenCL_ModelShape_MatchesReference() => Run(devices.OpenCL, 2, 64, 96, 96, -0.5, seed: 399);
+
+    private static void Run(DeviceUnderTest device, int batch, int channels, int h, int w, double mean, int seed)
+    {
+        var rng = new TestRandom(seed);
+        var xs = new Shape4(batch, channels, h, w);
+        var x = rng.Gaussian(xs.Length, 1, mean);
+        var y = RefConv.MaxPool2d(x, xs, 3, 2, 1, out var ys);
+
+        using var d = device.Begin();
+        const int guard = 17;
+        var output = d.Poisoned(ys.Length + guard);
+        var p = new PoolParams { Batch = batch, Channels = channels, InHeight = h, InWidth = w, OutHeight = ys.H, OutWidth = ys.W };
+        d.Kernels.MaxPool(d.Stream, DeviceScope.Config(p.ThreadCount), d.Upload(x).View, output.View, p);
+        var got = d.Download(output);
+
+        string what = $"MaxPool3x3S2 {xs} on {device.Description}";
+        Expect.Close(what, got, y, 0, name: i => $"[plane {i / (ys.H * ys.W)}, y{i / ys.W % ys.H}, x{i % ys.W}]");
+        Expect.Untouched(what + ": past the output", got, i => i < ys.Length);
+    }
+}

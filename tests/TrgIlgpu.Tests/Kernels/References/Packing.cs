@@ -1,0 +1,91 @@
+using TrgIlgpu.Kernels;
+
+namespace TrgIlgpu.Tests.Kernels.References;
+
+/// <summary>A layer in the layout its kernel reads (the same as <c>TrgIlgpu.Engine.PackedLayer</c>).</summary>
+public sealed record Packed(float[] Weight, float[] Bias, float[]? ShortcutWeight = null);
+
+/// <summary>
+/// The load-time weight transformation of <c>PackedModel</c>, restated for single layers so the kernel tests can
+/// pack weights of any shape: BatchNorm folded in float64 and rounded once, output channels padded to a multiple of
+/// <see cref="Tiling.Channels"/> with zeros. PackingTests checks these against PackedModel itself.
+/// </summary>
+public static class Pack
+{
+    /// <summary>Per-channel (scale, shift) with BN(x) = scale x + shift; identity without BN.</summary>
+    public static (double[] Scale, double[] Shift) Fold(BatchNorm? bn, int channels)
+    {
+        var scale = new double[channels];
+        var shift = new double[channels];
+        for (int c = 0; c < channels; c++)
+        {
+            if (bn is null) { scale[c] = 1; continue; }
+            scale[c] = bn.Weight[c] / Math.Sqrt(bn.Var[c] + BatchNorm.Eps);
+            shift[c] = bn.Bias[c] - bn.Mean[c] * scale[c];
+        }
+        return (scale, shift);
+    }
+
+    /// <summary>
+    /// Conv2d weight [Cout, Cin, K, K] (+ conv bias, + BN, + a projection shortcut's 1x1 weight [Cout, CinS] with its BN)
+    /// -> tap-major <c>[((ky K + kx) Cin + ci) CoutPad + co]</c>, bias [CoutPad], shortcut <c>[ci CoutPad + co]</c>.
+    /// </summary>
+    public static Packed Conv(float[] w, int cout, int cin, int k, BatchNorm? bn = null, float[]? convBias = null,
+        float[]? shortcutWeight = null, int shortcutIn = 0, BatchNorm? shortcutBn = null)
+    {
+        int pad = Tiling.PadChannels(cout);
+        var (scale, shift) = Fold(bn, cout);
+        var weight = new float[k * k * cin * pad];
+        var bias = new double[cout];
+        for (int co = 0; co < cout; co++)
+        {
+            bias[co] = shift[co] + (convBias is null ? 0 : convBias[co] * scale[co]);
+            for (int ci = 0; ci < cin; ci++)
+                for (int t = 0; t < k * k; t++)
+                    weight[(t * cin + ci) * pad + co] = (float)(w[(co * cin + ci) * k * k + t] * scale[co]);
+        }
+        float[]? shortcut = null;
+        if (shortcutWeight is not null)
+        {
+            var (sScale, sShift) = Fold(shortcutBn, cout);
+            shortcut = new float[shortcutIn * pad];
+            for (int co = 0; co < cout; co++)
+            {
+                for (int ci = 0; ci < shortcutIn; ci++) shortcut[ci * pad + co] = (float)(shortcutWeight[co * shortcutIn + ci] * sScale[co]);
+                bias[co] += sShift[co];
+            }
+        }
+        return new Packed(weight, PadBias(bias, pad), shortcut);
+    }
+
+    /// <summary>ConvTranspose2d weight [Cin, Cout, 4, 4] + BN -> <c>[((ky 4 + kx) Cin + ci) CoutPad + co]</c>.</summary>
+    public static Packed Deconv(float[] w, int cin, int cout, BatchNorm? bn)
+    {
+        int pad = Tiling.PadChannels(cout);
+        var (scale, shift) = Fold(bn, cout);
+        var weight = new float[16 * cin * pad];
+        for (int ci = 0; ci < cin; ci++)
+            for (int co = 0; co < cout; co++)
+                for (int t = 0; t < 16; t++)
+                    weight[(t * cin + ci) * pad + co] = (float)(w[(ci * cout + co) * 16 + t] * scale[co]);
+        return new Packed(weight, PadBias(shift, pad));
+    }
+
+    /// <summary>Linear / Conv1d(k=1) weight [Out, In] -> transposed <c>[k OutPad + o]</c>.</summary>
+    public static Packed Transposed(float[] w, float[] bias, int outs, int ins)
+    {
+        int pad = Tiling.PadChannels(outs);
+        var weight = new float[ins * pad];
+        for (int o = 0; o < outs; o++)
+            for (int k = 0; k < ins; k++)
+                weight[k * pad + o] = w[o * ins + k];
+        return new Packed(weight, PadBias(bias.Select(b => (double)b).ToArray(), pad));
+    }
+
+    private static float[] PadBias(double[] bias, int pad)
+    {
+        var b = new float[pad];
+        for (int i = 0; i < bias.Length; i++) b[i] = (float)bias[i];
+        return b;
+    }
+}
