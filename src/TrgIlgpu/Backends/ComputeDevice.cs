@@ -6,7 +6,6 @@ using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
 using ILGPU.Backends.OpenCL;
 using TrgIlgpu.Engine;
-using TrgIlgpu.Kernels;
 
 namespace TrgIlgpu.Backends;
 
@@ -45,10 +44,7 @@ public sealed class ComputeDevice : IDisposable
             builder.Optimize(OptimizationLevel.O2).Inlining(InliningMode.Aggressive);
             if (kind is DeviceKind.Auto or DeviceKind.Cuda) TryAdd(() => builder.Cuda());
             if (kind is DeviceKind.Auto or DeviceKind.OpenCL) TryAdd(() => builder.OpenCL(d => AcceptOpenCL(d, patched)));
-            // ILGPU's default CPU simulator allows only 16 threads per group; every launch uses Tiling.GroupSize (64).
-            if (kind is DeviceKind.Auto or DeviceKind.Cpu)
-                builder.CPU(new CPUDevice(numThreadsPerWarp: 4, numWarpsPerMultiprocessor: Tiling.GroupSize / 4,
-                    numMultiprocessors: Math.Max(1, Environment.ProcessorCount)));
+            if (kind is DeviceKind.Auto or DeviceKind.Cpu) builder.CPU();
         });
         foreach (var name in patched)
             log?.WriteLine($"trg: OpenCL device '{name}' is PoCL, which reports no generic address space; enabling it (PoCL handles ILGPU's kernels correctly, see docs/devices.md).");

@@ -112,7 +112,7 @@ public sealed class ConvolutionKernelTests(KernelDevices devices)
             },
             ShortcutChannels = c.Cs, ShortcutHeight = c.Hs, ShortcutWidth = c.Ws, ShortcutStride = c.Ss,
         };
-        d.Kernels.Conv2D(d.Stream, DeviceScope.Config(p.ThreadCount), d.Upload(x).View, d.Upload(packed.Weight).View,
+        d.Kernels.Conv2D(d.Stream, p.Config(d.Kernels.GroupSize), d.Upload(x).View, d.Upload(packed.Weight).View,
             d.Upload(packed.Bias).View, shortcut is null ? d.Unused : d.Upload(shortcut).View,
             packed.ShortcutWeight is null ? d.Unused : d.Upload(packed.ShortcutWeight).View, output.View, p);
         var got = d.Download(output);

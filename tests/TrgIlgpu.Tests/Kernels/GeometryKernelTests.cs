@@ -114,7 +114,7 @@ public sealed class GeometryKernelTests(KernelDevices devices)
 
         using var d = device.Begin();
         var results = d.Upload(state);
-        d.Kernels.FinalGeometry(d.Stream, DeviceScope.Config(batch * 1220), d.Upload(faces).View, results.View, layout, batch);
+        d.Kernels.FinalGeometry(d.Stream, d.Config(batch * 1220), d.Upload(faces).View, results.View, layout, batch);
         var got = d.Download(results);
 
         string what = $"FinalGeometry batch {batch}, {iterations} iterations on {device.Description}";

@@ -36,7 +36,7 @@ public sealed class HeatmapKernelTests(KernelDevices devices)
 
         using var d = device.Begin();
         var results = d.Poisoned((long)batch * stride + 5);
-        d.Kernels.SoftArgmax(d.Stream, DeviceScope.Config(batch * landmarks), d.Upload(heat).View, results.View, batch, landmarks, size, stride, offset);
+        d.Kernels.SoftArgmax(d.Stream, d.Config(batch * landmarks), d.Upload(heat).View, results.View, batch, landmarks, size, stride, offset);
         var got = d.Download(results);
 
         int At(int i) => i / (2 * landmarks) * stride + offset + i % (2 * landmarks);

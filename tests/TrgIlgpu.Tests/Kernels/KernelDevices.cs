@@ -73,7 +73,7 @@ public sealed class DeviceScope : IDisposable
         return buffer.GetAsArray1D();
     }
 
-    public static KernelConfig Config(long threads) => DeviceKernels.Config(threads);
+    public KernelConfig Config(long threads) => Kernels.Config(threads);
 
     public void Dispose()
     {
@@ -145,5 +145,15 @@ public sealed class OpenCLFactAttribute : FactAttribute
     {
         if (OpenCLAvailability.Missing is { } why && !OpenCLAvailability.Required)
             Skip = why + "; the full-size kernel tests run on OpenCL (CI installs PoCL)";
+    }
+}
+
+/// <summary>A theory that runs on the OpenCL device; skipped like <see cref="OpenCLFactAttribute"/>.</summary>
+public sealed class OpenCLTheoryAttribute : TheoryAttribute
+{
+    public OpenCLTheoryAttribute()
+    {
+        if (OpenCLAvailability.Missing is { } why && !OpenCLAvailability.Required)
+            Skip = why + "; these tests run on OpenCL (CI installs PoCL)";
     }
 }

@@ -52,7 +52,7 @@ public sealed class LinearKernelTests(KernelDevices devices)
         using var d = device.Begin();
         const int guard = 13;
         var y = d.Poisoned((long)batch * outStride + guard);
-        d.Kernels.Dense(d.Stream, DeviceScope.Config(p.ThreadCount), d.Upload(x).View, d.Upload(packed.Weight).View, d.Upload(packed.Bias).View, y.View, p);
+        d.Kernels.Dense(d.Stream, d.Config(p.ThreadCount), d.Upload(x).View, d.Upload(packed.Weight).View, d.Upload(packed.Bias).View, y.View, p);
         var got = d.Download(y);
 
         string what = $"Dense [{batch},{ins}]->{outs} (strides {inStride}, {outStride}) on {device.Description}";
@@ -95,7 +95,7 @@ public sealed class LinearKernelTests(KernelDevices devices)
         var p = new LinearParams { Batch = batch, In = hidden, Out = Outputs, InStride = hidden, OutStride = 0 };
         using var d = device.Begin();
         var results = d.Upload(state);
-        d.Kernels.DenseStateUpdate(d.Stream, DeviceScope.Config(p.ThreadCount), d.Upload(x).View, d.Upload(packed.Weight).View,
+        d.Kernels.DenseStateUpdate(d.Stream, d.Config(p.ThreadCount), d.Upload(x).View, d.Upload(packed.Weight).View,
             d.Upload(packed.Bias).View, d.Upload(initFace).View, d.Upload(initPose).View, results.View, p, layout, iteration);
         var got = d.Download(results);
 

@@ -147,7 +147,7 @@ public sealed class PackingTests(KernelDevices devices)
         using var d = devices.Cpu.Begin();
         var p = new LinearParams { Batch = batch, In = ins, Out = Hidden, InStride = ins, OutStride = Hidden };
         var y = d.Poisoned(batch * Hidden);
-        d.Kernels.Dense(d.Stream, DeviceScope.Config(p.ThreadCount), d.Upload(x).View, d.Upload(layer.Weight).View, d.Upload(layer.Bias).View, y.View, p);
+        d.Kernels.Dense(d.Stream, d.Config(p.ThreadCount), d.Upload(x).View, d.Upload(layer.Weight).View, d.Upload(layer.Bias).View, y.View, p);
         Expect.Close("Dense with PackedModel's regressor0.hidden vs fc2(fc1(x))", d.Download(y), expected, 1e-5);
     }
 

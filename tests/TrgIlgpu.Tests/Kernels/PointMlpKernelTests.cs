@@ -45,7 +45,7 @@ public sealed class PointMlpKernelTests(KernelDevices devices)
         using var d = device.Begin();
         const int guard = 19;
         var output = d.Poisoned((long)batch * stride + guard);
-        d.Kernels.PointMlp(d.Stream, DeviceScope.Config(p.ThreadCount), extra is null ? d.Unused : d.Upload(extra).View,
+        d.Kernels.PointMlp(d.Stream, p.Config(d.Kernels.GroupSize), extra is null ? d.Unused : d.Upload(extra).View,
             d.Upload(features).View, d.Upload(packed.Weight).View, d.Upload(packed.Bias).View, output.View, p);
         var got = d.Download(output);
 

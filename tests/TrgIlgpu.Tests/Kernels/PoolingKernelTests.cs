@@ -28,7 +28,7 @@ public sealed class PoolingKernelTests(KernelDevices devices)
         const int guard = 17;
         var output = d.Poisoned(ys.Length + guard);
         var p = new PoolParams { Batch = batch, Channels = channels, InHeight = h, InWidth = w, OutHeight = ys.H, OutWidth = ys.W };
-        d.Kernels.MaxPool(d.Stream, DeviceScope.Config(p.ThreadCount), d.Upload(x).View, output.View, p);
+        d.Kernels.MaxPool(d.Stream, d.Config(p.ThreadCount), d.Upload(x).View, output.View, p);
         var got = d.Download(output);
 
         string what = $"MaxPool3x3S2 {xs} on {device.Description}";

@@ -53,7 +53,7 @@ public sealed class PreprocessKernelTests(KernelDevices devices)
         int n = faces.Length;
         const int guard = 11;
         var output = d.Poisoned((long)n * 3 * Plane + guard);
-        d.Kernels.CropNormalize(d.Stream, DeviceScope.Config((long)n * Plane), d.Upload(bytes).View, d.Upload(faces).View, output.View, n);
+        d.Kernels.CropNormalize(d.Stream, d.Config((long)n * Plane), d.Upload(bytes).View, d.Upload(faces).View, output.View, n);
         var got = d.Download(output);
 
         for (int f = 0; f < n; f++)

@@ -114,7 +114,7 @@ public sealed class SampleKernelTests(KernelDevices devices)
         var results = d.Upload(state);
         var sampled = d.Poisoned((long)batch * channels * points + guard);
         var xc = d.Poisoned((long)batch * regressorInput + guard);
-        d.Kernels.Sample(d.Stream, DeviceScope.Config(p.ThreadCount), d.Upload(map).View, d.Upload(grid).View, d.Upload(subsample).View,
+        d.Kernels.Sample(d.Stream, d.Config(p.ThreadCount), d.Upload(map).View, d.Upload(grid).View, d.Upload(subsample).View,
             d.Upload(initFace).View, d.Upload(initPose).View, d.Upload(faces).View, results.View, sampled.View, xc.View, p);
         var gotResults = d.Download(results);
         var gotSampled = d.Download(sampled);

@@ -37,7 +37,7 @@ public sealed class TransposedConvolutionKernelTests(KernelDevices devices)
         const int guard = 29;
         var output = d.Poisoned(ys.Length + guard);
         var p = new DeconvParams { Batch = batch, InChannels = cin, InHeight = h, InWidth = w, OutChannels = cout, Activation = (int)act };
-        d.Kernels.Deconv(d.Stream, DeviceScope.Config(p.ThreadCount), d.Upload(x).View, d.Upload(packed.Weight).View,
+        d.Kernels.Deconv(d.Stream, p.Config(d.Kernels.GroupSize), d.Upload(x).View, d.Upload(packed.Weight).View,
             d.Upload(packed.Bias).View, output.View, p);
         var got = d.Download(output);
 

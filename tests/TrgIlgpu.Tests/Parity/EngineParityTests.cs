@@ -1,5 +1,6 @@
 using TrgIlgpu.Engine;
 using TrgIlgpu.Model;
+using TrgIlgpu.Tests.Kernels;
 
 namespace TrgIlgpu.Tests.Parity;
 
@@ -24,7 +25,7 @@ public sealed class EngineParityTests
         return data;
     }
 
-    [Theory]
+    [OpenCLTheory]
     [MemberData(nameof(OpenClCases))]
     public void OpenClMatchesPyTorch(string variant, string caseName)
     {
