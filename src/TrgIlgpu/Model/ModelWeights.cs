@@ -4,7 +4,7 @@ namespace TrgIlgpu.Model;
 /// A validated set of TRG / TRGv2 weights in host memory: the official state dict plus the subsample indices
 /// (and optionally the mesh triangles). Produced from a model file, a checkpoint export, or the synthetic generator.
 /// </summary>
-public sealed class ModelWeights
+public sealed partial class ModelWeights
 {
     public required VariantInfo Variant { get; init; }
     /// <summary>State-dict tensors by official key (float32; num_batches_tracked int64).</summary>
