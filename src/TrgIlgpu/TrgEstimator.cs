@@ -229,6 +229,7 @@ public sealed class TrgEstimator : IDisposable
     // Caller holds _gate. Full chunks of MaxBatchSize, then one remainder: at most two plan sizes per request size.
     private FaceResult[] RunLocked(IReadOnlyList<FaceRequest> faces, CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         if (faces.Count == 0) return [];
         int max = Options.MaxBatchSize;
         if (faces.Count <= max) return Check(_run(faces, cancellationToken), faces.Count);

@@ -101,6 +101,10 @@ internal static class EstimateCommand
 
     private static void Check(EstimateSettings s)
     {
+        // The parser hands unknown options to INPUT (it takes any number of values): catch them here.
+        foreach (var input in s.Inputs)
+            if (input.Length > 1 && input[0] == '-' && !char.IsDigit(input[1]) && !File.Exists(input) && !Directory.Exists(input))
+                throw new TrgException(ErrorKind.Usage, $"unknown option '{input}' (see trg estimate --help)");
         if (s.Boxes.Count == 0 && s.BoxesFile is null)
             throw new TrgException(ErrorKind.Usage, "no face boxes: give --bbox l,t,r,b (repeatable) or --boxes FILE.json");
         if (s.Boxes.Count > 0 && s.BoxesFile is not null)

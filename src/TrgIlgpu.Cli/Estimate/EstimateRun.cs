@@ -197,7 +197,6 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<string, Estima
             _stats.FailureKinds.Add(error.Kind);
             Report($"trg: error: {error.Message} (skipped)");
         }
-        if (o.Error is null && o.FaceErrors.Count > 0) _stats.ImagesFailed++;
     }
 
     private void Report(string message)

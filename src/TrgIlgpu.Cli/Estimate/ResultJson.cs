@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using TrgIlgpu.Model;
@@ -128,9 +130,8 @@ internal static class ResultJson
 
     private static void WriteBox(Utf8JsonWriter w, FaceBox b)
     {
-        w.WriteStartArray("bbox");
-        Number(w, b.Left); Number(w, b.Top); Number(w, b.Right); Number(w, b.Bottom);
-        w.WriteEndArray();
+        w.WritePropertyName("bbox");
+        Row(w, [b.Left, b.Top, b.Right, b.Bottom], 0, 4);
     }
 
     private static void Matrix3(Utf8JsonWriter w, float[] m)
@@ -147,11 +148,18 @@ internal static class ResultJson
         w.WriteEndArray();
     }
 
+    // Number rows are written compactly ("[x,y,z]"): indenting every number would make a face 13,000 lines long.
     private static void Row(Utf8JsonWriter w, float[] data, int start, int count)
     {
-        w.WriteStartArray();
-        for (int i = 0; i < count; i++) Number(w, data[start + i]);
-        w.WriteEndArray();
+        var sb = new StringBuilder("[");
+        for (int i = 0; i < count; i++)
+        {
+            if (i > 0) sb.Append(',');
+            float v = data[start + i];
+            // Shortest text that parses back to the same float32.
+            sb.Append(float.IsFinite(v) ? v.ToString("R", CultureInfo.InvariantCulture) : "null");
+        }
+        w.WriteRawValue(sb.Append(']').ToString(), skipInputValidation: true);
     }
 
     private static void Number(Utf8JsonWriter w, float v)
