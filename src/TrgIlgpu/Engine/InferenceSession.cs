@@ -1,3 +1,8 @@
+using System.Diagnostics;
+using ILGPU;
+using ILGPU.Runtime;
+using TrgIlgpu.Backends;
+using TrgIlgpu.Kernels;
 using TrgIlgpu.Model;
 
 namespace TrgIlgpu.Engine;
@@ -6,21 +11,196 @@ namespace TrgIlgpu.Engine;
 public enum DeviceKind { Auto, Cuda, OpenCL, Cpu }
 
 /// <summary>
-/// Weights uploaded to one device, with forward plans made once per batch size. Run() takes a batch of faces (from one
-/// or many images) and returns one FaceResult per face, in order.
+/// Weights uploaded to one device, with forward plans made once per batch size. <see cref="Run"/> takes a batch of
+/// faces (from one or many images) and returns one FaceResult per face, in order: one upload of the images and
+/// boxes, the plan's launches on one stream, one download of every result.
+/// Thread-safe: calls are serialised (one device stream per session).
 /// </summary>
 public sealed class InferenceSession : IDisposable
 {
+    private readonly ComputeDevice _device;
+    private readonly DeviceKernels _kernels;
+    private readonly DeviceWeights _weights;
+    private readonly Dictionary<int, (ForwardPlan Plan, float[] Host, FaceParams[] Faces)> _plans = new();
+    private readonly object _gate = new();
+    private MemoryBuffer1D<byte, Stride1D.Dense>? _images;
+    private byte[] _staging = [];
+    private bool _disposed;
+
+    public ModelWeights Weights { get; }
+    public VariantInfo Variant => Weights.Variant;
+    public DeviceKind Kind => _device.Kind;
+    /// <summary>Human-readable device, e.g. "OpenCL: pthread-skylake-avx512 (Portable Computing Language)".</summary>
+    public string DeviceName => _device.Description;
+    public Accelerator Accelerator => _device.Accelerator;
+    /// <summary>Device bytes of the uploaded weights.</summary>
+    public long WeightBytes => _weights.AllocatedBytes;
+
     public InferenceSession(ModelWeights weights, DeviceKind device = DeviceKind.Auto, TextWriter? log = null)
-        => throw new NotImplementedException("engine");
+    {
+        Weights = weights;
+        _device = ComputeDevice.Open(device, log);
+        try
+        {
+            _kernels = new DeviceKernels(_device.Accelerator);
+            _weights = new DeviceWeights(_device.Accelerator, new PackedModel(weights));
+        }
+        catch
+        {
+            _device.Dispose();
+            throw;
+        }
+    }
 
-    /// <summary>Human-readable device, e.g. "OpenCL: pthread-skylake (Portable Computing Language)".</summary>
-    public string DeviceName => throw new NotImplementedException("engine");
+    /// <summary>The plan for a batch size (made on first use, then reused).</summary>
+    public ForwardPlan Plan(int batch)
+    {
+        lock (_gate) return PlanFor(batch).Plan;
+    }
 
-    public ModelWeights Weights => throw new NotImplementedException("engine");
+    private (ForwardPlan Plan, float[] Host, FaceParams[] Faces) PlanFor(int batch)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_plans.TryGetValue(batch, out var entry))
+        {
+            var plan = new ForwardPlan(_device.Accelerator, _kernels, _weights, () => _images!.View, batch);
+            entry = (plan, new float[batch * plan.Layout.Stride], new FaceParams[batch]);
+            _plans[batch] = entry;
+        }
+        return entry;
+    }
+
+    /// <summary>Device bytes allocated in total: weights, every plan made so far, and the image buffer.</summary>
+    public long AllocatedBytes
+    {
+        get { lock (_gate) return _weights.AllocatedBytes + _plans.Values.Sum(p => p.Plan.AllocatedBytes) + (_images?.LengthInBytes ?? 0); }
+    }
 
     public FaceResult[] Run(IReadOnlyList<FaceRequest> faces, CancellationToken cancellationToken = default)
-        => throw new NotImplementedException("engine");
+    {
+        if (faces.Count == 0) return [];
+        for (int i = 0; i < faces.Count; i++)
+        {
+            var problem = faces[i].Box.Problem();
+            if (problem is not null) throw new TrgException(ErrorKind.InvalidBox, $"face {i}: {problem}");
+            if (!(float.IsFinite(faces[i].Focal) && faces[i].Focal > 0))
+                throw new TrgException(ErrorKind.Usage, $"face {i}: focal length must be a positive number, got {faces[i].Focal}");
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            var (plan, host, faceParams) = PlanFor(faces.Count);
+            Upload(faces, faceParams, plan);
+            var stream = _device.Accelerator.DefaultStream;
+            foreach (var op in plan.Ops) op.Launch(stream);
+            plan.Results.View.CopyToCPU(stream, host);
+            stream.Synchronize();
+            return Unpack(faces, host, plan.Layout);
+        }
+    }
 
-    public void Dispose() { }
+    /// <summary>
+    /// Runs the plan once per op with a synchronisation after each, returning each op's wall time: the per-kernel
+    /// view for profiling. Results are the same as <see cref="Run"/>'s.
+    /// </summary>
+    public (FaceResult[] Results, double[] OpMilliseconds) RunProfiled(IReadOnlyList<FaceRequest> faces)
+    {
+        lock (_gate)
+        {
+            var (plan, host, faceParams) = PlanFor(faces.Count);
+            Upload(faces, faceParams, plan);
+            var stream = _device.Accelerator.DefaultStream;
+            stream.Synchronize();
+            var times = new double[plan.Ops.Count];
+            for (int i = 0; i < plan.Ops.Count; i++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                plan.Ops[i].Launch(stream);
+                stream.Synchronize();
+                times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            }
+            plan.Results.View.CopyToCPU(stream, host);
+            stream.Synchronize();
+            return (Unpack(faces, host, plan.Layout), times);
+        }
+    }
+
+    private void Upload(IReadOnlyList<FaceRequest> faces, FaceParams[] faceParams, ForwardPlan plan)
+    {
+        // Each distinct image is uploaded once, however many faces it holds.
+        var offsets = new Dictionary<RgbImage, int>(ReferenceEqualityComparer.Instance);
+        long total = 0;
+        foreach (var f in faces)
+            if (!offsets.ContainsKey(f.Image)) { offsets[f.Image] = checked((int)total); total += f.Image.Pixels.Length; }
+        if (total > int.MaxValue) throw new TrgException(ErrorKind.InvalidImage, "the images of one batch exceed 2 GiB; use smaller batches");
+        if (_images is null || _images.Length < total)
+        {
+            _images?.Dispose();
+            _images = _device.Accelerator.Allocate1D<byte>(Math.Max(total, 1));
+            Array.Resize(ref _staging, (int)_images.Length);
+        }
+        foreach (var (img, off) in offsets) img.Pixels.CopyTo(_staging, off);
+        _images.View.SubView(0, total).CopyFromCPU(_device.Accelerator.DefaultStream, _staging.AsSpan(0, (int)total));
+        for (int i = 0; i < faces.Count; i++)
+        {
+            var f = faces[i];
+            faceParams[i] = new FaceParams
+            {
+                ImageOffset = offsets[f.Image], Width = f.Image.Width, Height = f.Image.Height,
+                Left = f.Box.Left, Top = f.Box.Top, Right = f.Box.Right, Bottom = f.Box.Bottom, Focal = f.Focal,
+            };
+        }
+        plan.Faces.View.CopyFromCPU(_device.Accelerator.DefaultStream, faceParams);
+    }
+
+    private static FaceResult[] Unpack(IReadOnlyList<FaceRequest> faces, float[] host, ResultLayout layout)
+    {
+        var results = new FaceResult[faces.Count];
+        int n = layout.Iterations;
+        for (int b = 0; b < faces.Count; b++)
+        {
+            var row = host.AsSpan(b * layout.Stride, layout.Stride);
+            var box = faces[b].Box;
+            var lmk = row.Slice(layout.Landmarks, 136).ToArray();
+            var lmkPx = new float[136];
+            for (int l = 0; l < 68; l++)
+            {
+                // Normalised -> crop pixel (192 wide) -> full image through the crop's warp (191 steps).
+                lmkPx[2 * l] = box.Left + (lmk[2 * l] + 1f) / 2f * 192f * (box.Right - box.Left) / 191f;
+                lmkPx[2 * l + 1] = box.Top + (lmk[2 * l + 1] + 1f) / 2f * 192f * (box.Bottom - box.Top) / 191f;
+            }
+            var iterations = new IterationResult[n];
+            for (int i = 0; i < n; i++)
+                iterations[i] = new IterationResult(row.Slice(layout.Rotations + 9 * i, 9).ToArray(), row.Slice(layout.Translations + 3 * i, 3).ToArray());
+            var points = new float[n - 1][];
+            for (int i = 1; i < n; i++) points[i - 1] = row.Slice(layout.Points + (i - 1) * 610, 610).ToArray();
+            results[b] = new FaceResult
+            {
+                Box = box,
+                Focal = faces[b].Focal,
+                Rotation = iterations[n - 1].Rotation,
+                Translation = iterations[n - 1].Translation,
+                VerticesHead = row.Slice(layout.FaceHead, 3660).ToArray(),
+                VerticesCam = row.Slice(layout.FaceCam, 3660).ToArray(),
+                Landmarks68Norm = lmk,
+                Landmarks68 = lmkPx,
+                Iterations = iterations,
+                SamplingPoints = points,
+            };
+        }
+        return results;
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            foreach (var p in _plans.Values) p.Plan.Dispose();
+            _images?.Dispose();
+            _weights.Dispose();
+            _device.Dispose();
+        }
+    }
 }

@@ -1,7 +1,25 @@
+using System.Globalization;
+
 namespace TrgIlgpu.Model;
 
-// Stub on the app branch so the API compiles; the integrator's version accepts a path or synthetic:VARIANT[:SEED].
 public sealed partial class ModelWeights
 {
-    public static ModelWeights Load(string source) => LoadFile(source);
+    public const string SyntheticPrefix = "synthetic:";
+
+    /// <summary>
+    /// Loads weights from a model file path, or builds deterministic random ones from
+    /// <c>synthetic:trgv2[:SEED]</c> / <c>synthetic:trg[:SEED]</c> (seed 0 when omitted; docs/synthetic-weights.md).
+    /// </summary>
+    public static ModelWeights Load(string source)
+    {
+        if (!source.StartsWith(SyntheticPrefix, StringComparison.OrdinalIgnoreCase)) return LoadFile(source);
+        var parts = source[SyntheticPrefix.Length..].Split(':');
+        var variant = VariantInfo.FromName(parts[0]);
+        ulong seed = 0;
+        if (variant is null || parts.Length > 2 || (parts.Length == 2 && !ulong.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out seed)))
+            throw new TrgException(ErrorKind.Usage, $"'{source}' is not a synthetic model: use synthetic:trg[:SEED] or synthetic:trgv2[:SEED]");
+        var tensors = SyntheticWeights.Create(variant, seed);
+        var meta = new Dictionary<string, string> { ["format"] = "trg-ilgpu", ["variant"] = variant.Name, ["source"] = $"synthetic:{variant.Name}:{seed}" };
+        return FromTensors(tensors, meta, $"synthetic:{variant.Name}:{seed}");
+    }
 }

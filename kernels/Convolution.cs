@@ -1,0 +1,132 @@
+using ILGPU;
+
+namespace TrgIlgpu.Kernels;
+
+/// <summary>Shape and epilogue of one 2-D convolution launch (NCHW, square kernel, zero padding).</summary>
+public struct ConvParams
+{
+    public int Batch, InChannels, InHeight, InWidth;
+    public int OutChannels, OutHeight, OutWidth;
+    public int Kernel, Stride, Pad;
+    /// <summary><see cref="Activation"/> applied last.</summary>
+    public int Activation;
+    /// <summary>0: none; 1: add the shortcut tensor (same shape as the output); 2: add a 1x1 projection of it.</summary>
+    public int ShortcutMode;
+    /// <summary>Projection shortcut input: channels, height, width, stride (mode 2 only).</summary>
+    public int ShortcutChannels, ShortcutHeight, ShortcutWidth, ShortcutStride;
+
+    public readonly int OutChannelsPadded => Tiling.PadChannels(OutChannels, Convolution.ChannelTile);
+    public readonly int PositionThreads => Tiling.CeilDiv(OutHeight * OutWidth, Tiling.Positions);
+    public readonly int ChannelBlocks => OutChannelsPadded / Convolution.ChannelTile;
+    public readonly KernelConfig Config(int maxGroup) => Tiling.PositionsByBlocks(PositionThreads, Batch * ChannelBlocks, maxGroup);
+}
+
+/// <summary>
+/// Direct 2-D convolution with BatchNorm already folded into weights and bias, and the bias, residual
+/// (identity or 1x1 projection shortcut of a ResNet block) and activation fused into the epilogue.
+/// </summary>
+public static class Convolution
+{
+    public const int ShortcutNone = 0, ShortcutIdentity = 1, ShortcutProjection = 2;
+
+    /// <summary>Output channels per thread.</summary>
+    public const int ChannelTile = 8;
+
+    /// <summary>
+    /// Launch with <see cref="ConvParams.Config"/>. Weights are packed tap-major: <c>weight[((ky * K + kx) * Cin + ci) * CoutPadded + co]</c>, so the four
+    /// output channels of a tile are adjacent; a projection shortcut's weights are <c>[ci * CoutPadded + co]</c>.
+    /// Padded output channels carry zero weights and are never written.
+    /// </summary>
+    public static void Conv2D(
+        ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
+        ArrayView<float> shortcut, ArrayView<float> shortcutWeight,
+        ArrayView<float> output, ConvParams p)
+    {
+        int t = Grid.GlobalIndex.X;
+        int q = p.PositionThreads;
+        if (t >= q) return;
+        int coutPad = p.OutChannelsPadded;
+        int co = (Grid.GlobalIndex.Y % p.ChannelBlocks) * ChannelTile;
+        int b = Grid.GlobalIndex.Y / p.ChannelBlocks;
+
+        int hw = p.InHeight * p.InWidth;
+        int outHw = p.OutHeight * p.OutWidth;
+        int pos0 = t, pos1 = t + q, pos2 = t + 2 * q, pos3 = t + 3 * q;
+        // Positions past the end are clamped for reading and skipped when writing.
+        int oy0 = Clamp(pos0, outHw) / p.OutWidth, ox0 = Clamp(pos0, outHw) % p.OutWidth;
+        int oy1 = Clamp(pos1, outHw) / p.OutWidth, ox1 = Clamp(pos1, outHw) % p.OutWidth;
+        int oy2 = Clamp(pos2, outHw) / p.OutWidth, ox2 = Clamp(pos2, outHw) % p.OutWidth;
+        int oy3 = Clamp(pos3, outHw) / p.OutWidth, ox3 = Clamp(pos3, outHw) % p.OutWidth;
+
+        var a0 = new Acc8(); var a1 = new Acc8(); var a2 = new Acc8(); var a3 = new Acc8();
+        int inBatch = b * p.InChannels * hw;
+        for (int ky = 0; ky < p.Kernel; ky++)
+        {
+            for (int kx = 0; kx < p.Kernel; kx++)
+            {
+                int off0 = TapOffset(oy0, ox0, ky, kx, p), off1 = TapOffset(oy1, ox1, ky, kx, p);
+                int off2 = TapOffset(oy2, ox2, ky, kx, p), off3 = TapOffset(oy3, ox3, ky, kx, p);
+                int w = (ky * p.Kernel + kx) * p.InChannels * coutPad + co;
+                int x = inBatch;
+                for (int ci = 0; ci < p.InChannels; ci++)
+                {
+                    a0.Fma(weight, w, off0 >= 0 ? input[x + off0] : 0f);
+                    a1.Fma(weight, w, off1 >= 0 ? input[x + off1] : 0f);
+                    a2.Fma(weight, w, off2 >= 0 ? input[x + off2] : 0f);
+                    a3.Fma(weight, w, off3 >= 0 ? input[x + off3] : 0f);
+                    w += coutPad;
+                    x += hw;
+                }
+            }
+        }
+
+        if (p.ShortcutMode == ShortcutProjection)
+        {
+            // 1x1 strided projection of the block input, accumulated into the same tile (bias pre-summed).
+            int shw = p.ShortcutHeight * p.ShortcutWidth;
+            int s0 = oy0 * p.ShortcutStride * p.ShortcutWidth + ox0 * p.ShortcutStride;
+            int s1 = oy1 * p.ShortcutStride * p.ShortcutWidth + ox1 * p.ShortcutStride;
+            int s2 = oy2 * p.ShortcutStride * p.ShortcutWidth + ox2 * p.ShortcutStride;
+            int s3 = oy3 * p.ShortcutStride * p.ShortcutWidth + ox3 * p.ShortcutStride;
+            int w = co;
+            int x = b * p.ShortcutChannels * shw;
+            for (int ci = 0; ci < p.ShortcutChannels; ci++)
+            {
+                a0.Fma(shortcutWeight, w, shortcut[x + s0]);
+                a1.Fma(shortcutWeight, w, shortcut[x + s1]);
+                a2.Fma(shortcutWeight, w, shortcut[x + s2]);
+                a3.Fma(shortcutWeight, w, shortcut[x + s3]);
+                w += coutPad;
+                x += shw;
+            }
+        }
+
+        for (int c = 0; c < ChannelTile; c++)
+        {
+            if (co + c >= p.OutChannels) break;
+            int outBase = (b * p.OutChannels + co + c) * outHw;
+            float bc = bias[co + c];
+            Store(output, shortcut, outBase, pos0, outHw, a0.Get(c) + bc, p);
+            Store(output, shortcut, outBase, pos1, outHw, a1.Get(c) + bc, p);
+            Store(output, shortcut, outBase, pos2, outHw, a2.Get(c) + bc, p);
+            Store(output, shortcut, outBase, pos3, outHw, a3.Get(c) + bc, p);
+        }
+    }
+
+    private static int Clamp(int pos, int count) => pos < count ? pos : count - 1;
+
+    /// <summary>Input offset (within one channel) of tap (ky, kx) for output (oy, ox), or -1 in the zero padding.</summary>
+    private static int TapOffset(int oy, int ox, int ky, int kx, ConvParams p)
+    {
+        int iy = oy * p.Stride - p.Pad + ky;
+        int ix = ox * p.Stride - p.Pad + kx;
+        return iy >= 0 && iy < p.InHeight && ix >= 0 && ix < p.InWidth ? iy * p.InWidth + ix : -1;
+    }
+
+    private static void Store(ArrayView<float> output, ArrayView<float> shortcut, int outBase, int pos, int outHw, float v, ConvParams p)
+    {
+        if (pos >= outHw) return;
+        if (p.ShortcutMode == ShortcutIdentity) v += shortcut[outBase + pos];
+        output[outBase + pos] = Act.Apply(v, p.Activation);
+    }
+}

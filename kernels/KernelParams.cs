@@ -1,0 +1,55 @@
+using ILGPU;
+
+namespace TrgIlgpu.Kernels;
+
+/// <summary>Activation applied in a kernel's epilogue.</summary>
+public enum Activation
+{
+    None = 0,
+    Relu = 1,
+    /// <summary>LeakyReLU with slope 0.01 (the only slope the model uses).</summary>
+    LeakyRelu = 2,
+}
+
+/// <summary>
+/// Per-face inputs shared by the preprocessing, sampling and geometry kernels:
+/// where the face's image sits in the uploaded byte buffer, its size, the box and the focal length.
+/// </summary>
+public struct FaceParams
+{
+    public int ImageOffset;
+    public int Width;
+    public int Height;
+    public int Padding;
+    public float Left;
+    public float Top;
+    public float Right;
+    public float Bottom;
+    public float Focal;
+}
+
+/// <summary>
+/// Register tiling shared by the GEMM-like kernels: each thread owns a tile of output channels x 4 output positions.
+/// The positions of a thread are strided by the number of position threads (not adjacent), so that neighbouring
+/// threads read neighbouring input elements: coalesced on GPUs, contiguous vector lanes on PoCL.
+/// </summary>
+public static class Tiling
+{
+    public const int Channels = 4;
+    public const int Positions = 4;
+    /// <summary>Threads per group where the device allows it (ILGPU's CPU accelerator allows 16).</summary>
+    public const int GroupSize = 64;
+
+    public static int CeilDiv(int a, int b) => (a + b - 1) / b;
+    public static int PadChannels(int c, int tile = Channels) => CeilDiv(c, tile) * tile;
+
+    /// <summary>
+    /// 2-D launch: X runs over position threads, Y over (batch, channel block), so that every thread of a group
+    /// shares its channel block and reads the same weights (a broadcast). The group is narrowed for small maps.
+    /// </summary>
+    public static KernelConfig PositionsByBlocks(int positionThreads, int blocks, int maxGroup)
+    {
+        int group = Math.Min(maxGroup, CeilDiv(positionThreads, 8) * 8);
+        return new KernelConfig(new Index2D(CeilDiv(positionThreads, group), blocks), new Index2D(group, 1));
+    }
+}

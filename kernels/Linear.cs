@@ -1,0 +1,106 @@
+using ILGPU;
+
+namespace TrgIlgpu.Kernels;
+
+/// <summary>y[b, o] = sum_k W[k, o] x[b, k] + bias[o] for a batch of rows; each thread owns 4 outputs x 4 rows.</summary>
+public struct LinearParams
+{
+    public int Batch, In, Out;
+    /// <summary>Row lengths of x and y (x rows may be wider than <see cref="In"/>).</summary>
+    public int InStride, OutStride;
+    public readonly int OutPadded => Tiling.PadChannels(Out);
+    public readonly int OutBlocks => OutPadded / Tiling.Channels;
+    public readonly int ThreadCount => OutBlocks * Tiling.CeilDiv(Batch, Tiling.Positions);
+}
+
+/// <summary>The regressor's dense layers (MODEL_SPEC 4d).</summary>
+public static class Linear
+{
+    /// <summary>
+    /// Dense layer. Weights packed transposed, <c>[k * OutPadded + o]</c>: neighbouring threads read neighbouring
+    /// weights (coalesced), and each weight is used for up to 4 batch rows.
+    /// </summary>
+    public static void Dense(ArrayView<float> x, ArrayView<float> weight, ArrayView<float> bias, ArrayView<float> y, LinearParams p)
+    {
+        int gid = Grid.GlobalIndex.X;
+        if (gid >= p.ThreadCount) return;
+        int o = (gid % p.OutBlocks) * Tiling.Channels;
+        int b0 = (gid / p.OutBlocks) * Tiling.Positions;
+        Accumulate(x, weight, p, o, b0, out var a0, out var a1, out var a2, out var a3);
+        for (int c = 0; c < Tiling.Channels; c++)
+        {
+            if (o + c >= p.Out) break;
+            float bc = bias[o + c];
+            if (b0 < p.Batch) y[b0 * p.OutStride + o + c] = a0.Get(c) + bc;
+            if (b0 + 1 < p.Batch) y[(b0 + 1) * p.OutStride + o + c] = a1.Get(c) + bc;
+            if (b0 + 2 < p.Batch) y[(b0 + 2) * p.OutStride + o + c] = a2.Get(c) + bc;
+            if (b0 + 3 < p.Batch) y[(b0 + 3) * p.OutStride + o + c] = a3.Get(c) + bc;
+        }
+    }
+
+    /// <summary>
+    /// The regressor's output layer [decshape; decpose] fused with the state update: output j &lt; 3660 adds to the
+    /// head-space face, the last 9 to pose9, which is written to the results row's pose history slot of
+    /// <paramref name="iteration"/>. The state read is the initial face and pose at iteration 0, else the results row.
+    /// </summary>
+    public static void DenseStateUpdate(
+        ArrayView<float> x, ArrayView<float> weight, ArrayView<float> bias,
+        ArrayView<float> initFace, ArrayView<float> initPose, ArrayView<float> results,
+        LinearParams p, ResultLayout layout, int iteration)
+    {
+        int gid = Grid.GlobalIndex.X;
+        if (gid >= p.ThreadCount) return;
+        int o = (gid % p.OutBlocks) * Tiling.Channels;
+        int b0 = (gid / p.OutBlocks) * Tiling.Positions;
+        Accumulate(x, weight, p, o, b0, out var a0, out var a1, out var a2, out var a3);
+        for (int c = 0; c < Tiling.Channels; c++)
+        {
+            if (o + c >= p.Out) break;
+            float bc = bias[o + c];
+            Update(initFace, initPose, results, layout, iteration, b0, o + c, a0.Get(c) + bc, p.Batch);
+            Update(initFace, initPose, results, layout, iteration, b0 + 1, o + c, a1.Get(c) + bc, p.Batch);
+            Update(initFace, initPose, results, layout, iteration, b0 + 2, o + c, a2.Get(c) + bc, p.Batch);
+            Update(initFace, initPose, results, layout, iteration, b0 + 3, o + c, a3.Get(c) + bc, p.Batch);
+        }
+    }
+
+    private static void Update(
+        ArrayView<float> initFace, ArrayView<float> initPose, ArrayView<float> results,
+        ResultLayout layout, int iteration, int b, int j, float delta, int batch)
+    {
+        if (b >= batch) return;
+        int row = b * layout.Stride;
+        if (j < 3660)
+        {
+            int at = row + layout.FaceHead + j;
+            results[at] = (iteration == 0 ? initFace[j] : results[at]) + delta;
+        }
+        else
+        {
+            int k = j - 3660;
+            float previous = iteration == 0 ? initPose[k] : results[row + layout.PoseHistory + 9 * (iteration - 1) + k];
+            results[row + layout.PoseHistory + 9 * iteration + k] = previous + delta;
+        }
+    }
+
+    private static void Accumulate(ArrayView<float> x, ArrayView<float> weight, LinearParams p, int o, int b0,
+        out Acc4 a0, out Acc4 a1, out Acc4 a2, out Acc4 a3)
+    {
+        a0 = new Acc4(); a1 = new Acc4(); a2 = new Acc4(); a3 = new Acc4();
+        int last = p.Batch - 1;
+        int r0 = (b0 < last ? b0 : last) * p.InStride;
+        int r1 = (b0 + 1 < last ? b0 + 1 : last) * p.InStride;
+        int r2 = (b0 + 2 < last ? b0 + 2 : last) * p.InStride;
+        int r3 = (b0 + 3 < last ? b0 + 3 : last) * p.InStride;
+        int w = o;
+        for (int k = 0; k < p.In; k++)
+        {
+            float w0 = weight[w], w1 = weight[w + 1], w2 = weight[w + 2], w3 = weight[w + 3];
+            a0.Fma(w0, w1, w2, w3, x[r0 + k]);
+            a1.Fma(w0, w1, w2, w3, x[r1 + k]);
+            a2.Fma(w0, w1, w2, w3, x[r2 + k]);
+            a3.Fma(w0, w1, w2, w3, x[r3 + k]);
+            w += p.OutPadded;
+        }
+    }
+}

@@ -1,0 +1,91 @@
+using ILGPU;
+
+namespace TrgIlgpu.Kernels;
+
+/// <summary>Shape of a 4x4, stride 2, padding 1 transposed convolution (output exactly twice the input).</summary>
+public struct DeconvParams
+{
+    public int Batch, InChannels, InHeight, InWidth, OutChannels;
+    public int Activation;
+
+    public readonly int OutChannelsPadded => Tiling.PadChannels(OutChannels);
+    /// <summary>Threads per output parity class: the class (oy % 2, ox % 2) grid is InHeight x InWidth.</summary>
+    public readonly int PositionThreads => Tiling.CeilDiv(InHeight * InWidth, Tiling.Positions);
+    public readonly int ThreadCount => Batch * (OutChannelsPadded / Tiling.Channels) * 4 * PositionThreads;
+}
+
+/// <summary>
+/// ConvTranspose2d(k=4, s=2, p=1) with folded BatchNorm, bias and activation in the epilogue.
+/// Output row oy = 2 iy - 1 + ky, so each output parity class (py, px) is an ordinary 2x2 convolution:
+/// for t in {0, 1}, input row i + py - t meets kernel row 1 - py + 2t (same for columns). A thread owns one class.
+/// </summary>
+public static class TransposedConvolution
+{
+    /// <summary>Weights packed <c>[((ky * 4 + kx) * Cin + ci) * CoutPadded + co]</c>.</summary>
+    public static void Deconv4x4S2(
+        ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
+        ArrayView<float> output, DeconvParams p)
+    {
+        int gid = Grid.GlobalIndex.X;
+        if (gid >= p.ThreadCount) return;
+        int q = p.PositionThreads;
+        int coutPad = p.OutChannelsPadded;
+        int t = gid % q;
+        int rest = gid / q;
+        int cls = rest % 4;
+        rest /= 4;
+        int co = (rest % (coutPad / Tiling.Channels)) * Tiling.Channels;
+        int b = rest / (coutPad / Tiling.Channels);
+        int py = cls >> 1, px = cls & 1;
+
+        int hw = p.InHeight * p.InWidth;
+        int pos0 = t, pos1 = t + q, pos2 = t + 2 * q, pos3 = t + 3 * q;
+        int i0 = Min(pos0, hw - 1) / p.InWidth, j0 = Min(pos0, hw - 1) % p.InWidth;
+        int i1 = Min(pos1, hw - 1) / p.InWidth, j1 = Min(pos1, hw - 1) % p.InWidth;
+        int i2 = Min(pos2, hw - 1) / p.InWidth, j2 = Min(pos2, hw - 1) % p.InWidth;
+        int i3 = Min(pos3, hw - 1) / p.InWidth, j3 = Min(pos3, hw - 1) % p.InWidth;
+
+        var a0 = new Acc4(); var a1 = new Acc4(); var a2 = new Acc4(); var a3 = new Acc4();
+        int inBatch = b * p.InChannels * hw;
+        for (int ty = 0; ty < 2; ty++)
+        {
+            int ky = 1 - py + 2 * ty;
+            for (int tx = 0; tx < 2; tx++)
+            {
+                int kx = 1 - px + 2 * tx;
+                int off0 = Tap(i0 + py - ty, j0 + px - tx, p), off1 = Tap(i1 + py - ty, j1 + px - tx, p);
+                int off2 = Tap(i2 + py - ty, j2 + px - tx, p), off3 = Tap(i3 + py - ty, j3 + px - tx, p);
+                int w = (ky * 4 + kx) * p.InChannels * coutPad + co;
+                int x = inBatch;
+                for (int ci = 0; ci < p.InChannels; ci++)
+                {
+                    float w0 = weight[w], w1 = weight[w + 1], w2 = weight[w + 2], w3 = weight[w + 3];
+                    a0.Fma(w0, w1, w2, w3, off0 >= 0 ? input[x + off0] : 0f);
+                    a1.Fma(w0, w1, w2, w3, off1 >= 0 ? input[x + off1] : 0f);
+                    a2.Fma(w0, w1, w2, w3, off2 >= 0 ? input[x + off2] : 0f);
+                    a3.Fma(w0, w1, w2, w3, off3 >= 0 ? input[x + off3] : 0f);
+                    w += coutPad;
+                    x += hw;
+                }
+            }
+        }
+
+        int outW = 2 * p.InWidth;
+        int outHw = 4 * hw;
+        for (int c = 0; c < Tiling.Channels; c++)
+        {
+            if (co + c >= p.OutChannels) break;
+            int outBase = (b * p.OutChannels + co + c) * outHw;
+            float bc = bias[co + c];
+            if (pos0 < hw) output[outBase + (2 * i0 + py) * outW + 2 * j0 + px] = Act.Apply(a0.Get(c) + bc, p.Activation);
+            if (pos1 < hw) output[outBase + (2 * i1 + py) * outW + 2 * j1 + px] = Act.Apply(a1.Get(c) + bc, p.Activation);
+            if (pos2 < hw) output[outBase + (2 * i2 + py) * outW + 2 * j2 + px] = Act.Apply(a2.Get(c) + bc, p.Activation);
+            if (pos3 < hw) output[outBase + (2 * i3 + py) * outW + 2 * j3 + px] = Act.Apply(a3.Get(c) + bc, p.Activation);
+        }
+    }
+
+    private static int Min(int a, int b) => a < b ? a : b;
+
+    private static int Tap(int iy, int ix, DeconvParams p) =>
+        iy >= 0 && iy < p.InHeight && ix >= 0 && ix < p.InWidth ? iy * p.InWidth + ix : -1;
+}

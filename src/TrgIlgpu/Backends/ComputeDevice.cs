@@ -1,0 +1,109 @@
+using System.Reflection;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
+using ILGPU.Backends.OpenCL;
+using TrgIlgpu.Engine;
+
+namespace TrgIlgpu.Backends;
+
+/// <summary>
+/// One ILGPU context and accelerator. Choosing: CUDA, then OpenCL, then ILGPU's CPU accelerator for
+/// <see cref="DeviceKind.Auto"/>; the named kind otherwise, with a clear error when it is absent.
+/// </summary>
+public sealed class ComputeDevice : IDisposable
+{
+    /// <summary>PoCL's platform name; PoCL is the only OpenCL platform the generic-address-space opt-in applies to.</summary>
+    public const string PoclPlatform = "Portable Computing Language";
+
+    public Context Context { get; }
+    public Accelerator Accelerator { get; }
+    public DeviceKind Kind { get; }
+    public string Description { get; }
+
+    private ComputeDevice(Context context, Accelerator accelerator, DeviceKind kind)
+    {
+        Context = context;
+        Accelerator = accelerator;
+        Kind = kind;
+        Description = kind switch
+        {
+            DeviceKind.Cuda => $"CUDA: {accelerator.Name}",
+            DeviceKind.OpenCL => $"OpenCL: {accelerator.Name} ({((CLAccelerator)accelerator).PlatformName})",
+            _ => $"CPU: ILGPU CPU accelerator ({accelerator.Name})",
+        };
+    }
+
+    public static ComputeDevice Open(DeviceKind kind, TextWriter? log = null)
+    {
+        var patched = new List<string>();
+        var context = Context.Create(builder =>
+        {
+            builder.Optimize(OptimizationLevel.O2).Inlining(InliningMode.Aggressive);
+            if (kind is DeviceKind.Auto or DeviceKind.Cuda) TryAdd(() => builder.Cuda());
+            if (kind is DeviceKind.Auto or DeviceKind.OpenCL) TryAdd(() => builder.OpenCL(d => AcceptOpenCL(d, patched)));
+            if (kind is DeviceKind.Auto or DeviceKind.Cpu) builder.CPU();
+        });
+        foreach (var name in patched)
+            log?.WriteLine($"trg: OpenCL device '{name}' is PoCL, which reports no generic address space; enabling it (PoCL handles ILGPU's kernels correctly, see docs/devices.md).");
+
+        Device? device = kind switch
+        {
+            DeviceKind.Cuda => context.Devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.Cuda),
+            DeviceKind.OpenCL => context.Devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.OpenCL),
+            DeviceKind.Cpu => context.Devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.CPU),
+            _ => context.Devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.Cuda)
+                 ?? context.Devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.OpenCL)
+                 ?? context.Devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.CPU),
+        };
+        if (device is null)
+        {
+            context.Dispose();
+            throw new TrgException(ErrorKind.Device, kind switch
+            {
+                DeviceKind.Cuda => "no CUDA device found (is the NVIDIA driver's libcuda.so on the library path?)",
+                DeviceKind.OpenCL => "no usable OpenCL device found (install an OpenCL driver, e.g. Debian's pocl-opencl-icd, and ocl-icd-libopencl1)",
+                _ => "no compute device found",
+            });
+        }
+        var accelerator = device.CreateAccelerator(context);
+        var chosen = accelerator.AcceleratorType switch
+        {
+            AcceleratorType.Cuda => DeviceKind.Cuda,
+            AcceleratorType.OpenCL => DeviceKind.OpenCL,
+            _ => DeviceKind.Cpu,
+        };
+        var result = new ComputeDevice(context, accelerator, chosen);
+        if (kind == DeviceKind.Auto) log?.WriteLine($"trg: --device auto chose {result.Description}");
+        return result;
+    }
+
+    private static void TryAdd(Action add)
+    {
+        // A missing driver library means "no such device", not a crash.
+        try { add(); }
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException or InvalidOperationException) { }
+    }
+
+    private static bool AcceptOpenCL(CLDevice device, List<string> patched)
+    {
+        if (device.CLStdVersion < CLBackend.MinimumVersion) return false;
+        if (!device.Capabilities.GenericAddressSpace && device.PlatformName.Contains(PoclPlatform, StringComparison.Ordinal))
+        {
+            // PoCL 3.x does not advertise the generic address space ILGPU's OpenCL backend asks for, yet the
+            // kernels ILGPU emits compile and run correctly on it. The setter is internal to ILGPU.
+            typeof(CLCapabilityContext).GetProperty(nameof(CLCapabilityContext.GenericAddressSpace))!
+                .GetSetMethod(nonPublic: true)!.Invoke(device.Capabilities, [true]);
+            patched.Add(device.Name);
+        }
+        return device.Capabilities.GenericAddressSpace;
+    }
+
+    public void Dispose()
+    {
+        Accelerator.Dispose();
+        Context.Dispose();
+    }
+}

@@ -1,0 +1,43 @@
+using ILGPU;
+using ILGPU.Runtime;
+using TrgIlgpu.Kernels;
+
+namespace TrgIlgpu.Engine;
+
+using V = ArrayView<float>;
+
+/// <summary>Every kernel of the forward pass, compiled once per accelerator (explicitly grouped).</summary>
+internal sealed class DeviceKernels
+{
+    public readonly Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<FaceParams>, V, int> CropNormalize;
+    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, ConvParams> Conv2D;
+    public readonly Action<AcceleratorStream, KernelConfig, V, V, PoolParams> MaxPool;
+    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, DeconvParams> Deconv;
+    public readonly Action<AcceleratorStream, KernelConfig, V, V, int, int, int, int, int> SoftArgmax;
+    public readonly Action<AcceleratorStream, KernelConfig, V, V, ArrayView<int>, V, V, ArrayView<FaceParams>, V, V, V, SampleParams> Sample;
+    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, PointMlpParams> PointMlp;
+    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, LinearParams> Dense;
+    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, LinearParams, ResultLayout, int> DenseStateUpdate;
+    public readonly Action<AcceleratorStream, KernelConfig, ArrayView<FaceParams>, V, ResultLayout, int> FinalGeometry;
+
+    /// <summary>Threads per group: 64, or the device's maximum when smaller.</summary>
+    public readonly int GroupSize;
+
+    public DeviceKernels(Accelerator a)
+    {
+        GroupSize = Math.Min(Tiling.GroupSize, a.MaxNumThreadsPerGroup);
+        CropNormalize = a.LoadKernel<ArrayView<byte>, ArrayView<FaceParams>, V, int>(Preprocess.CropNormalize);
+        Conv2D = a.LoadKernel<V, V, V, V, V, V, ConvParams>(Convolution.Conv2D);
+        MaxPool = a.LoadKernel<V, V, PoolParams>(Pooling.MaxPool3x3S2);
+        Deconv = a.LoadKernel<V, V, V, V, DeconvParams>(TransposedConvolution.Deconv4x4S2);
+        SoftArgmax = a.LoadKernel<V, V, int, int, int, int, int>(Heatmap.SoftArgmax);
+        Sample = a.LoadKernel<V, V, ArrayView<int>, V, V, ArrayView<FaceParams>, V, V, V, SampleParams>(PointFeatures.Sample);
+        PointMlp = a.LoadKernel<V, V, V, V, V, PointMlpParams>(PointFeatures.PointMlp);
+        Dense = a.LoadKernel<V, V, V, V, LinearParams>(Linear.Dense);
+        DenseStateUpdate = a.LoadKernel<V, V, V, V, V, V, LinearParams, ResultLayout, int>(Linear.DenseStateUpdate);
+        FinalGeometry = a.LoadKernel<ArrayView<FaceParams>, V, ResultLayout, int>(PoseMath.FinalGeometry);
+    }
+
+    /// <summary>Launch shape for a barrier-free kernel over <paramref name="threads"/> threads.</summary>
+    public KernelConfig Config(long threads) => new((int)((threads + GroupSize - 1) / GroupSize), GroupSize);
+}

@@ -1,0 +1,205 @@
+using System.Numerics;
+using TrgIlgpu.Kernels;
+using TrgIlgpu.Model;
+
+namespace TrgIlgpu.Engine;
+
+/// <summary>A layer's weights after load-time folding, in the layout its kernel reads.</summary>
+public sealed record PackedLayer(string Name, int OutChannels, float[] Weight, float[] Bias, float[]? ShortcutWeight = null);
+
+/// <summary>
+/// Load-time transformation of the official weights into kernel layouts (host side, done once):
+/// BatchNorm folded into the preceding convolution (scale in float64, rounded once), a ResNet block's projection
+/// shortcut folded into its second convolution, the regressor's fc2 · fc1 multiplied out (no activation between them),
+/// decshape and decpose stacked into one output layer.
+/// </summary>
+public sealed class PackedModel
+{
+    public VariantInfo Variant { get; }
+    public Dictionary<string, PackedLayer> Layers { get; } = new();
+    public float[] InitFace { get; }
+    public float[] InitPose { get; }
+    public float[] PointsGrid { get; }
+    public int[] Subsample { get; }
+
+    public PackedModel(ModelWeights w)
+    {
+        Variant = w.Variant;
+        const string fe = "feature_extractor";
+        AddConv(w, "conv1", fe + ".conv1", fe + ".bn1");
+        string[] stages = ["layer1", "layer2", "layer3", "layer4"];
+        foreach (var layer in stages)
+            for (int b = 0; b < 2; b++)
+            {
+                var p = $"{fe}.{layer}.{b}";
+                AddConv(w, $"{layer}.{b}.conv1", p + ".conv1", p + ".bn1");
+                var ds = w.Tensors.ContainsKey(p + ".downsample.0.weight") ? p + ".downsample" : null;
+                AddConv(w, $"{layer}.{b}.conv2", p + ".conv2", p + ".bn2", ds);
+            }
+        for (int k = 0; k < Variant.DeconvStages; k++)
+            AddDeconv(w, $"deconv{k}", $"deconv_layers.{3 * k}.weight", $"deconv_layers.{3 * k + 1}");
+        if (Variant.Variant == ModelVariant.TrgV2)
+        {
+            AddConv(w, "heatmap.conv3x3", "predict_68_lmk.0", "predict_68_lmk.1", convBias: true);
+            AddConv(w, "heatmap.conv1x1", "predict_68_lmk.3", null, convBias: true);
+        }
+        else
+        {
+            AddConv(w, "heatmap.conv1x1", "predict_68_lmk.0", null, convBias: true);
+        }
+        for (int i = 0; i < Variant.Iterations; i++)
+        {
+            for (int l = 0; l < 3; l++)
+            {
+                var key = $"laf_extractor.{i}.conv{l}";
+                var t = w.Tensors[key + ".weight"];
+                Layers[$"mlp{i}.{l}"] = new(key, t.Shape[0], PackTransposed(t.F32!, t.Shape[0], t.Shape[1]), Pad(w.F32(key + ".bias")));
+            }
+            AddRegressor(w, i);
+        }
+        InitFace = (float[])w.F32("regressor.0.init_face").Clone();
+        InitPose = (float[])w.F32("regressor.0.init_head_pose").Clone();
+        PointsGrid = (float[])w.F32("points_grid").Clone();
+        Subsample = w.Subsample.Select(v => (int)v).ToArray();
+    }
+
+    public PackedLayer this[string name] => Layers[name];
+
+    private static double[] BnScale(ModelWeights w, string bn, out double[] shift)
+    {
+        var g = w.F32(bn + ".weight"); var b = w.F32(bn + ".bias");
+        var m = w.F32(bn + ".running_mean"); var v = w.F32(bn + ".running_var");
+        var scale = new double[g.Length];
+        shift = new double[g.Length];
+        for (int c = 0; c < g.Length; c++)
+        {
+            scale[c] = g[c] / Math.Sqrt(v[c] + 1e-5);
+            shift[c] = b[c] - m[c] * scale[c];
+        }
+        return scale;
+    }
+
+    /// <summary>Conv [Cout, Cin, K, K] (+ optional BN, conv bias, projection shortcut) -> tap-major [K*K*Cin][CoutPad].</summary>
+    private void AddConv(ModelWeights w, string name, string conv, string? bn, string? downsample = null, bool convBias = false)
+    {
+        var t = w.Tensors[conv + ".weight"];
+        int cout = t.Shape[0], cin = t.Shape[1], k = t.Shape[2], pad = Tiling.PadChannels(cout, Convolution.ChannelTile);
+        var src = t.F32!;
+        double[] scale = Enumerable.Repeat(1.0, cout).ToArray();
+        double[] shift = new double[cout];
+        if (bn is not null) scale = BnScale(w, bn, out shift);
+        var bias = new double[cout];
+        var cb = convBias ? w.F32(conv + ".bias") : null;
+        for (int c = 0; c < cout; c++) bias[c] = shift[c] + (cb is null ? 0 : cb[c] * scale[c]);
+
+        var packed = new float[k * k * cin * pad];
+        for (int co = 0; co < cout; co++)
+            for (int ci = 0; ci < cin; ci++)
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++)
+                        packed[((ky * k + kx) * cin + ci) * pad + co] = (float)(src[((co * cin + ci) * k + ky) * k + kx] * scale[co]);
+
+        float[]? shortcut = null;
+        if (downsample is not null)
+        {
+            var d = w.Tensors[downsample + ".0.weight"];
+            int dcin = d.Shape[1];
+            var dscale = BnScale(w, downsample + ".1", out var dshift);
+            shortcut = new float[dcin * pad];
+            for (int co = 0; co < cout; co++)
+            {
+                for (int ci = 0; ci < dcin; ci++) shortcut[ci * pad + co] = (float)(d.F32![co * dcin + ci] * dscale[co]);
+                bias[co] += dshift[co];
+            }
+        }
+        Layers[name] = new(conv, cout, packed, Pad(bias.Select(v => (float)v).ToArray()), shortcut);
+    }
+
+    /// <summary>ConvTranspose2d [Cin, Cout, 4, 4] + BN -> [(ky*4+kx)*Cin + ci][CoutPad].</summary>
+    private void AddDeconv(ModelWeights w, string name, string weightKey, string bn)
+    {
+        var t = w.Tensors[weightKey];
+        int cin = t.Shape[0], cout = t.Shape[1], pad = Tiling.PadChannels(cout);
+        var scale = BnScale(w, bn, out var shift);
+        var packed = new float[16 * cin * pad];
+        var src = t.F32!;
+        for (int ci = 0; ci < cin; ci++)
+            for (int co = 0; co < cout; co++)
+                for (int kk = 0; kk < 16; kk++)
+                    packed[(kk * cin + ci) * pad + co] = (float)(src[(ci * cout + co) * 16 + kk] * scale[co]);
+        Layers[name] = new(weightKey, cout, packed, Pad(shift.Select(v => (float)v).ToArray()));
+    }
+
+    /// <summary>fc2 · fc1 multiplied out in float64 (hidden = W x + b with W = fc2 fc1, b = fc2 b1 + b2), and [decshape; decpose].</summary>
+    private void AddRegressor(ModelWeights w, int i)
+    {
+        var p = $"regressor.{i}";
+        var fc1 = w.Tensors[p + ".fc1.weight"];
+        int hidden = fc1.Shape[0], inDim = fc1.Shape[1];
+        var w1 = fc1.F32!; var b1 = w.F32(p + ".fc1.bias");
+        var w2 = w.F32(p + ".fc2.weight"); var b2 = w.F32(p + ".fc2.bias");
+
+        // Transposed product packed[k * hidden + o] = sum_j w2[o, j] w1[j, k], in float64. Blocks of 8 output rows
+        // share each streamed row of w1, which keeps the 1024 x 1024 x inDim product memory-friendly.
+        var packed = new float[inDim * hidden];
+        var w1d = new double[w1.Length];
+        for (int n = 0; n < w1.Length; n++) w1d[n] = w1[n];
+        const int block = 8;
+        Parallel.For(0, hidden / block, ob =>
+        {
+            var acc = new double[block][];
+            for (int r = 0; r < block; r++) acc[r] = new double[inDim];
+            int vec = Vector<double>.Count, whole = inDim - inDim % vec;
+            for (int j = 0; j < hidden; j++)
+            {
+                var row = w1d.AsSpan(j * inDim, inDim);
+                for (int r = 0; r < block; r++)
+                {
+                    double a = w2[(ob * block + r) * hidden + j];
+                    var av = new Vector<double>(a);
+                    var dst = acc[r].AsSpan();
+                    for (int k = 0; k < whole; k += vec)
+                        (new Vector<double>(dst.Slice(k)) + av * new Vector<double>(row.Slice(k))).CopyTo(dst.Slice(k));
+                    for (int k = whole; k < inDim; k++) dst[k] += a * row[k];
+                }
+            }
+            for (int r = 0; r < block; r++)
+                for (int k = 0; k < inDim; k++) packed[k * hidden + ob * block + r] = (float)acc[r][k];
+        });
+        var bias = new float[hidden];
+        for (int o = 0; o < hidden; o++)
+        {
+            double s = b2[o];
+            for (int j = 0; j < hidden; j++) s += (double)w2[o * hidden + j] * b1[j];
+            bias[o] = (float)s;
+        }
+        Layers[$"regressor{i}.hidden"] = new(p + ".fc2*fc1", hidden, packed, bias);
+
+        var ds = w.F32(p + ".decshape.weight"); var dp = w.F32(p + ".decpose.weight");
+        int outs = VariantInfo.Vertices * 3 + 9, pad = Tiling.PadChannels(outs);
+        var dec = new float[hidden * pad];
+        for (int j = 0; j < outs; j++)
+            for (int k = 0; k < hidden; k++)
+                dec[k * pad + j] = j < 3660 ? ds[j * hidden + k] : dp[(j - 3660) * hidden + k];
+        var decBias = w.F32(p + ".decshape.bias").Concat(w.F32(p + ".decpose.bias")).ToArray();
+        Layers[$"regressor{i}.out"] = new(p + ".decshape|decpose", outs, dec, Pad(decBias));
+    }
+
+    /// <summary>[O, K(, 1)] -> [K][OPad].</summary>
+    private static float[] PackTransposed(float[] src, int o, int k)
+    {
+        int pad = Tiling.PadChannels(o);
+        var dst = new float[k * pad];
+        for (int r = 0; r < o; r++)
+            for (int c = 0; c < k; c++)
+                dst[c * pad + r] = src[r * k + c];
+        return dst;
+    }
+
+    private static float[] Pad(float[] bias)
+    {
+        var dst = new float[Tiling.PadChannels(bias.Length)];
+        bias.CopyTo(dst, 0);
+        return dst;
+    }
+}
