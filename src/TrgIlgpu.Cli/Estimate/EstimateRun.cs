@@ -218,11 +218,11 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<string, Estima
 
     private string Summary(string device, string where, OverlayTarget? overlays)
     {
-        double s = _stats.TotalMs / 1000;
+        double s = _stats.TotalMs / 1000, work = (_stats.TotalMs - _stats.ModelLoadMs) / 1000;
         var text = string.Format(CultureInfo.InvariantCulture,
-            "trg estimate: {0} image{1} ({2} failed), {3} face{4} ({5} failed) in {6:0.00} s ({7:0.0} images/s; model load {8:0.00} s) on {9}; JSON to {10}",
+            "trg estimate: {0} image{1} ({2} failed), {3} face{4} ({5} failed) in {6:0.00} s (model load {7:0.00} s, then {8:0.##} images/s) on {9}; JSON to {10}",
             _stats.Images, _stats.Images == 1 ? "" : "s", _stats.ImagesFailed, _stats.Faces, _stats.Faces == 1 ? "" : "s",
-            _stats.FacesFailed, s, s > 0 ? _stats.Images / s : 0, _stats.ModelLoadMs / 1000, device, where);
+            _stats.FacesFailed, s, _stats.ModelLoadMs / 1000, work > 0 ? _stats.Images / work : 0, device, where);
         if (overlays is not null) text += $"; overlays to {overlays.Where}";
         return text;
     }

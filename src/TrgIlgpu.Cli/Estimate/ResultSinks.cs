@@ -88,7 +88,9 @@ internal sealed class JsonDocumentSink(OutputTarget target, bool multi) : Result
             w.WriteEndObject();
             ResultJson.WriteTiming(w, [("model_load", stats.ModelLoadMs), ("total", stats.TotalMs)]);
             w.WriteEndObject();
-            w.Flush();
+            // Flush and drop the writer now: after the commit its stream is closed.
+            w.Dispose();
+            _writer = null;
         }
         else
         {

@@ -133,6 +133,21 @@ public class EstimateCliTests : IDisposable
     }
 
     [Fact]
+    public void Several_images_to_a_json_file_make_one_complete_document()
+    {
+        var a = WritePng("a.png", 70, 70, 40);
+        var b = WritePng("b.png", 70, 70, 41);
+        var json = P("all.json");
+        var (code, stdout, stderr) = Cli("estimate", a, b, "-m", "fake", "--bbox", "5,5,60,60", "--json", json);
+        Assert.True(code == 0, stderr);
+        Assert.Equal("", stdout);
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        Assert.Equal(2, doc.RootElement.GetProperty("images").GetArrayLength());
+        Assert.Equal(2, doc.RootElement.GetProperty("summary").GetProperty("faces").GetInt32());
+        Assert.Equal(["a.png", "all.json", "b.png"], Directory.GetFiles(_dir).Select(Path.GetFileName).Order());
+    }
+
+    [Fact]
     public void Json_lines_give_one_line_per_image_including_failures()
     {
         var a = WritePng("a.png", 100, 100, 4);

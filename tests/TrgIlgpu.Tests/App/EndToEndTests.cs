@@ -1,0 +1,110 @@
+using System.Text.Json;
+using SixLabors.ImageSharp;
+using TrgIlgpu.Cli;
+using TrgIlgpu.Engine;
+using TrgIlgpu.Imaging;
+using TrgIlgpu.Model;
+
+namespace TrgIlgpu.Tests.App;
+
+/// <summary>
+/// The real engine on OpenCL (PoCL on a machine without a GPU) with synthetic weights: `trg estimate`'s JSON equals the
+/// engine's own results for the same crops, the documented C# example runs, and bad models give their exit codes.
+/// </summary>
+public class EndToEndTests : IDisposable
+{
+    private const string Model = "synthetic:trgv2:3";
+    private readonly string _dir = Directory.CreateTempSubdirectory("trg-e2e-").FullName;
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static (int Code, string Out, string Err) Trg(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = CliApp.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    private static float[] Floats(JsonElement e) => e.ValueKind == JsonValueKind.Array
+        ? e.EnumerateArray().SelectMany(Floats).ToArray()
+        : [e.GetSingle()];
+
+    [Fact]
+    public void Cli_json_for_the_real_photo_equals_the_engine_for_the_same_crops()
+    {
+        // The sample's face, and a box reaching past the left edge (black padding).
+        FaceBox[] boxes = [AppTestData.AstronautBox, new FaceBox(-40, 280, 120, 440)];
+        var json = Path.Combine(_dir, "astronaut.json");
+        var overlay = Path.Combine(_dir, "astronaut.png");
+        var (code, _, err) = Trg("estimate", AppTestData.AstronautPath, "--model", Model, "--device", "opencl",
+            "--bbox", boxes[0].ToString(), "--bbox", boxes[1].ToString(), "--json", json, "--overlay", overlay, "--side-panel");
+        Assert.True(code == 0, err);
+
+        var weights = ModelWeights.Load(Model);
+        using var session = new InferenceSession(weights, DeviceKind.OpenCL);
+        var image = ImageLoader.LoadFile(AppTestData.AstronautPath);
+        var expected = session.Run(boxes.Select(b => new FaceRequest(image, b, 1024f)).ToArray());
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        var root = doc.RootElement;
+        Assert.Equal("trgv2", root.GetProperty("model").GetProperty("variant").GetString());
+        Assert.StartsWith("OpenCL", root.GetProperty("device").GetString());
+        var faces = root.GetProperty("faces").EnumerateArray().ToArray();
+        Assert.Equal(2, faces.Length);
+        for (int i = 0; i < 2; i++)
+        {
+            var f = faces[i];
+            var e = expected[i];
+            // Bit for bit: the JSON's round-trip floats are the engine's values.
+            Assert.Equal(e.Rotation, Floats(f.GetProperty("rotation")));
+            Assert.Equal(e.Translation, Floats(f.GetProperty("translation")));
+            Assert.Equal(e.VerticesCam, Floats(f.GetProperty("vertices_cam")));
+            Assert.Equal(e.VerticesHead, Floats(f.GetProperty("vertices_head")));
+            Assert.Equal(e.Landmarks68Norm, Floats(f.GetProperty("landmarks68_norm")));
+            Assert.Equal(e.Landmarks68, Floats(f.GetProperty("landmarks68")));
+            var its = f.GetProperty("iterations").EnumerateArray().ToArray();
+            Assert.Equal(weights.Variant.Iterations, its.Length);
+            for (int k = 0; k < its.Length; k++)
+            {
+                Assert.Equal(e.Iterations[k].Rotation, Floats(its[k].GetProperty("rotation")));
+                Assert.Equal(e.Iterations[k].Translation, Floats(its[k].GetProperty("translation")));
+            }
+            Assert.Equal(e.Euler.Yaw, f.GetProperty("euler").GetProperty("yaw").GetDouble(), 9);
+            Assert.True(e.Translation[2] > 0, "the face should be in front of the camera");
+        }
+        using var picture = Image.Load(overlay);
+        Assert.Equal((1024, 512), (picture.Width, picture.Height));
+    }
+
+    [Fact]
+    public void Documented_csharp_example_runs()
+    {
+        var output = new StringWriter();
+        var overlay = Path.Combine(_dir, "example.png");
+        ApiExample.Run(Model, AppTestData.AstronautPath, overlay, output);
+        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("trgv2 on ", lines[0]);
+        Assert.Matches(@"^yaw -?\d+\.\d pitch -?\d+\.\d roll -?\d+\.\d  T = \(-?\d\.\d{3}, -?\d\.\d{3}, \d+\.\d{3}\) m", lines[1]);
+        using var picture = Image.Load(overlay);
+        Assert.Equal((512, 512), (picture.Width, picture.Height));
+    }
+
+    [Fact]
+    public void Bad_models_give_a_clear_message_and_their_exit_code()
+    {
+        var missing = Path.Combine(_dir, "absent.safetensors");
+        var (code, _, err) = Trg("estimate", AppTestData.AstronautPath, "--model", missing, "--bbox", "153,49,295,191");
+        Assert.Equal((int)ErrorKind.NotFound, code);
+        Assert.Contains("absent.safetensors", err);
+
+        var garbage = Path.Combine(_dir, "garbage.safetensors");
+        File.WriteAllBytes(garbage, Enumerable.Range(0, 4096).Select(i => (byte)(i * 31 % 256)).ToArray());
+        (code, _, err) = Trg("estimate", AppTestData.AstronautPath, "--model", garbage, "--bbox", "153,49,295,191");
+        Assert.Equal((int)ErrorKind.InvalidModel, code);
+        Assert.Contains("garbage.safetensors", err);
+
+        (code, _, err) = Trg("estimate", AppTestData.AstronautPath, "--model", "synthetic:trgv9", "--bbox", "153,49,295,191");
+        Assert.Equal((int)ErrorKind.Usage, code);
+        Assert.Contains("synthetic:trgv9", err);
+    }
+}
