@@ -61,8 +61,9 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<string, Estima
     private void Process(List<InputItem> items, BoxesFile? boxesFile, ImageLoadOptions imageOptions, TrgEstimator estimator,
         ResultSink sink, OverlayTarget? overlays, Action<int> advance, CancellationToken ct)
     {
-        // Decode ahead, in order, a bounded number of images: the device works while the next batch is decoded.
-        var channel = Channel.CreateBounded<Loaded>(new BoundedChannelOptions(Math.Max(2, Math.Min(settings.BatchSize, 32)))
+        // Decode ahead, in order, a few images: the device works while the next ones are decoded. Kept small because
+        // a batch already holds up to BatchSize decoded photos (a 12-megapixel photo is 36 MB as RGB).
+        var channel = Channel.CreateBounded<Loaded>(new BoundedChannelOptions(4)
         {
             SingleReader = true, SingleWriter = true,
         });
