@@ -42,9 +42,11 @@ public static class Convolution
         ArrayView<float> shortcut, ArrayView<float> shortcutWeight,
         ArrayView<float> output, ConvParams p)
     {
-        int t = Grid.GlobalIndex.X;
+        // No early exit: the loops below must be uniform across a work-group, so that PoCL can move its
+        // work-item loop inside them and vectorise across work-items. Spare threads compute a copy and store nothing.
         int q = p.PositionThreads;
-        if (t >= q) return;
+        bool active = Grid.GlobalIndex.X < q;
+        int t = active ? Grid.GlobalIndex.X : q - 1;
         int coutPad = p.OutChannelsPadded;
         int co = (Grid.GlobalIndex.Y % p.ChannelBlocks) * ChannelTile;
         int b = Grid.GlobalIndex.Y / p.ChannelBlocks;
@@ -70,10 +72,10 @@ public static class Convolution
                 int x = inBatch;
                 for (int ci = 0; ci < p.InChannels; ci++)
                 {
-                    a0.Fma(weight, w, off0 >= 0 ? input[x + off0] : 0f);
-                    a1.Fma(weight, w, off1 >= 0 ? input[x + off1] : 0f);
-                    a2.Fma(weight, w, off2 >= 0 ? input[x + off2] : 0f);
-                    a3.Fma(weight, w, off3 >= 0 ? input[x + off3] : 0f);
+                    a0.Fma(weight, w, Masked(input, x, off0));
+                    a1.Fma(weight, w, Masked(input, x, off1));
+                    a2.Fma(weight, w, Masked(input, x, off2));
+                    a3.Fma(weight, w, Masked(input, x, off3));
                     w += coutPad;
                     x += hw;
                 }
@@ -101,6 +103,7 @@ public static class Convolution
             }
         }
 
+        if (!active) return;
         for (int c = 0; c < ChannelTile; c++)
         {
             if (co + c >= p.OutChannels) break;
@@ -111,6 +114,13 @@ public static class Convolution
             Store(output, shortcut, outBase, pos2, outHw, a2.Get(c) + bc, p);
             Store(output, shortcut, outBase, pos3, outHw, a3.Get(c) + bc, p);
         }
+    }
+
+    /// <summary>Branch-free read of a tap: the load is always in range, the padding is selected away.</summary>
+    internal static float Masked(ArrayView<float> input, int channelBase, int offset)
+    {
+        float v = input[channelBase + (offset >= 0 ? offset : 0)];
+        return offset >= 0 ? v : 0f;
     }
 
     private static int Clamp(int pos, int count) => pos < count ? pos : count - 1;

@@ -25,7 +25,9 @@ public struct PointMlpParams
     public int OutBatchStride;
     public readonly int OutChannelsPadded => Tiling.PadChannels(OutChannels);
     public readonly int PositionThreads => Tiling.CeilDiv(Points, Tiling.Positions);
-    public readonly int ThreadCount => Batch * (OutChannelsPadded / Tiling.Channels) * PositionThreads;
+    public readonly int ChannelBlocks => OutChannelsPadded / Tiling.Channels;
+    /// <summary>X: point threads; Y: (batch, channel block).</summary>
+    public readonly KernelConfig Config(int maxGroup) => Tiling.PositionsByBlocks(PositionThreads, Batch * ChannelBlocks, maxGroup);
 }
 
 /// <summary>Point sampling, bilinear grid sampling and the per-point MLP.</summary>
@@ -128,14 +130,13 @@ public static class PointFeatures
         ArrayView<float> extra, ArrayView<float> features, ArrayView<float> weight, ArrayView<float> bias,
         ArrayView<float> output, PointMlpParams p)
     {
-        int gid = Grid.GlobalIndex.X;
-        if (gid >= p.ThreadCount) return;
+        // Uniform loops, no early exit (see Convolution.Conv2D).
         int q = p.PositionThreads;
+        bool active = Grid.GlobalIndex.X < q;
+        int t = active ? Grid.GlobalIndex.X : q - 1;
         int outPad = p.OutChannelsPadded;
-        int t = gid % q;
-        int rest = gid / q;
-        int o = (rest % (outPad / Tiling.Channels)) * Tiling.Channels;
-        int b = rest / (outPad / Tiling.Channels);
+        int o = (Grid.GlobalIndex.Y % p.ChannelBlocks) * Tiling.Channels;
+        int b = Grid.GlobalIndex.Y / p.ChannelBlocks;
         int n0 = t, n1 = t + q, n2 = t + 2 * q, n3 = t + 3 * q;
         int last = p.Points - 1;
         int m0 = n0 < last ? n0 : last, m1 = n1 < last ? n1 : last, m2 = n2 < last ? n2 : last, m3 = n3 < last ? n3 : last;
@@ -145,25 +146,24 @@ public static class PointFeatures
         int x = b * p.ExtraChannels * p.Points;
         for (int k = 0; k < p.ExtraChannels; k++)
         {
-            float w0 = weight[w], w1 = weight[w + 1], w2 = weight[w + 2], w3 = weight[w + 3];
-            a0.Fma(w0, w1, w2, w3, extra[x + m0]);
-            a1.Fma(w0, w1, w2, w3, extra[x + m1]);
-            a2.Fma(w0, w1, w2, w3, extra[x + m2]);
-            a3.Fma(w0, w1, w2, w3, extra[x + m3]);
+            a0.Fma(weight, w, extra[x + m0]);
+            a1.Fma(weight, w, extra[x + m1]);
+            a2.Fma(weight, w, extra[x + m2]);
+            a3.Fma(weight, w, extra[x + m3]);
             w += outPad;
             x += p.Points;
         }
         x = b * p.FeatureChannels * p.Points;
         for (int k = 0; k < p.FeatureChannels; k++)
         {
-            float w0 = weight[w], w1 = weight[w + 1], w2 = weight[w + 2], w3 = weight[w + 3];
-            a0.Fma(w0, w1, w2, w3, features[x + m0]);
-            a1.Fma(w0, w1, w2, w3, features[x + m1]);
-            a2.Fma(w0, w1, w2, w3, features[x + m2]);
-            a3.Fma(w0, w1, w2, w3, features[x + m3]);
+            a0.Fma(weight, w, features[x + m0]);
+            a1.Fma(weight, w, features[x + m1]);
+            a2.Fma(weight, w, features[x + m2]);
+            a3.Fma(weight, w, features[x + m3]);
             w += outPad;
             x += p.Points;
         }
+        if (!active) return;
         for (int c = 0; c < Tiling.Channels; c++)
         {
             if (o + c >= p.OutChannels) break;

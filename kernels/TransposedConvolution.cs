@@ -11,7 +11,9 @@ public struct DeconvParams
     public readonly int OutChannelsPadded => Tiling.PadChannels(OutChannels);
     /// <summary>Threads per output parity class: the class (oy % 2, ox % 2) grid is InHeight x InWidth.</summary>
     public readonly int PositionThreads => Tiling.CeilDiv(InHeight * InWidth, Tiling.Positions);
-    public readonly int ThreadCount => Batch * (OutChannelsPadded / Tiling.Channels) * 4 * PositionThreads;
+    public readonly int ChannelBlocks => OutChannelsPadded / Tiling.Channels;
+    /// <summary>X: position threads of one parity class; Y: (batch, channel block, parity class).</summary>
+    public readonly KernelConfig Config(int maxGroup) => Tiling.PositionsByBlocks(PositionThreads, Batch * ChannelBlocks * 4, maxGroup);
 }
 
 /// <summary>
@@ -26,16 +28,15 @@ public static class TransposedConvolution
         ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
         ArrayView<float> output, DeconvParams p)
     {
-        int gid = Grid.GlobalIndex.X;
-        if (gid >= p.ThreadCount) return;
+        // Uniform loops, no early exit (see Convolution.Conv2D): spare threads compute a copy and store nothing.
         int q = p.PositionThreads;
+        bool active = Grid.GlobalIndex.X < q;
+        int t = active ? Grid.GlobalIndex.X : q - 1;
         int coutPad = p.OutChannelsPadded;
-        int t = gid % q;
-        int rest = gid / q;
-        int cls = rest % 4;
-        rest /= 4;
-        int co = (rest % (coutPad / Tiling.Channels)) * Tiling.Channels;
-        int b = rest / (coutPad / Tiling.Channels);
+        int cls = Grid.GlobalIndex.Y % 4;
+        int rest = Grid.GlobalIndex.Y / 4;
+        int co = (rest % p.ChannelBlocks) * Tiling.Channels;
+        int b = rest / p.ChannelBlocks;
         int py = cls >> 1, px = cls & 1;
 
         int hw = p.InHeight * p.InWidth;
@@ -59,17 +60,17 @@ public static class TransposedConvolution
                 int x = inBatch;
                 for (int ci = 0; ci < p.InChannels; ci++)
                 {
-                    float w0 = weight[w], w1 = weight[w + 1], w2 = weight[w + 2], w3 = weight[w + 3];
-                    a0.Fma(w0, w1, w2, w3, off0 >= 0 ? input[x + off0] : 0f);
-                    a1.Fma(w0, w1, w2, w3, off1 >= 0 ? input[x + off1] : 0f);
-                    a2.Fma(w0, w1, w2, w3, off2 >= 0 ? input[x + off2] : 0f);
-                    a3.Fma(w0, w1, w2, w3, off3 >= 0 ? input[x + off3] : 0f);
+                    a0.Fma(weight, w, Convolution.Masked(input, x, off0));
+                    a1.Fma(weight, w, Convolution.Masked(input, x, off1));
+                    a2.Fma(weight, w, Convolution.Masked(input, x, off2));
+                    a3.Fma(weight, w, Convolution.Masked(input, x, off3));
                     w += coutPad;
                     x += hw;
                 }
             }
         }
 
+        if (!active) return;
         int outW = 2 * p.InWidth;
         int outHw = 4 * hw;
         for (int c = 0; c < Tiling.Channels; c++)

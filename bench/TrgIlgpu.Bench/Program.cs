@@ -1,1 +1,8 @@
-﻿Console.WriteLine("Hello, World!");
+using BenchmarkDotNet.Running;
+using TrgIlgpu.Bench;
+
+// `dotnet run -c Release --project bench/TrgIlgpu.Bench -- compare [...]`: engine and peers side by side -> bench/RESULTS.md.
+// Anything else goes to BenchmarkDotNet (e.g. `-- --filter '*KernelBenchmarks*'`).
+if (args.Length > 0 && args[0] == "compare") return Compare.Run(args[1..]);
+BenchmarkSwitcher.FromAssembly(typeof(KernelBenchmarks).Assembly).Run(args);
+return 0;

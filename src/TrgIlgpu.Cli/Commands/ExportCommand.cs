@@ -1,14 +1,36 @@
 using System.CommandLine;
+using System.Globalization;
+using TrgIlgpu.Formats;
 
 namespace TrgIlgpu.Cli.Commands;
 
-// Placeholder: replaced by the issue that builds `trg export`.
+/// <summary>`trg export`: official checkpoint (+ arkit_subsample.pkl, triangles.npy) to a TrgIlgpu model file (docs/formats.md).</summary>
 internal static class ExportCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("export", "(not built yet)");
-        cmd.SetAction(_ => { Console.Error.WriteLine("trg export: not built yet"); return 1; });
+        var checkpoint = new Option<string>("--checkpoint") { Required = true, Description = "PyTorch checkpoint (state_dict.bin/.pt/.pth zip) or safetensors state dict" };
+        var subsample = new Option<string>("--subsample") { Required = true, Description = "the official data/arkit_subsample.pkl" };
+        var triangles = new Option<string?>("--triangles") { Description = "optional int32 [2304,3] triangles .npy, stored for drawing" };
+        var variant = new Option<string?>("--variant") { Description = "trg or trgv2 (default: detected from the keys)" };
+        variant.AcceptOnlyFromAmong("trg", "trgv2");
+        var output = new Option<string>("--out") { Required = true, Description = "model file to write (.safetensors)" };
+
+        var cmd = new Command("export", "Convert an official checkpoint into a TrgIlgpu model file, safely (no Python; nothing in the checkpoint is executed).")
+        {
+            checkpoint, subsample, triangles, variant, output,
+        };
+        cmd.SetAction(parse =>
+        {
+            var summary = ModelExport.Run(parse.GetValue(checkpoint)!, parse.GetValue(subsample)!, parse.GetValue(triangles),
+                parse.GetValue(variant), parse.GetValue(output)!);
+            var o = parse.InvocationConfiguration.Output;
+            foreach (var note in summary.Notes) o.WriteLine($"note: {note}");
+            o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"wrote {summary.OutPath}: {summary.Variant.Name}, {summary.TensorCount} tensors, {summary.StateDictElements:N0} state-dict elements, " +
+                $"{summary.FileBytes / 1e6:F1} MB in {summary.Elapsed.TotalSeconds:F2} s"));
+            return 0;
+        });
         return cmd;
     }
 }

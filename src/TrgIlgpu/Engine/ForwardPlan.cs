@@ -181,7 +181,7 @@ public sealed class ForwardPlan : IDisposable
         var k = _k;
         Add(name, "Deconv4x4S2", $"{input.Shape}->{output.Shape} Relu", 2L * Batch * 256 * 4 * hw * hw * cin * 4,
             4 * ((long)Batch * cin * hw * hw + layer.Weight.Length + output.Length), st =>
-            k.Deconv(st, k.Config(p.ThreadCount), input.View, layer.Weight.View, layer.Bias.View, output.View, p));
+            k.Deconv(st, p.Config(k.GroupSize), input.View, layer.Weight.View, layer.Bias.View, output.View, p));
         return output;
     }
 
@@ -241,7 +241,7 @@ public sealed class ForwardPlan : IDisposable
         var dummy = _w.Dummy;
         Add($"iter{i}.mlp{l}", "PointMlp", $"[{Batch},{extraCh}+256,{n}]->[{Batch},{outCh},{n}] {act}", 2L * Batch * n * outCh * (extraCh + 256),
             4L * (layer.Weight.Length + Batch * n * (extraCh + 256 + outCh)), st =>
-            k.PointMlp(st, k.Config(p.ThreadCount), extra?.View ?? dummy, features.View, layer.Weight.View, layer.Bias.View, output.View, p));
+            k.PointMlp(st, p.Config(k.GroupSize), extra?.View ?? dummy, features.View, layer.Weight.View, layer.Bias.View, output.View, p));
         return into is null ? output : null;
     }
 

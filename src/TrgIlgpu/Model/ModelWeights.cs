@@ -1,4 +1,15 @@
+using TrgIlgpu.Formats;
+
 namespace TrgIlgpu.Model;
+
+/// <summary>
+/// The outcome of checking a set of tensors against a variant: which variant, every problem found, and keys that
+/// belong to neither the state dict nor the model file (reported, otherwise ignored).
+/// </summary>
+public sealed record ModelValidation(VariantInfo? Variant, IReadOnlyList<string> Problems, IReadOnlyList<string> UnexpectedKeys)
+{
+    public bool IsValid => Problems.Count == 0;
+}
 
 /// <summary>
 /// A validated set of TRG / TRGv2 weights in host memory: the official state dict plus the subsample indices
@@ -6,6 +17,9 @@ namespace TrgIlgpu.Model;
 /// </summary>
 public sealed partial class ModelWeights
 {
+    /// <summary>Metadata "format" value of a TrgIlgpu model file.</summary>
+    public const string FileFormat = "trg-ilgpu";
+
     public required VariantInfo Variant { get; init; }
     /// <summary>State-dict tensors by official key (float32; num_batches_tracked int64).</summary>
     public required IReadOnlyDictionary<string, HostTensor> Tensors { get; init; }
@@ -25,8 +39,120 @@ public sealed partial class ModelWeights
     /// metadata "variant" when present, else from the keys. Throws TrgException(InvalidModel) listing ALL problems.
     /// </summary>
     public static ModelWeights FromTensors(IEnumerable<HostTensor> tensors, IReadOnlyDictionary<string, string>? metadata, string source)
-        => throw new NotImplementedException("formats branch");
+    {
+        var byName = new Dictionary<string, HostTensor>();
+        var duplicates = new List<string>();
+        foreach (var t in tensors)
+            if (!byName.TryAdd(t.Name, t)) duplicates.Add($"tensor '{t.Name}' appears twice");
+        var v = Validate(byName, metadata, requireSubsample: true);
+        var problems = duplicates.Concat(v.Problems).ToList();
+        if (problems.Count > 0 || v.Variant is null) throw new TrgException(ErrorKind.InvalidModel, DescribeProblems(problems), source);
+
+        var state = new Dictionary<string, HostTensor>();
+        foreach (var spec in v.Variant.Tensors)
+            if (byName.TryGetValue(spec.Key, out var t)) state[spec.Key] = t;
+        return new ModelWeights
+        {
+            Variant = v.Variant,
+            Tensors = state,
+            Subsample = byName[VariantInfo.Subsample.Key].I64!,
+            Triangles = byName.TryGetValue(VariantInfo.Triangles.Key, out var tri) ? tri.I32 : null,
+            Metadata = metadata is null ? new Dictionary<string, string>() : new Dictionary<string, string>(metadata),
+            Source = source,
+        };
+    }
 
     /// <summary>Loads a TrgIlgpu model file (.safetensors, MODEL_SPEC keys + subsample).</summary>
-    public static ModelWeights LoadFile(string path) => throw new NotImplementedException("formats branch");
+    public static ModelWeights LoadFile(string path)
+    {
+        if (!File.Exists(path)) throw new TrgException(ErrorKind.NotFound, "model file not found", path);
+        var (tensors, metadata) = SafeTensors.Read(path);
+        if (metadata.GetValueOrDefault("format") != FileFormat)
+            throw new TrgException(ErrorKind.InvalidModel,
+                $"not a TrgIlgpu model file (metadata format is '{metadata.GetValueOrDefault("format", "missing")}', expected '{FileFormat}'); " +
+                "make one with `trg export --checkpoint ... --subsample arkit_subsample.pkl --out model.safetensors`", path);
+        return FromTensors(tensors.Values, metadata, path);
+    }
+
+    /// <summary>
+    /// Checks tensors against a variant and reports every problem at once: missing, misshaped or mistyped state-dict
+    /// tensors, non-finite weights, a bad or (when <paramref name="requireSubsample"/>) missing `subsample`, bad
+    /// `triangles`. num_batches_tracked buffers are optional (inference does not use them).
+    /// </summary>
+    public static ModelValidation Validate(IReadOnlyDictionary<string, HostTensor> tensors, IReadOnlyDictionary<string, string>? metadata, bool requireSubsample = true)
+    {
+        var problems = new List<string>();
+        var detected = VariantInfo.Detect(tensors.Keys);
+        VariantInfo? variant = detected;
+        if (metadata is not null && metadata.TryGetValue("variant", out var named))
+        {
+            variant = VariantInfo.FromName(named);
+            if (variant is null) problems.Add($"metadata variant '{named}' is neither 'trg' nor 'trgv2'");
+            else if (detected is not null && detected != variant)
+                problems.Add($"metadata says variant '{variant.Name}' but the keys are those of '{detected.Name}'");
+        }
+        if (variant is null)
+        {
+            // Check against the closer variant so every missing key is still listed.
+            var closest = new[] { VariantInfo.Trg, VariantInfo.TrgV2 }.MaxBy(vi => vi.Tensors.Count(s => tensors.ContainsKey(s.Key)))!;
+            problems.Add("cannot tell the variant: neither 'deconv_layers.6.weight' (TRG) nor 'predict_68_lmk.3.weight' (TRGv2) is present; " +
+                         $"listing what {closest.Name} would need");
+            CheckStateDict(tensors, closest, problems);
+        }
+        else CheckStateDict(tensors, variant, problems);
+
+        if (tensors.TryGetValue(VariantInfo.Subsample.Key, out var sub))
+        {
+            if (sub.DType != TensorDType.I64 || !sub.Shape.SequenceEqual(VariantInfo.Subsample.Shape))
+                problems.Add($"'subsample' is {TensorData.Name(sub.DType)} {sub.ShapeText}, expected int64 {VariantInfo.Subsample.ShapeText}");
+            else if (NumpyPickle.CheckSubsample(sub.I64!) is { } why) problems.Add($"'subsample': {why}");
+        }
+        else if (requireSubsample)
+            problems.Add("missing 'subsample' (int64 [305]; `trg export` adds it from arkit_subsample.pkl)");
+
+        if (tensors.TryGetValue(VariantInfo.Triangles.Key, out var tri))
+        {
+            if (tri.DType != TensorDType.I32 || !tri.Shape.SequenceEqual(VariantInfo.Triangles.Shape))
+                problems.Add($"'triangles' is {TensorData.Name(tri.DType)} {tri.ShapeText}, expected int32 {VariantInfo.Triangles.ShapeText}");
+            else if (tri.I32!.Any(i => i < 0 || i >= VariantInfo.Vertices))
+                problems.Add($"'triangles' holds vertex numbers outside [0,{VariantInfo.Vertices})");
+        }
+
+        var known = (variant ?? VariantInfo.Trg).Tensors.Select(s => s.Key)
+            .Concat([VariantInfo.Subsample.Key, VariantInfo.Triangles.Key]).ToHashSet();
+        var unexpected = tensors.Keys.Where(k => !known.Contains(k)).ToList();
+        return new ModelValidation(variant, problems, unexpected);
+    }
+
+    private static void CheckStateDict(IReadOnlyDictionary<string, HostTensor> tensors, VariantInfo variant, List<string> problems)
+    {
+        foreach (var spec in variant.Tensors)
+        {
+            bool optional = spec.Key.EndsWith(".num_batches_tracked", StringComparison.Ordinal);
+            if (!tensors.TryGetValue(spec.Key, out var t))
+            {
+                if (!optional) problems.Add($"missing tensor '{spec.Key}' {spec.ShapeText}");
+                continue;
+            }
+            if (optional) continue;
+            if (t.DType != TensorDType.F32)
+                problems.Add($"tensor '{spec.Key}' is {TensorData.Name(t.DType)}, expected a floating type");
+            else if (!t.Shape.SequenceEqual(spec.Shape))
+                problems.Add($"tensor '{spec.Key}' has shape {t.ShapeText}, expected {spec.ShapeText}");
+            else if (CountNonFinite(t.F32!) is var bad and > 0)
+                problems.Add($"tensor '{spec.Key}' holds {bad} NaN or infinite values");
+        }
+    }
+
+    private static long CountNonFinite(float[] data)
+    {
+        long bad = 0;
+        foreach (var x in data)
+            if (!float.IsFinite(x)) bad++;
+        return bad;
+    }
+
+    /// <summary>One message listing every problem, one per line.</summary>
+    public static string DescribeProblems(IReadOnlyList<string> problems)
+        => problems.Count == 1 ? problems[0] : $"{problems.Count} problems:\n  - " + string.Join("\n  - ", problems);
 }

@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using TrgIlgpu.Diagnostics;
+using TrgIlgpu.Engine;
+using TrgIlgpu.Model;
+
+namespace TrgIlgpu.Bench;
+
+/// <summary>
+/// Engine and peers side by side, in one process run on one machine, written to bench/RESULTS.md:
+/// TrgIlgpu (each available device), PyTorch eager (tools/bench_peers.py, Debian's python3-torch) and ONNX Runtime
+/// on an ONNX export of the same PyTorch reference. Same synthetic weights everywhere.
+/// Usage: compare [--variant trgv2] [--batches 1,8] [--iters 20] [--devices opencl] [--out bench/RESULTS.md]
+/// </summary>
+internal static class Compare
+{
+    private sealed record Row(string Engine, string Device, int Batch, double MedianMs, double P90Ms, string Note);
+
+    public static int Run(string[] args)
+    {
+        string variant = Arg(args, "--variant", "trgv2");
+        int[] batches = Arg(args, "--batches", "1,8").Split(',').Select(int.Parse).ToArray();
+        int iters = int.Parse(Arg(args, "--iters", "20"));
+        string[] devices = Arg(args, "--devices", "opencl").Split(',');
+        string root = FindRoot();
+        string outPath = Arg(args, "--out", Path.Combine(root, "bench", "RESULTS.md"));
+        string seedSource = $"synthetic:{variant}:1";
+        var rows = new List<Row>();
+        int launches = 0;
+        var weights = ModelWeights.Load(seedSource);
+
+        foreach (var dev in devices)
+        {
+            var kind = dev switch { "cuda" => DeviceKind.Cuda, "cpu" => DeviceKind.Cpu, _ => DeviceKind.OpenCL };
+            using var session = new TrgIlgpu.Engine.InferenceSession(weights, kind);
+            foreach (int b in batches)
+            {
+                var r = Benchmark.Run(session, b, 3, iters);
+                launches = r.Launches;
+                rows.Add(new Row("TrgIlgpu", session.DeviceName, b, r.MedianMs, r.P90Ms, $"{r.Launches} launches, {r.TotalDeviceBytes / 1048576.0:F0} MiB device memory; crop on device + download included"));
+                Console.WriteLine(rows[^1]);
+            }
+        }
+
+        foreach (int b in batches)
+        {
+            var json = Python(root, $"tools/bench_peers.py torch --synthetic {variant}:1 --batch {b} --iters {iters} --threads {Environment.ProcessorCount}");
+            if (json is null) { Console.WriteLine("PyTorch peer unavailable (/usr/bin/python3 with python3-torch)"); break; }
+            using var doc = JsonDocument.Parse(json);
+            var e = doc.RootElement;
+            rows.Add(new Row(e.GetProperty("engine").GetString()!, $"CPU, {e.GetProperty("threads").GetInt32()} threads", b,
+                e.GetProperty("median_ms").GetDouble(), e.GetProperty("p90_ms").GetDouble(), "network forward on ready crops"));
+            Console.WriteLine(rows[^1]);
+        }
+
+        var tmp = Directory.CreateTempSubdirectory("trg-onnx-");
+        try
+        {
+            foreach (int b in batches)
+            {
+                string onnx = Path.Combine(tmp.FullName, $"{variant}-b{b}.onnx");
+                if (Python(root, $"tools/bench_peers.py onnx --synthetic {variant}:1 --batch {b} --out {onnx}") is null || !File.Exists(onnx))
+                {
+                    Console.WriteLine("ONNX export unavailable; ONNX Runtime rows skipped");
+                    break;
+                }
+                var (median, p90) = TimeOnnx(onnx, b, iters);
+                rows.Add(new Row($"ONNX Runtime {OrtEnv.Instance().GetVersionString()}", $"CPU execution provider, {Environment.ProcessorCount} threads", b, median, p90, "ONNX export of the PyTorch reference; network on ready crops"));
+                Console.WriteLine(rows[^1]);
+            }
+        }
+        finally { tmp.Delete(true); }
+
+        File.WriteAllText(outPath, Report(variant, iters, launches, rows));
+        Console.WriteLine($"wrote {outPath}");
+        return 0;
+    }
+
+    private static (double Median, double P90) TimeOnnx(string path, int batch, int iters)
+    {
+        using var options = new SessionOptions { IntraOpNumThreads = Environment.ProcessorCount, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(path, options);
+        var rng = new Random(7);
+        var x = new DenseTensor<float>([batch, 3, 192, 192]);
+        for (int i = 0; i < x.Length; i++) x.SetValue(i, (float)(rng.NextDouble() * 2 - 1));
+        var k = new DenseTensor<float>([batch, 3, 3]);
+        var info = new DenseTensor<float>([batch, 7]);
+        for (int n = 0; n < batch; n++)
+        {
+            float l = 150 + n % 16, t = 50 + n % 8, s = 192f / 150;
+            k[n, 0, 0] = 1024 * s; k[n, 0, 2] = (256 - l) * s; k[n, 1, 1] = 1024 * s; k[n, 1, 2] = (256 - t) * s; k[n, 2, 2] = 1;
+            float[] v = [l, t, l + 150, t + 150, 1024, 512, 512];
+            for (int j = 0; j < 7; j++) info[n, j] = v[j];
+        }
+        var inputs = new List<NamedOnnxValue>
+        {
+            NamedOnnxValue.CreateFromTensor("crops", x), NamedOnnxValue.CreateFromTensor("intrinsics", k), NamedOnnxValue.CreateFromTensor("bbox7", info),
+        };
+        for (int i = 0; i < 3; i++) session.Run(inputs).Dispose();
+        var ms = new double[iters];
+        for (int i = 0; i < iters; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            session.Run(inputs).Dispose();
+            ms[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        Array.Sort(ms);
+        return (ms[iters / 2], ms[(int)Math.Ceiling(0.9 * (iters - 1))]);
+    }
+
+    private static string Report(string variant, int iters, int launches, List<Row> rows)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("# Benchmark results");
+        sb.AppendLine();
+        sb.AppendLine($"Written by `dotnet run -c Release --project bench/TrgIlgpu.Bench -- compare` on {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
+        sb.AppendLine($"Machine: {CpuName()}, {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1L << 30)} GiB; {Environment.OSVersion}.");
+        sb.AppendLine($"Model: {variant}, synthetic weights seed 1 (the same tensors in every engine), 192x192 crops. {iters} timed forwards after 3 warm-up ones; median and p90 in milliseconds. Engine: {launches} kernel launches per forward.");
+        sb.AppendLine();
+        foreach (var b in rows.Select(r => r.Batch).Distinct())
+        {
+            var group = rows.Where(r => r.Batch == b).ToList();
+            var baseline = group.FirstOrDefault(r => r.Engine == "TrgIlgpu");
+            sb.AppendLine($"## Batch {b}");
+            sb.AppendLine();
+            sb.AppendLine("| engine | device | median ms | p90 ms | images/s | median vs TrgIlgpu | note |");
+            sb.AppendLine("|---|---|---:|---:|---:|---:|---|");
+            foreach (var r in group)
+            {
+                string ratio = baseline is null ? "" : (r.MedianMs / baseline.MedianMs).ToString("F2", CultureInfo.InvariantCulture) + "x";
+                sb.AppendLine(FormattableString.Invariant($"| {r.Engine} | {r.Device} | {r.MedianMs:F1} | {r.P90Ms:F1} | {b * 1000 / r.MedianMs:F1} | {ratio} | {r.Note} |"));
+            }
+            sb.AppendLine();
+        }
+        sb.AppendLine("A ratio above 1 means the peer took longer than TrgIlgpu.");
+        return sb.ToString();
+    }
+
+    private static string? Python(string root, string arguments)
+    {
+        if (!File.Exists("/usr/bin/python3")) return null;
+        var psi = new ProcessStartInfo("/usr/bin/python3", arguments) { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi)!;
+        string stdout = p.StandardOutput.ReadToEnd();
+        string stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) { Console.Error.WriteLine(stderr); return null; }
+        return stdout;
+    }
+
+    private static string CpuName()
+    {
+        try { return File.ReadLines("/proc/cpuinfo").First(l => l.StartsWith("model name")).Split(':', 2)[1].Trim(); }
+        catch (Exception) { return "unknown CPU"; }
+    }
+
+    private static string FindRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "TrgIlgpu.sln"))) return d.FullName;
+        return Directory.GetCurrentDirectory();
+    }
+
+    private static string Arg(string[] args, string name, string fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+    }
+}
