@@ -1,5 +1,4 @@
-using System.Text;
-using System.Text.RegularExpressions;
+using TrgIlgpu.Formats;
 using TrgIlgpu.Model;
 
 namespace TrgIlgpu.Tests.App;
@@ -9,24 +8,11 @@ namespace TrgIlgpu.Tests.App;
 /// sample photo, and a stand-in engine that places the official template mesh in each box with a pose derived from
 /// the box, so the API, CLI and overlay can be tested without the real network.
 /// </summary>
-internal static partial class AppTestData
+internal static class AppTestData
 {
-    private static readonly Lazy<string> RepoRootLazy = new(() =>
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "TrgIlgpu.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException($"no folder above {AppContext.BaseDirectory} holds TrgIlgpu.sln");
-    });
+    public static string RepoRoot => TestPaths.RepoRoot;
 
-    public static string RepoRoot => RepoRootLazy.Value;
-
-    public static string Shared(params string[] parts)
-    {
-        var path = Path.GetFullPath(Path.Combine([RepoRoot, "..", "shared", .. parts]));
-        if (!File.Exists(path) && !Directory.Exists(path))
-            throw new FileNotFoundException($"shared test data missing: {path} (expected beside the repository)");
-        return path;
-    }
+    public static string Shared(params string[] parts) => TestPaths.SharedFile(parts);
 
     public static string AstronautPath => Shared("samples", "astronaut.png");
     public static readonly FaceBox AstronautBox = new(153, 49, 295, 191);
@@ -147,66 +133,11 @@ internal static partial class AppTestData
         return new TrgEstimator(FakeWeights(withTriangles), "Fake: test engine", engine.Run, options);
     }
 
-    // ---- a minimal .npy reader (little-endian float32 / int32 / int64, C order) ----
+    private static float[] ReadNpyF32(string path) => Npy.Read(path).F32 ?? throw new InvalidDataException($"{path}: not float32");
 
-    public static float[] ReadNpyF32(string path)
+    private static int[] ReadNpyInt(string path)
     {
-        var (descr, data) = ReadNpy(path);
-        if (descr != "<f4") throw new InvalidDataException($"{path}: dtype {descr}, expected <f4");
-        var values = new float[data.Length / 4];
-        Buffer.BlockCopy(data, 0, values, 0, data.Length);
-        return values;
+        var t = Npy.Read(path);
+        return t.I32 ?? t.I64?.Select(v => checked((int)v)).ToArray() ?? throw new InvalidDataException($"{path}: not an integer array");
     }
-
-    public static int[] ReadNpyInt(string path)
-    {
-        var (descr, data, shape, fortran) = ReadNpyRaw(path);
-        int[] v;
-        if (descr == "<i4")
-        {
-            v = new int[data.Length / 4];
-            Buffer.BlockCopy(data, 0, v, 0, data.Length);
-        }
-        else if (descr == "<i8")
-        {
-            var l = new long[data.Length / 8];
-            Buffer.BlockCopy(data, 0, l, 0, data.Length);
-            v = l.Select(x => checked((int)x)).ToArray();
-        }
-        else throw new InvalidDataException($"{path}: dtype {descr}, expected <i4 or <i8");
-        if (!fortran || shape.Length < 2) return v;
-        if (shape.Length != 2) throw new InvalidDataException($"{path}: Fortran order with {shape.Length} dimensions");
-        // Column-major [rows, cols] to row-major.
-        int rows = shape[0], cols = shape[1];
-        var c = new int[v.Length];
-        for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) c[i * cols + j] = v[j * rows + i];
-        return c;
-    }
-
-    private static (string Descr, byte[] Data) ReadNpy(string path)
-    {
-        var (descr, data, shape, fortran) = ReadNpyRaw(path);
-        if (fortran && shape.Length > 1) throw new InvalidDataException($"{path}: Fortran order");
-        return (descr, data);
-    }
-
-    private static (string Descr, byte[] Data, int[] Shape, bool Fortran) ReadNpyRaw(string path)
-    {
-        var bytes = File.ReadAllBytes(path);
-        int major = bytes[6];
-        int headerLen = major == 1 ? BitConverter.ToUInt16(bytes, 8) : BitConverter.ToInt32(bytes, 8);
-        int start = major == 1 ? 10 : 12;
-        var header = Encoding.ASCII.GetString(bytes, start, headerLen);
-        bool fortran = header.Contains("'fortran_order': True");
-        var descr = DescrRegex().Match(header).Groups[1].Value;
-        var shape = ShapeRegex().Match(header).Groups[1].Value
-            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
-        return (descr, bytes[(start + headerLen)..], shape, fortran);
-    }
-
-    [GeneratedRegex("'descr': '([^']+)'")]
-    private static partial Regex DescrRegex();
-
-    [GeneratedRegex(@"'shape': \(([^)]*)\)")]
-    private static partial Regex ShapeRegex();
 }

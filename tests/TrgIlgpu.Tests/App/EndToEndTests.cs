@@ -2,6 +2,7 @@ using System.Text.Json;
 using SixLabors.ImageSharp;
 using TrgIlgpu.Cli;
 using TrgIlgpu.Engine;
+using TrgIlgpu.Formats;
 using TrgIlgpu.Imaging;
 using TrgIlgpu.Model;
 
@@ -74,6 +75,47 @@ public class EndToEndTests : IDisposable
         }
         using var picture = Image.Load(overlay);
         Assert.Equal((1024, 512), (picture.Width, picture.Height));
+    }
+
+    [Fact]
+    public void Model_file_with_triangles_gives_the_same_numbers_and_a_wireframe_overlay()
+    {
+        // The synthetic weights written as a model file with the official triangles: loading from the file must not
+        // change a single number, and the overlay gets its wireframe from the file's triangles.
+        var file = Path.Combine(_dir, "synthetic-trgv2-3.safetensors");
+        var tensors = SyntheticWeights.Create(VariantInfo.TrgV2, 3);
+        tensors.Add(ModelExport.ReadTriangles(AppTestData.Shared("trg-data", "triangles_1220.npy")));
+        SafeTensors.Write(file, tensors, new Dictionary<string, string> { ["format"] = "trg-ilgpu", ["variant"] = "trgv2" });
+
+        string[] common = [AppTestData.AstronautPath, "--device", "opencl", "--bbox", AppTestData.AstronautBox.ToString(), "-q"];
+        var fromFile = Trg(["estimate", .. common, "--model", file, "--overlay", Path.Combine(_dir, "wire.png")]);
+        var fromMemory = Trg(["estimate", .. common, "--model", Model, "--overlay", Path.Combine(_dir, "dots.png")]);
+        Assert.True(fromFile.Code == 0, fromFile.Err);
+        Assert.True(fromMemory.Code == 0, fromMemory.Err);
+        using var a = JsonDocument.Parse(fromFile.Out);
+        using var b = JsonDocument.Parse(fromMemory.Out);
+        Assert.True(a.RootElement.GetProperty("model").GetProperty("triangles").GetBoolean());
+        Assert.False(b.RootElement.GetProperty("model").GetProperty("triangles").GetBoolean());
+        Assert.Equal(b.RootElement.GetProperty("faces").GetRawText(), a.RootElement.GetProperty("faces").GetRawText());
+
+        // Wireframe lines cover many more pixels than one dot per vertex.
+        using var wire = Image.Load<SixLabors.ImageSharp.PixelFormats.Rgb24>(Path.Combine(_dir, "wire.png"));
+        using var dots = Image.Load<SixLabors.ImageSharp.PixelFormats.Rgb24>(Path.Combine(_dir, "dots.png"));
+        var photo = ImageLoader.LoadFile(AppTestData.AstronautPath);
+        int Changed(Image<SixLabors.ImageSharp.PixelFormats.Rgb24> img)
+        {
+            int n = 0;
+            for (int y = 0; y < 512; y++)
+                for (int x = 0; x < 512; x++)
+                {
+                    int i = (y * 512 + x) * 3;
+                    var p = img[x, y];
+                    if (p.R != photo.Pixels[i] || p.G != photo.Pixels[i + 1] || p.B != photo.Pixels[i + 2]) n++;
+                }
+            return n;
+        }
+        int wirePixels = Changed(wire), dotPixels = Changed(dots);
+        Assert.True(wirePixels > dotPixels + 1000, $"wireframe changed {wirePixels} pixels, dots {dotPixels}");
     }
 
     [Fact]
