@@ -1,10 +1,13 @@
 namespace TrgIlgpu.Tests.App;
 
-/// <summary>The docs/api.md example is the compiled ApiExample.Run, word for word.</summary>
+/// <summary>
+/// The C# example in the docs is the compiled ApiExample.Run, word for word: docs/api.md must carry it, and any
+/// csharp block of README.md or docs/*.md that calls TrgEstimator.Create must be that same example.
+/// </summary>
 public class ApiExampleTests
 {
     [Fact]
-    public void Docs_snippet_equals_the_compiled_example()
+    public void Docs_snippets_equal_the_compiled_example()
     {
         var source = File.ReadAllLines(Path.Combine(AppTestData.RepoRoot, "tests", "TrgIlgpu.Tests", "App", "ApiExample.cs"));
         int begin = Array.FindIndex(source, l => l.Contains("// BEGIN docs/api.md example"));
@@ -12,12 +15,29 @@ public class ApiExampleTests
         Assert.True(begin >= 0 && end > begin, "markers missing in ApiExample.cs");
         var example = Dedent(source[(begin + 1)..end]);
 
-        var docs = File.ReadAllLines(Path.Combine(AppTestData.RepoRoot, "docs", "api.md"));
-        int open = Array.FindIndex(docs, l => l.Trim() == "```csharp");
-        int close = Array.FindIndex(docs, open + 1, l => l.Trim() == "```");
-        Assert.True(open >= 0 && close > open, "no csharp block in docs/api.md");
-        var snippet = Dedent(docs[(open + 1)..close]);
-        Assert.Equal(example, snippet);
+        var files = Directory.GetFiles(Path.Combine(AppTestData.RepoRoot, "docs"), "*.md").ToList();
+        var readme = Path.Combine(AppTestData.RepoRoot, "README.md");
+        if (File.Exists(readme)) files.Add(readme);
+        int checkedBlocks = 0;
+        foreach (var file in files)
+            foreach (var block in CSharpBlocks(File.ReadAllLines(file)).Where(b => b.Contains("TrgEstimator.Create(")))
+            {
+                Assert.True(example == block, $"{file}: the C# example differs from tests/TrgIlgpu.Tests/App/ApiExample.cs");
+                checkedBlocks++;
+            }
+        Assert.True(checkedBlocks >= 1, "docs/api.md has no C# example calling TrgEstimator.Create");
+    }
+
+    private static IEnumerable<string> CSharpBlocks(string[] lines)
+    {
+        for (int i = 0; i < lines.Length; i++)
+        {
+            if (lines[i].Trim() != "```csharp") continue;
+            int close = Array.FindIndex(lines, i + 1, l => l.Trim() == "```");
+            if (close < 0) yield break;
+            yield return Dedent(lines[(i + 1)..close]);
+            i = close;
+        }
     }
 
     private static string Dedent(string[] lines)
