@@ -146,7 +146,7 @@ public class OverlayTests
         // The nose tip (landmark 30) faces the camera and stays visible.
         var nose = AppTestData.LandmarkVertices[30];
         var (u, v) = Overlay.Project(face.VerticesCam[3 * nose], face.VerticesCam[3 * nose + 1], face.VerticesCam[3 * nose + 2], face.Focal, W, H);
-        Assert.True(Enumerable.Range(-2, 5).Any(d => culled.Get((int)u + d, (int)v) != default));
+        Assert.Contains(Enumerable.Range(-2, 5), d => culled.Get((int)u + d, (int)v) != default);
     }
 
     [Fact]
