@@ -1,14 +1,119 @@
 using System.CommandLine;
+using TrgIlgpu.Cli.Estimate;
+using TrgIlgpu.Imaging;
 
 namespace TrgIlgpu.Cli.Commands;
 
-// Placeholder: replaced by the issue that builds `trg estimate`.
+/// <summary>`trg estimate`: head poses for the face boxes in images, as JSON / JSON Lines, with optional overlay pictures.</summary>
 internal static class EstimateCommand
 {
-    public static Command Create()
+    public static Command Create() => Create(TrgEstimator.Create);
+
+    /// <summary>The command with a chosen way to make the estimator (tests pass a stand-in engine).</summary>
+    internal static Command Create(Func<string, EstimatorOptions, TrgEstimator> createEstimator)
     {
-        var cmd = new Command("estimate", "(not built yet)");
-        cmd.SetAction(_ => { Console.Error.WriteLine("trg estimate: not built yet"); return 1; });
+        var inputs = new Argument<string[]>("INPUT")
+        {
+            Description = "Image files, folders (their image files, not recursive) or @LIST files (one path per line, relative to the list)",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var model = new Option<string>("--model", "-m")
+        {
+            Description = "Model file (.safetensors) or synthetic:trgv2[:SEED] / synthetic:trg[:SEED] (random weights, for tests)",
+            Required = true,
+        };
+        var bbox = new Option<string[]>("--bbox")
+        {
+            Description = "Face box l,t,r,b in pixels, for every image (repeat for several faces)",
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var boxes = new Option<string?>("--boxes")
+        {
+            Description = "JSON file mapping image path or file name to boxes: {\"a.jpg\": [[l,t,r,b], ...], ...}",
+        };
+        var focal = new Option<float?>("--focal")
+        {
+            Description = "Focal length in pixels (principal point at the image centre); default W+H per image",
+        };
+        var device = new Option<string>("--device", "-d")
+        {
+            Description = "Compute device: auto (CUDA, then OpenCL, then CPU), cuda, opencl or cpu",
+            DefaultValueFactory = _ => "auto",
+        };
+        device.AcceptOnlyFromAmong("auto", "cuda", "opencl", "cpu");
+        var json = new Option<string?>("--json") { Description = "Write one JSON document to this file ('-' = stdout, the default)" };
+        var jsonl = new Option<string?>("--jsonl") { Description = "Write JSON Lines (one line per image) to this file ('-' = stdout)" };
+        var overlay = new Option<string?>("--overlay")
+        {
+            Description = "Draw the results: OUT.png for one image, or a folder (gets NAME.overlay.png per image)",
+        };
+        var sidePanel = new Option<bool>("--side-panel") { Description = "Add a side view of the camera-space meshes to each overlay" };
+        var ignoreExif = new Option<bool>("--ignore-exif")
+        {
+            Description = "Do not rotate images by their EXIF orientation (the official TRG preprocessing ignores it)",
+        };
+        var maxPixels = new Option<long>("--max-pixels")
+        {
+            Description = "Refuse images larger than this many pixels (checked from the header, before decoding)",
+            DefaultValueFactory = _ => ImageLoadOptions.DefaultMaxPixels,
+        };
+        var batch = new Option<int>("--batch")
+        {
+            Description = "Most faces in one forward pass (faces of several images share a pass)",
+            DefaultValueFactory = _ => 16,
+        };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar, engine log or summary (errors are still reported)" };
+
+        var cmd = new Command("estimate", "Estimate head pose (R, T), face mesh and landmarks for face boxes in images")
+        {
+            inputs, model, bbox, boxes, focal, device, json, jsonl, overlay, sidePanel, ignoreExif, maxPixels, batch, quiet,
+        };
+        cmd.SetAction((parse, cancellationToken) =>
+        {
+            var boxTexts = parse.GetValue(bbox) ?? [];
+            var settings = new EstimateSettings
+            {
+                Inputs = parse.GetValue(inputs)!,
+                Model = parse.GetValue(model)!,
+                Boxes = boxTexts.Select(EstimateSettings.ParseBox).ToArray(),
+                BoxesFile = parse.GetValue(boxes),
+                Focal = parse.GetValue(focal),
+                Device = EstimateSettings.ParseDevice(parse.GetValue(device)!),
+                JsonPath = parse.GetValue(json),
+                JsonLinesPath = parse.GetValue(jsonl),
+                OverlayPath = parse.GetValue(overlay),
+                SidePanel = parse.GetValue(sidePanel),
+                IgnoreExif = parse.GetValue(ignoreExif),
+                MaxPixels = parse.GetValue(maxPixels),
+                BatchSize = parse.GetValue(batch),
+                Quiet = parse.GetValue(quiet),
+            };
+            Check(settings);
+            var stdout = parse.InvocationConfiguration.Output;
+            var stderr = parse.InvocationConfiguration.Error;
+            bool terminal = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
+            int code = new EstimateRun(settings, createEstimator, stdout, stderr, terminal).Execute(cancellationToken);
+            return Task.FromResult(code);
+        });
         return cmd;
+    }
+
+    private static void Check(EstimateSettings s)
+    {
+        // The parser hands unknown options to INPUT (it takes any number of values): catch them here.
+        foreach (var input in s.Inputs)
+            if (input.Length > 1 && input[0] == '-' && !char.IsDigit(input[1]) && !File.Exists(input) && !Directory.Exists(input))
+                throw new TrgException(ErrorKind.Usage, $"unknown option '{input}' (see trg estimate --help)");
+        if (s.Boxes.Count == 0 && s.BoxesFile is null)
+            throw new TrgException(ErrorKind.Usage, "no face boxes: give --bbox l,t,r,b (repeatable) or --boxes FILE.json");
+        if (s.Boxes.Count > 0 && s.BoxesFile is not null)
+            throw new TrgException(ErrorKind.Usage, "--bbox and --boxes cannot be combined: put every box in the boxes file");
+        if (s.JsonPath is not null && s.JsonLinesPath is not null)
+            throw new TrgException(ErrorKind.Usage, "--json and --jsonl cannot be combined: choose one output form");
+        if (s.Focal is { } f && !(float.IsFinite(f) && f > 0))
+            throw new TrgException(ErrorKind.Usage, $"--focal {f}: the focal length must be a positive number of pixels");
+        if (s.MaxPixels < 1) throw new TrgException(ErrorKind.Usage, $"--max-pixels {s.MaxPixels}: must be at least 1");
+        if (s.BatchSize < 1) throw new TrgException(ErrorKind.Usage, $"--batch {s.BatchSize}: must be at least 1");
     }
 }

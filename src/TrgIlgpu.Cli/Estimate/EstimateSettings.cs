@@ -1,0 +1,45 @@
+using System.Globalization;
+using TrgIlgpu.Engine;
+using TrgIlgpu.Imaging;
+
+namespace TrgIlgpu.Cli.Estimate;
+
+/// <summary>What `trg estimate` was asked to do, checked and typed.</summary>
+internal sealed record EstimateSettings
+{
+    public required IReadOnlyList<string> Inputs { get; init; }
+    public required string Model { get; init; }
+    /// <summary>Boxes from --bbox, used for every image (empty when --boxes is used).</summary>
+    public IReadOnlyList<FaceBox> Boxes { get; init; } = [];
+    public string? BoxesFile { get; init; }
+    public float? Focal { get; init; }
+    public DeviceKind Device { get; init; } = DeviceKind.Auto;
+    /// <summary>JSON document path ("-" = stdout); null with <see cref="JsonLinesPath"/> null means stdout.</summary>
+    public string? JsonPath { get; init; }
+    public string? JsonLinesPath { get; init; }
+    public string? OverlayPath { get; init; }
+    public bool SidePanel { get; init; }
+    public bool IgnoreExif { get; init; }
+    public long MaxPixels { get; init; } = ImageLoadOptions.DefaultMaxPixels;
+    public int BatchSize { get; init; } = 16;
+    public bool Quiet { get; init; }
+
+    /// <summary>Parses "l,t,r,b" (invariant culture numbers); the box itself is checked later, per image.</summary>
+    public static FaceBox ParseBox(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var values = new float[4];
+        if (parts.Length != 4 || !parts.Select((p, i) => float.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out values[i])).All(ok => ok))
+            throw new TrgException(ErrorKind.Usage, $"--bbox '{text}': expected four numbers l,t,r,b (pixels), e.g. --bbox 153,49,295,191");
+        return new FaceBox(values[0], values[1], values[2], values[3]);
+    }
+
+    public static DeviceKind ParseDevice(string text) => text.ToLowerInvariant() switch
+    {
+        "auto" => DeviceKind.Auto,
+        "cuda" => DeviceKind.Cuda,
+        "opencl" => DeviceKind.OpenCL,
+        "cpu" => DeviceKind.Cpu,
+        _ => throw new TrgException(ErrorKind.Usage, $"--device '{text}': expected auto, cuda, opencl or cpu"),
+    };
+}

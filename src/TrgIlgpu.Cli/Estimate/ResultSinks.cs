@@ -1,0 +1,218 @@
+using System.Text;
+using System.Text.Json;
+using TrgIlgpu.Model;
+
+namespace TrgIlgpu.Cli.Estimate;
+
+/// <summary>Counts for the summary line and the "summary" object.</summary>
+internal sealed class RunStats
+{
+    public int Images, ImagesFailed, Faces, FacesFailed;
+    public double ModelLoadMs, TotalMs;
+    public readonly List<ErrorKind> FailureKinds = [];
+}
+
+/// <summary>
+/// Where results go: a JSON document (one image: issue 2's single-image document; several: an "images" array) or JSON
+/// Lines (one line per image), to a file written atomically or to stdout. Nothing reaches a file until
+/// <see cref="Finish"/>; disposing without finishing leaves no trace.
+/// </summary>
+internal abstract class ResultSink : IDisposable
+{
+    protected ModelWeights Weights = null!;
+    protected string Device = "";
+
+    public virtual void Begin(ModelWeights weights, string device) { Weights = weights; Device = device; }
+    public abstract void Add(ImageOutcome outcome);
+    public abstract void Finish(RunStats stats);
+    public abstract void Dispose();
+    /// <summary>A description for the summary line ("stdout" or the path).</summary>
+    public abstract string Where { get; }
+
+    public static ResultSink Open(EstimateSettings s, bool multi, TextWriter stdout)
+    {
+        if (s.JsonLinesPath is not null)
+            return new JsonLinesSink(OutputTarget.Open(s.JsonLinesPath, stdout, streaming: true));
+        return new JsonDocumentSink(OutputTarget.Open(s.JsonPath ?? "-", stdout, streaming: false), multi);
+    }
+
+    protected void WriteModelAndDevice(Utf8JsonWriter w)
+    {
+        w.WriteString("device", Device);
+        ResultJson.WriteModel(w, Weights);
+    }
+}
+
+internal sealed class JsonDocumentSink(OutputTarget target, bool multi) : ResultSink
+{
+    private Utf8JsonWriter? _writer;
+    private ImageOutcome? _single;
+    public override string Where => target.Where;
+
+    public override void Begin(ModelWeights weights, string device)
+    {
+        base.Begin(weights, device);
+        if (!multi) return;
+        _writer = new Utf8JsonWriter(target.Stream, ResultJson.Indented);
+        _writer.WriteStartObject();
+        WriteModelAndDevice(_writer);
+        _writer.WriteString("euler_convention", EulerAngles.Convention);
+        _writer.WriteStartArray("images");
+    }
+
+    public override void Add(ImageOutcome o)
+    {
+        if (!multi)
+        {
+            _single = o;
+            return;
+        }
+        _writer!.WriteStartObject();
+        ResultJson.WriteImageFields(_writer, o);
+        if (o.Error is null) ResultJson.WriteTiming(_writer, [("decode", o.DecodeMs), ("inference", o.InferenceMs)]);
+        _writer.WriteEndObject();
+        _writer.Flush(); // stream each image out; the document stays in memory only one image at a time
+    }
+
+    public override void Finish(RunStats stats)
+    {
+        if (multi)
+        {
+            var w = _writer!;
+            w.WriteEndArray();
+            w.WriteStartObject("summary");
+            w.WriteNumber("images", stats.Images);
+            w.WriteNumber("images_failed", stats.ImagesFailed);
+            w.WriteNumber("faces", stats.Faces);
+            w.WriteNumber("faces_failed", stats.FacesFailed);
+            w.WriteEndObject();
+            ResultJson.WriteTiming(w, [("model_load", stats.ModelLoadMs), ("total", stats.TotalMs)]);
+            w.WriteEndObject();
+            // Flush and drop the writer now: after the commit its stream is closed.
+            w.Dispose();
+            _writer = null;
+        }
+        else
+        {
+            using var w = new Utf8JsonWriter(target.Stream, ResultJson.Indented);
+            var o = _single ?? throw new InvalidOperationException("no image was processed");
+            w.WriteStartObject();
+            ResultJson.WriteImageFields(w, o);
+            WriteModelAndDevice(w);
+            ResultJson.WriteTiming(w, o.Error is null
+                ? [("model_load", stats.ModelLoadMs), ("decode", o.DecodeMs), ("inference", o.InferenceMs), ("total", stats.TotalMs)]
+                : [("model_load", stats.ModelLoadMs), ("total", stats.TotalMs)]);
+            w.WriteEndObject();
+        }
+        target.Stream.WriteByte((byte)'\n');
+        target.Commit();
+    }
+
+    public override void Dispose()
+    {
+        _writer?.Dispose();
+        target.Dispose();
+    }
+}
+
+internal sealed class JsonLinesSink(OutputTarget target) : ResultSink
+{
+    public override string Where => target.Where;
+
+    public override void Add(ImageOutcome o)
+    {
+        using (var w = new Utf8JsonWriter(target.Stream, ResultJson.Compact))
+        {
+            w.WriteStartObject();
+            ResultJson.WriteImageFields(w, o);
+            WriteModelAndDevice(w);
+            if (o.Error is null) ResultJson.WriteTiming(w, [("decode", o.DecodeMs), ("inference", o.InferenceMs)]);
+            w.WriteEndObject();
+        }
+        target.Stream.WriteByte((byte)'\n');
+        target.Stream.Flush();
+    }
+
+    public override void Finish(RunStats stats) => target.Commit();
+    public override void Dispose() => target.Dispose();
+}
+
+/// <summary>
+/// An output stream and what makes it final. A file: a temporary file renamed over the target on commit. Stdout for a
+/// document: a temporary file copied to stdout on commit (a failed run prints no half document). Stdout for JSON
+/// Lines: straight through, line by line.
+/// </summary>
+internal sealed class OutputTarget : IDisposable
+{
+    private readonly AtomicFile.Pending? _file;
+    private readonly TextWriter? _stdout;
+    private readonly FileStream? _buffer;
+    public Stream Stream { get; }
+    public string Where { get; }
+
+    private OutputTarget(Stream stream, string where, AtomicFile.Pending? file = null, TextWriter? stdout = null, FileStream? buffer = null)
+    {
+        Stream = stream; Where = where; _file = file; _stdout = stdout; _buffer = buffer;
+    }
+
+    public static OutputTarget Open(string path, TextWriter stdout, bool streaming)
+    {
+        if (path == "-")
+        {
+            if (streaming) return new OutputTarget(new TextWriterStream(stdout), "stdout", stdout: stdout);
+            var temp = new FileStream(Path.Combine(Path.GetTempPath(), $"trg-{Environment.ProcessId}-{Guid.NewGuid():N}.json"),
+                FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
+            return new OutputTarget(temp, "stdout", stdout: stdout, buffer: temp);
+        }
+        var pending = new AtomicFile.Pending(path);
+        return new OutputTarget(pending.Stream, path, file: pending);
+    }
+
+    public void Commit()
+    {
+        if (_file is not null) { _file.Commit(); return; }
+        Stream.Flush();
+        if (_buffer is not null)
+        {
+            _buffer.Position = 0;
+            using var reader = new StreamReader(_buffer, new UTF8Encoding(false), false, 1 << 16, leaveOpen: true);
+            var chunk = new char[1 << 16];
+            int n;
+            while ((n = reader.Read(chunk, 0, chunk.Length)) > 0) _stdout!.Write(chunk, 0, n);
+        }
+        _stdout!.Flush();
+    }
+
+    public void Dispose()
+    {
+        _file?.Dispose();
+        _buffer?.Dispose();
+    }
+}
+
+/// <summary>A write-only stream that decodes UTF-8 into a TextWriter (stdout given as a writer).</summary>
+internal sealed class TextWriterStream(TextWriter writer) : Stream
+{
+    private readonly Decoder _decoder = new UTF8Encoding(false).GetDecoder();
+    private char[] _chars = new char[4096];
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        int need = _decoder.GetCharCount(buffer, flush: false);
+        if (need > _chars.Length) _chars = new char[Math.Max(need, _chars.Length * 2)];
+        int n = _decoder.GetChars(buffer, _chars, flush: false);
+        writer.Write(_chars, 0, n);
+    }
+
+    public override void Flush() => writer.Flush();
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+}

@@ -1,0 +1,265 @@
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+using TrgIlgpu.Engine;
+using TrgIlgpu.Imaging;
+using TrgIlgpu.Model;
+
+namespace TrgIlgpu;
+
+/// <summary>Settings of a <see cref="TrgEstimator"/>, fixed when it is created.</summary>
+public sealed record EstimatorOptions
+{
+    /// <summary>Compute device; <see cref="DeviceKind.Auto"/> takes CUDA, then OpenCL, then the CPU.</summary>
+    public DeviceKind Device { get; init; } = DeviceKind.Auto;
+
+    /// <summary>Where the engine says which device it took and what it planned (null: silent).</summary>
+    public TextWriter? Log { get; init; }
+
+    /// <summary>Decoding rules for <see cref="TrgEstimator.EstimateFile"/>: pixel limit, EXIF orientation.</summary>
+    public ImageLoadOptions Images { get; init; } = ImageLoadOptions.Default;
+
+    /// <summary>
+    /// Most faces in one forward pass. Larger requests are split into chunks of this size. The engine plans its
+    /// device buffers once per batch size, so a steady stream of same-sized requests allocates nothing on the device.
+    /// </summary>
+    public int MaxBatchSize { get; init; } = 16;
+}
+
+/// <summary>One image and the faces in it, for <see cref="TrgEstimator.EstimateBatch"/>.</summary>
+/// <param name="Focal">Focal length in pixels; null: the in-the-wild default W + H.</param>
+public sealed record ImageFaces(RgbImage Image, IReadOnlyList<FaceBox> Boxes, float? Focal = null);
+
+/// <summary>
+/// Head pose (R, metric T), face mesh and landmarks from face boxes in photos: a TRG / TRGv2 model on one device.
+/// Create once (loading weights and compiling kernels takes seconds), call many times, dispose at the end.
+/// </summary>
+/// <remarks>
+/// <para><b>Thread safety.</b> One estimator is one device stream. Every public method may be called from any thread;
+/// calls are serialised with a lock, so concurrent callers wait for each other rather than overlap. For parallel
+/// throughput, batch the faces into one call (one forward pass serves them all) or create one estimator per device.</para>
+/// <para><b>Memory.</b> The engine plans device buffers once per batch size. After the first call with a given number of
+/// faces (the warm-up), later calls with that number allocate nothing on the device; only the returned results and
+/// the host copy of a decoded file are allocated on the host (<see cref="Estimate(Image{Rgb24}, IReadOnlyList{FaceBox}, float?, CancellationToken)"/>
+/// reuses its host staging buffer while the image size stays the same).</para>
+/// <para><b>Boxes</b> are l,t,r,b in pixels of the image as loaded (after EXIF orientation when that is applied); they
+/// may reach past the image edges (those pixels read as black) but must overlap the image.</para>
+/// </remarks>
+public sealed class TrgEstimator : IDisposable
+{
+    private readonly object _gate = new();
+    private readonly Func<IReadOnlyList<FaceRequest>, CancellationToken, FaceResult[]> _run;
+    private readonly IDisposable? _owned;
+    private RgbImage? _staging;
+    private bool _disposed;
+
+    public EstimatorOptions Options { get; }
+
+    /// <summary>The weights in use (variant, source, triangles for drawing).</summary>
+    public ModelWeights Weights { get; }
+
+    /// <summary>The device in words, e.g. "OpenCL: pthread-skylake (Portable Computing Language)".</summary>
+    public string DeviceName { get; }
+
+    /// <summary>
+    /// Loads a model and opens a session on a device. <paramref name="model"/> is a model file path
+    /// (.safetensors) or <c>synthetic:trgv2[:SEED]</c> / <c>synthetic:trg[:SEED]</c> for deterministic random weights.
+    /// Throws <see cref="TrgException"/> (NotFound, InvalidModel, Device) on failure.
+    /// </summary>
+    public static TrgEstimator Create(string model, EstimatorOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return new TrgEstimator(ModelWeights.Load(model), options);
+    }
+
+    /// <summary>Opens a session for weights already in memory.</summary>
+    public TrgEstimator(ModelWeights weights, EstimatorOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        Options = Validate(options ?? new EstimatorOptions());
+        var session = new InferenceSession(weights, Options.Device, Options.Log);
+        _owned = session;
+        _run = session.Run;
+        Weights = weights;
+        DeviceName = session.DeviceName;
+    }
+
+    /// <summary>For tests and tools: an estimator around any runner with the engine's contract.</summary>
+    internal TrgEstimator(ModelWeights weights, string deviceName,
+        Func<IReadOnlyList<FaceRequest>, CancellationToken, FaceResult[]> run, EstimatorOptions? options = null, IDisposable? owned = null)
+    {
+        Options = Validate(options ?? new EstimatorOptions());
+        Weights = weights;
+        DeviceName = deviceName;
+        _run = run;
+        _owned = owned;
+    }
+
+    private static EstimatorOptions Validate(EstimatorOptions o)
+    {
+        if (o.MaxBatchSize < 1) throw new TrgException(ErrorKind.Usage, $"the batch size must be at least 1 (got {o.MaxBatchSize})");
+        if (o.Images.MaxPixels < 1) throw new TrgException(ErrorKind.Usage, $"the pixel limit must be positive (got {o.Images.MaxPixels})");
+        return o;
+    }
+
+    /// <summary>Estimates every box of an ImageSharp image. Results are in box order.</summary>
+    /// <param name="focal">Focal length in pixels (principal point at the image centre); null: W + H.</param>
+    public FaceResult[] Estimate(Image<Rgb24> image, IReadOnlyList<FaceBox> boxes, float? focal = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(boxes);
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            // Reuse the host staging copy while the size stays the same: a video loop allocates nothing here.
+            if (_staging is null || _staging.Width != image.Width || _staging.Height != image.Height)
+                _staging = new RgbImage(image.Width, image.Height, new byte[checked(image.Width * image.Height * 3)]);
+            ImageLoader.CopyTo(image, _staging);
+            return RunLocked(Requests(_staging, boxes, focal, null), cancellationToken);
+        }
+    }
+
+    /// <summary>Estimates every box of an RGB image. Results are in box order.</summary>
+    public FaceResult[] Estimate(RgbImage image, IReadOnlyList<FaceBox> boxes, float? focal = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(boxes);
+        var requests = Requests(image, boxes, focal, null);
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            return RunLocked(requests, cancellationToken);
+        }
+    }
+
+    /// <summary>Decodes an image file (<see cref="EstimatorOptions.Images"/> rules) and estimates every box.</summary>
+    public FaceResult[] EstimateFile(string path, IReadOnlyList<FaceBox> boxes, float? focal = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(boxes);
+        var image = ImageLoader.LoadFile(path, Options.Images, cancellationToken);
+        var requests = Requests(image, boxes, focal, path);
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            return RunLocked(requests, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Estimates the faces of many images together: all faces go through shared forward passes of up to
+    /// <see cref="EstimatorOptions.MaxBatchSize"/> faces. Returns one array per image, in order, each in box order.
+    /// Every box is checked before anything runs; a bad one throws <see cref="TrgException"/> (InvalidBox).
+    /// </summary>
+    public FaceResult[][] EstimateBatch(IReadOnlyList<ImageFaces> images, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        var all = new List<FaceRequest>();
+        var counts = new int[images.Count];
+        for (int i = 0; i < images.Count; i++)
+        {
+            var item = images[i] ?? throw new ArgumentNullException(nameof(images), $"image {i} is null");
+            var requests = Requests(item.Image, item.Boxes, item.Focal, images.Count > 1 ? $"image {i}" : null);
+            all.AddRange(requests);
+            counts[i] = requests.Length;
+        }
+        FaceResult[] flat;
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            flat = RunLocked(all, cancellationToken);
+        }
+        var results = new FaceResult[images.Count][];
+        for (int i = 0, at = 0; i < images.Count; at += counts[i], i++)
+            results[i] = flat.AsSpan(at, counts[i]).ToArray();
+        return results;
+    }
+
+    /// <summary>Estimates prepared requests (any mix of images), chunked by the batch size; results in order.</summary>
+    public FaceResult[] Estimate(IReadOnlyList<FaceRequest> faces, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(faces);
+        for (int i = 0; i < faces.Count; i++)
+        {
+            var f = faces[i] ?? throw new ArgumentNullException(nameof(faces), $"face {i} is null");
+            CheckFocal(f.Focal);
+            if (BoxProblem(f.Box, f.Image.Width, f.Image.Height) is { } problem)
+                throw new TrgException(ErrorKind.InvalidBox, $"face {i}: {problem}");
+        }
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            return RunLocked(faces, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Why a box cannot be estimated in a <paramref name="width"/> x <paramref name="height"/> image, or null.
+    /// Adds to <see cref="FaceBox.Problem"/>: the box must overlap the image (a box wholly outside reads only black).
+    /// </summary>
+    public static string? BoxProblem(FaceBox box, int width, int height)
+    {
+        if (box.Problem() is { } p) return p;
+        if (box.Right <= 0 || box.Bottom <= 0 || box.Left >= width || box.Top >= height)
+            return $"box {box} lies wholly outside the {width}x{height} image";
+        return null;
+    }
+
+    private static void CheckFocal(float focal)
+    {
+        if (!float.IsFinite(focal) || focal <= 0)
+            throw new TrgException(ErrorKind.Usage, $"the focal length must be a positive number of pixels (got {focal})");
+    }
+
+    private static FaceRequest[] Requests(RgbImage image, IReadOnlyList<FaceBox> boxes, float? focal, string? where)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(boxes);
+        float f = focal ?? FaceRequest.DefaultFocal(image);
+        CheckFocal(f);
+        var requests = new FaceRequest[boxes.Count];
+        for (int i = 0; i < boxes.Count; i++)
+        {
+            if (BoxProblem(boxes[i], image.Width, image.Height) is { } problem)
+                throw new TrgException(ErrorKind.InvalidBox, $"face {i}: {problem}", where);
+            requests[i] = new FaceRequest(image, boxes[i], f);
+        }
+        return requests;
+    }
+
+    // Caller holds _gate. Full chunks of MaxBatchSize, then one remainder: at most two plan sizes per request size.
+    private FaceResult[] RunLocked(IReadOnlyList<FaceRequest> faces, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (faces.Count == 0) return [];
+        int max = Options.MaxBatchSize;
+        if (faces.Count <= max) return Check(_run(faces, cancellationToken), faces.Count);
+        var results = new FaceResult[faces.Count];
+        for (int at = 0; at < faces.Count; at += max)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int n = Math.Min(max, faces.Count - at);
+            var chunk = new FaceRequest[n];
+            for (int k = 0; k < n; k++) chunk[k] = faces[at + k];
+            Check(_run(chunk, cancellationToken), n).CopyTo(results, at);
+        }
+        return results;
+    }
+
+    private static FaceResult[] Check(FaceResult[] results, int expected) =>
+        results.Length == expected ? results
+            : throw new InvalidOperationException($"the engine returned {results.Length} results for {expected} faces");
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>Releases the device session. Waits for a call in progress; later calls throw ObjectDisposedException.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _staging = null;
+            _owned?.Dispose();
+        }
+    }
+}
