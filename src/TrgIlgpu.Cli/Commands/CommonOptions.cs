@@ -8,15 +8,20 @@ internal static class CommonOptions
 {
     public static Option<string> Model(bool required = true) => new("--model")
     {
-        Description = "model file (.safetensors from `trg export`) or synthetic:trgv2[:SEED] / synthetic:trg[:SEED]",
+        Description = "Model file (.safetensors from `trg export`) or synthetic:trgv2[:SEED] / synthetic:trg[:SEED] (random weights, for tests and benchmarks)",
         Required = required,
     };
 
-    public static Option<string> Device() => new("--device")
+    public static Option<string> Device()
     {
-        Description = "auto | cuda | opencl | cpu (auto: CUDA, then OpenCL, then the CPU accelerator)",
-        DefaultValueFactory = _ => "auto",
-    };
+        var device = new Option<string>("--device")
+        {
+            Description = "Compute device: auto (CUDA, then OpenCL, then the CPU accelerator), cuda, opencl or cpu",
+            DefaultValueFactory = _ => "auto",
+        };
+        device.AcceptOnlyFromAmong("auto", "cuda", "opencl", "cpu");
+        return device;
+    }
 
     public static DeviceKind ParseDevice(string text) => text.ToLowerInvariant() switch
     {

@@ -17,11 +17,8 @@ internal static class EstimateCommand
             Description = "Image files, folders (their image files, not recursive) or @LIST files (one path per line, relative to the list)",
             Arity = ArgumentArity.OneOrMore,
         };
-        var model = new Option<string>("--model", "-m")
-        {
-            Description = "Model file (.safetensors) or synthetic:trgv2[:SEED] / synthetic:trg[:SEED] (random weights, for tests)",
-            Required = true,
-        };
+        var model = CommonOptions.Model();
+        model.Aliases.Add("-m");
         var bbox = new Option<string[]>("--bbox")
         {
             Description = "Face box l,t,r,b in pixels, for every image (repeat for several faces)",
@@ -36,12 +33,8 @@ internal static class EstimateCommand
         {
             Description = "Focal length in pixels (principal point at the image centre); default W+H per image",
         };
-        var device = new Option<string>("--device", "-d")
-        {
-            Description = "Compute device: auto (CUDA, then OpenCL, then CPU), cuda, opencl or cpu",
-            DefaultValueFactory = _ => "auto",
-        };
-        device.AcceptOnlyFromAmong("auto", "cuda", "opencl", "cpu");
+        var device = CommonOptions.Device();
+        device.Aliases.Add("-d");
         var json = new Option<string?>("--json") { Description = "Write one JSON document to this file ('-' = stdout, the default)" };
         var jsonl = new Option<string?>("--jsonl") { Description = "Write JSON Lines (one line per image) to this file ('-' = stdout)" };
         var overlay = new Option<string?>("--overlay")
@@ -79,7 +72,7 @@ internal static class EstimateCommand
                 Boxes = boxTexts.Select(EstimateSettings.ParseBox).ToArray(),
                 BoxesFile = parse.GetValue(boxes),
                 Focal = parse.GetValue(focal),
-                Device = EstimateSettings.ParseDevice(parse.GetValue(device)!),
+                Device = CommonOptions.ParseDevice(parse.GetValue(device)!),
                 JsonPath = parse.GetValue(json),
                 JsonLinesPath = parse.GetValue(jsonl),
                 OverlayPath = parse.GetValue(overlay),

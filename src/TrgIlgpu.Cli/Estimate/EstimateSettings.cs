@@ -33,13 +33,4 @@ internal sealed record EstimateSettings
             throw new TrgException(ErrorKind.Usage, $"--bbox '{text}': expected four numbers l,t,r,b (pixels), e.g. --bbox 153,49,295,191");
         return new FaceBox(values[0], values[1], values[2], values[3]);
     }
-
-    public static DeviceKind ParseDevice(string text) => text.ToLowerInvariant() switch
-    {
-        "auto" => DeviceKind.Auto,
-        "cuda" => DeviceKind.Cuda,
-        "opencl" => DeviceKind.OpenCL,
-        "cpu" => DeviceKind.Cpu,
-        _ => throw new TrgException(ErrorKind.Usage, $"--device '{text}': expected auto, cuda, opencl or cpu"),
-    };
 }
