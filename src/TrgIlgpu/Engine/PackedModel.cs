@@ -112,7 +112,7 @@ public sealed class PackedModel
                 bias[co] += dshift[co];
             }
         }
-        Layers[name] = new(conv, cout, packed, Pad(bias.Select(v => (float)v).ToArray()), shortcut);
+        Layers[name] = new(conv, cout, packed, Pad(bias.Select(v => (float)v).ToArray(), pad), shortcut);
     }
 
     /// <summary>ConvTranspose2d [Cin, Cout, 4, 4] + BN -> [(ky*4+kx)*Cin + ci][CoutPad].</summary>
@@ -196,9 +196,9 @@ public sealed class PackedModel
         return dst;
     }
 
-    private static float[] Pad(float[] bias)
+    private static float[] Pad(float[] bias, int? length = null)
     {
-        var dst = new float[Tiling.PadChannels(bias.Length)];
+        var dst = new float[length ?? Tiling.PadChannels(bias.Length)];
         bias.CopyTo(dst, 0);
         return dst;
     }

@@ -39,7 +39,7 @@ public sealed class PackingTests(KernelDevices devices)
             Add("deconv_layers.0.weight", [9, 6, 4, 4]); Bn("deconv_layers.1", 6);
             Add("deconv_layers.3.weight", [6, 6, 4, 4]); Bn("deconv_layers.4", 6);
             Conv("predict_68_lmk.0", 6, 6, 3, bias: true); Bn("predict_68_lmk.1", 6);
-            Conv("predict_68_lmk.3", 5, 6, 1, bias: true);
+            Conv("predict_68_lmk.3", 12, 6, 1, bias: true); // 12: padded differently by 4- and 8-channel tiles
             for (int i = 0; i < 2; i++)
             {
                 var p = $"laf_extractor.{i}";
@@ -108,14 +108,14 @@ public sealed class PackingTests(KernelDevices devices)
         Same("deconv0", packed["deconv0"], Pack.Deconv(m["deconv_layers.0.weight"], 9, 6, m.BnOf("deconv_layers.1")));
         Same("heatmap.conv3x3 (conv bias + BN)", packed["heatmap.conv3x3"],
             Pack.Conv(m["predict_68_lmk.0.weight"], 6, 6, 3, m.BnOf("predict_68_lmk.1"), m["predict_68_lmk.0.bias"]));
-        Same("heatmap.conv1x1", packed["heatmap.conv1x1"], Pack.Conv(m["predict_68_lmk.3.weight"], 5, 6, 1, null, m["predict_68_lmk.3.bias"]));
+        Same("heatmap.conv1x1", packed["heatmap.conv1x1"], Pack.Conv(m["predict_68_lmk.3.weight"], 12, 6, 1, null, m["predict_68_lmk.3.bias"]));
         Same("mlp1.1", packed["mlp1.1"], Pack.Transposed(m["laf_extractor.1.conv1.weight"], m["laf_extractor.1.conv1.bias"], 3, 10));
 
         var dec = m["regressor.1.decshape.weight"].Concat(m["regressor.1.decpose.weight"]).ToArray();
         var decBias = m["regressor.1.decshape.bias"].Concat(m["regressor.1.decpose.bias"]).ToArray();
         Same("regressor1.out", packed["regressor1.out"], Pack.Transposed(dec, decBias, 3669, Hidden));
 
-        Assert.Equal(5, packed["heatmap.conv1x1"].OutChannels);
+        Assert.Equal(12, packed["heatmap.conv1x1"].OutChannels);
         Assert.Equal(3669, packed["regressor1.out"].OutChannels);
     }
 

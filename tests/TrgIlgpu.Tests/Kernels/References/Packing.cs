@@ -33,7 +33,7 @@ public static class Pack
     public static Packed Conv(float[] w, int cout, int cin, int k, BatchNorm? bn = null, float[]? convBias = null,
         float[]? shortcutWeight = null, int shortcutIn = 0, BatchNorm? shortcutBn = null)
     {
-        int pad = Tiling.PadChannels(cout);
+        int pad = Tiling.PadChannels(cout, Convolution.ChannelTile);
         var (scale, shift) = Fold(bn, cout);
         var weight = new float[k * k * cin * pad];
         var bias = new double[cout];
