@@ -10,6 +10,7 @@ by default (float64 on request, to measure rounding).
     /usr/bin/python3 tools/trg_reference.py --model trgv2.safetensors --image photo.jpg --bbox l,t,r,b --focal 1000
     /usr/bin/python3 tools/trg_reference.py --synthetic trg:2 --write-model trg-synthetic.safetensors \
         [--triangles ../shared/trg-data/triangles_1220.npy]
+    /usr/bin/python3 tools/trg_reference.py --synthetic trg:2 --write-checkpoint state_dict.bin   # torch.save, official layout
 
 The JSON has the shape of `trg estimate --json` (see docs/reference.md).
 """
@@ -420,7 +421,11 @@ def build_model(model_path: Optional[str], synthetic: Optional[str], subsample_p
             raise ValueError(f"{model_path}: no 'subsample' tensor")
         sub = sd["subsample"]
     else:  # an official torch checkpoint (state_dict.bin); needs the subsample from arkit_subsample.pkl / .npy
-        sd = {k: v.numpy() for k, v in torch.load(model_path, map_location="cpu", weights_only=True).items()}
+        obj = torch.load(model_path, map_location="cpu", weights_only=True)
+        for key in ("state_dict", "model"):  # checkpoints that wrap the state dict
+            if key in obj and isinstance(obj[key], dict):
+                obj = obj[key]
+        sd = {(k[len("module."):] if k.startswith("module.") else k): v.numpy() for k, v in obj.items()}
         variant = detect_variant(sd)
         if not subsample_path:
             raise ValueError("an official checkpoint needs --subsample (arkit_subsample.pkl or subsample_1220_to_305.npy)")
@@ -444,6 +449,7 @@ def main(argv=None):
     ap.add_argument("--float64", action="store_true", help="compute in float64 (to measure float32 rounding)")
     ap.add_argument("--write-model", help="write the weights as a TrgIlgpu .safetensors file and exit")
     ap.add_argument("--triangles", help="with --write-model: a [2304,3] .npy of triangles to include")
+    ap.add_argument("--write-checkpoint", help="write the state dict as an official-format torch.save checkpoint and exit")
     args = ap.parse_args(argv)
 
     model, sd, sub, source = build_model(args.model, args.synthetic, args.subsample)
@@ -454,6 +460,12 @@ def main(argv=None):
             tensors["triangles"] = np.load(args.triangles).astype(np.int32)
         write_safetensors(args.write_model, tensors, {"format": "trg-ilgpu", "variant": model.variant})
         print(f"wrote {args.write_model}", file=sys.stderr)
+        return 0
+    if args.write_checkpoint:  # official layout: torch.save of an OrderedDict of tensors, as the authors' state_dict.bin
+        import collections
+        state = collections.OrderedDict((k, torch.from_numpy(np.ascontiguousarray(sd[k]))) for k, _, _ in variant_tensors(model.variant))
+        torch.save(state, args.write_checkpoint)
+        print(f"wrote {args.write_checkpoint}", file=sys.stderr)
         return 0
     if not args.image or not args.bbox:
         ap.error("--image and at least one --bbox are needed")
