@@ -4,8 +4,13 @@ namespace TrgIlgpu;
 /// Writes a file so that readers see either the old content or the complete new one, never a partial write:
 /// the data goes to a temporary file in the same folder, which is then renamed over the target.
 /// </summary>
-internal static class AtomicFile
+public static class AtomicFile
 {
+    /// <summary>
+    /// Runs <paramref name="write"/> on a temporary file next to <paramref name="path"/> and renames it into place.
+    /// On any failure the temporary file is deleted and the target is left as it was; I/O failures become
+    /// TrgException(NotFound) naming the file.
+    /// </summary>
     public static void Write(string path, Action<Stream> write)
     {
         var full = Path.GetFullPath(path);
@@ -21,9 +26,11 @@ internal static class AtomicFile
             }
             File.Move(temp, full, overwrite: true);
         }
-        catch
+        catch (Exception e)
         {
             TryDelete(temp);
+            if (e is IOException or UnauthorizedAccessException)
+                throw new TrgException(ErrorKind.NotFound, $"cannot write: {e.Message}", path, e);
             throw;
         }
     }
