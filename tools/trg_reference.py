@@ -2,8 +2,8 @@
 """PyTorch reference of TRG / TRGv2 inference, written from ../shared/spec/MODEL_SPEC.md.
 
 The module tree reproduces the official state-dict keys, so `load_state_dict` takes an official checkpoint
-as well as a TrgIlgpu safetensors file or the synthetic weights (docs/synthetic-weights.md). CPU, float32
-by default (float64 on request, to measure rounding).
+as well as a TrgIlgpu safetensors file or the synthetic weights (docs/synthetic-weights.md). Float32 by
+default (float64 on request, to measure rounding); the CLI runs on the CPU, the forward also on CUDA (tools/device/).
 
     /usr/bin/python3 tools/trg_reference.py --synthetic trgv2:1 --image ../shared/samples/astronaut.png \
         --bbox 153,49,295,191 --json out.json [--dump-dir dump/]
@@ -125,8 +125,8 @@ def soft_argmax(heat):
     """Spec 5: softmax over h*w cells, expected (col, row), divided by h, mapped to [-1, 1]."""
     b, k, h, w = heat.shape
     p = F.softmax(heat.reshape(b, k, h * w), dim=2).reshape(b, k, h, w)
-    cols = torch.arange(w, dtype=heat.dtype).view(1, 1, 1, w)
-    rows = torch.arange(h, dtype=heat.dtype).view(1, 1, h, 1)
+    cols = torch.arange(w, dtype=heat.dtype, device=heat.device).view(1, 1, 1, w)
+    rows = torch.arange(h, dtype=heat.dtype, device=heat.device).view(1, 1, h, 1)
     x = (p * cols).sum(dim=(2, 3))
     y = (p * rows).sum(dim=(2, 3))
     return torch.stack([x, y], -1) / h * 2 - 1
@@ -201,7 +201,7 @@ class TrgReference(nn.Module):
         binfo = torch.stack([(cx - img_w * 0.5) / f * 4, (cy - img_h * 0.5) / f * 4, bsize / f], 1)
         dump["binfo"] = binfo
         # Homogeneous intrinsics [B,4,3]: [c, 1] @ K4 = K c (the fourth row is zero).
-        k4 = torch.cat([K.transpose(1, 2), torch.zeros(b, 1, 3, dtype=x.dtype)], 1)
+        k4 = torch.cat([K.transpose(1, 2), torch.zeros(b, 1, 3, dtype=x.dtype, device=x.device)], 1)
 
         face = self.regressor[0].init_face.expand(b, -1, -1)
         pose9 = self.regressor[0].init_head_pose.expand(b, -1)
@@ -244,7 +244,7 @@ class TrgReference(nn.Module):
             tx = ox * 0.1 * sc + 0.2 * sc * (cx - img_w * 0.5) / bsize
             ty = oy * 0.1 * sc + 0.2 * sc * (cy - img_h * 0.5) / bsize
             trans = torch.stack([tx, ty, tz], -1)
-            rt = torch.zeros(b, 4, 4, dtype=x.dtype)
+            rt = torch.zeros(b, 4, 4, dtype=x.dtype, device=x.device)
             rt[:, :3, :3] = rot
             rt[:, :3, 3] = trans
             rt[:, 3, 3] = 1
