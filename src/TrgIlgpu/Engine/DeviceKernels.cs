@@ -11,6 +11,7 @@ internal sealed class DeviceKernels
 {
     public readonly Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<FaceParams>, V, int> CropNormalize;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, ConvParams> Conv2D;
+    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, ConvParams> WinogradConv3x3;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, PoolParams> MaxPool;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, DeconvParams> Deconv;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, int, int, int, int, int> SoftArgmax;
@@ -28,6 +29,7 @@ internal sealed class DeviceKernels
         GroupSize = Math.Min(Tiling.GroupSize, a.MaxNumThreadsPerGroup);
         CropNormalize = a.LoadKernel<ArrayView<byte>, ArrayView<FaceParams>, V, int>(Preprocess.CropNormalize);
         Conv2D = a.LoadKernel<V, V, V, V, V, V, ConvParams>(Convolution.Conv2D);
+        WinogradConv3x3 = a.LoadKernel<V, V, V, V, V, V, ConvParams>(WinogradConvolution.Conv3x3);
         MaxPool = a.LoadKernel<V, V, PoolParams>(Pooling.MaxPool3x3S2);
         Deconv = a.LoadKernel<V, V, V, V, DeconvParams>(TransposedConvolution.Deconv4x4S2);
         SoftArgmax = a.LoadKernel<V, V, int, int, int, int, int>(Heatmap.SoftArgmax);
