@@ -70,17 +70,17 @@ public sealed class InferenceSession : IDisposable
         }
     }
 
-    private static ConvAlgorithm FromEnvironment()
-    {
-        var value = Environment.GetEnvironmentVariable(ConvVariable);
-        return value?.Trim().ToLowerInvariant() switch
+    private static ConvAlgorithm FromEnvironment() => ParseConv(Environment.GetEnvironmentVariable(ConvVariable));
+
+    /// <summary>A <see cref="ConvVariable"/> value: direct, winograd, auto or unset (any case, spaces ignored).</summary>
+    internal static ConvAlgorithm ParseConv(string? value) =>
+        value?.Trim().ToLowerInvariant() switch
         {
             null or "" or "auto" => ConvAlgorithm.Auto,
             "direct" => ConvAlgorithm.Direct,
             "winograd" => ConvAlgorithm.Winograd,
             _ => throw new TrgException(ErrorKind.Usage, $"{ConvVariable} must be direct, winograd or auto, got '{value}'"),
         };
-    }
 
     /// <summary>The plan for a batch size (made on first use, then reused).</summary>
     public ForwardPlan Plan(int batch)
