@@ -60,7 +60,7 @@ public sealed class InferenceSession : IDisposable
         {
             Convolutions = requested != ConvAlgorithm.Auto ? requested
                 : _device.Kind == DeviceKind.Cuda ? ConvAlgorithm.Direct : ConvAlgorithm.Winograd;
-            _kernels = new DeviceKernels(_device.Accelerator);
+            _kernels = new DeviceKernels(_device.Accelerator, winograd: Convolutions == ConvAlgorithm.Winograd);
             _weights = new DeviceWeights(_device.Accelerator, new PackedModel(weights, winograd: Convolutions == ConvAlgorithm.Winograd));
         }
         catch
