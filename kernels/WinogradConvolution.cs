@@ -16,7 +16,7 @@ namespace TrgIlgpu.Kernels;
 /// kernel; 16 channels per thread, or all 16 components in one sweep, spill and run slower than the direct kernel.
 /// </para>
 /// <para>
-/// Rounding differs from the direct sum but stays well inside the same float64-reference tolerance (about 1% of it).
+/// Rounding differs from the direct sum but stays well inside the same float64-reference tolerance (0.4-2.5% of it).
 /// As in any Winograd tile, a non-finite input spreads to all four outputs of the tiles whose patch holds it.
 /// </para>
 /// </summary>
