@@ -11,6 +11,7 @@ internal sealed class DeviceKernels
 {
     public readonly Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<FaceParams>, V, int> CropNormalize;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, ConvParams> Conv2D;
+    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, ConvParams> WinogradConv3x3;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, PoolParams> MaxPool;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, DeconvParams> Deconv;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, int, int, int, int, int> SoftArgmax;
@@ -23,11 +24,18 @@ internal sealed class DeviceKernels
     /// <summary>Threads per group: 64, or the device's maximum when smaller.</summary>
     public readonly int GroupSize;
 
-    public DeviceKernels(Accelerator a)
+    /// <param name="winograd">
+    /// Compile <see cref="WinogradConv3x3"/> too. Sessions that run the direct convolutions skip it (no compile time,
+    /// and CUDA, where direct is the default, never builds a kernel that has not been run there); launching it then throws.
+    /// </param>
+    public DeviceKernels(Accelerator a, bool winograd = true)
     {
         GroupSize = Math.Min(Tiling.GroupSize, a.MaxNumThreadsPerGroup);
         CropNormalize = a.LoadKernel<ArrayView<byte>, ArrayView<FaceParams>, V, int>(Preprocess.CropNormalize);
         Conv2D = a.LoadKernel<V, V, V, V, V, V, ConvParams>(Convolution.Conv2D);
+        WinogradConv3x3 = winograd
+            ? a.LoadKernel<V, V, V, V, V, V, ConvParams>(WinogradConvolution.Conv3x3)
+            : (_, _, _, _, _, _, _, _, _) => throw new InvalidOperationException("the Winograd kernel is not loaded on this device (the session runs direct convolutions)");
         MaxPool = a.LoadKernel<V, V, PoolParams>(Pooling.MaxPool3x3S2);
         Deconv = a.LoadKernel<V, V, V, V, DeconvParams>(TransposedConvolution.Deconv4x4S2);
         SoftArgmax = a.LoadKernel<V, V, int, int, int, int, int>(Heatmap.SoftArgmax);

@@ -4,15 +4,16 @@ using TrgIlgpu.Model;
 
 namespace TrgIlgpu.Engine;
 
-/// <summary>A packed layer on the device.</summary>
+/// <summary>A packed layer on the device (<see cref="Winograd"/>: its weights are for WinogradConvolution).</summary>
 internal sealed class DeviceLayer(MemoryBuffer1D<float, Stride1D.Dense> weight, MemoryBuffer1D<float, Stride1D.Dense> bias,
-    MemoryBuffer1D<float, Stride1D.Dense>? shortcutWeight, int outChannels)
+    MemoryBuffer1D<float, Stride1D.Dense>? shortcutWeight, int outChannels, bool winograd)
 {
     public MemoryBuffer1D<float, Stride1D.Dense> Weight { get; } = weight;
     public MemoryBuffer1D<float, Stride1D.Dense> Bias { get; } = bias;
     public MemoryBuffer1D<float, Stride1D.Dense>? ShortcutWeight { get; } = shortcutWeight;
     public bool HasShortcutWeight => ShortcutWeight is not null;
     public int OutChannels { get; } = outChannels;
+    public bool Winograd { get; } = winograd;
 }
 
 /// <summary>The packed model uploaded once to one accelerator.</summary>
@@ -36,7 +37,7 @@ internal sealed class DeviceWeights : IDisposable
         foreach (var (name, layer) in packed.Layers)
         {
             _layers[name] = new DeviceLayer(Upload(a, layer.Weight), Upload(a, layer.Bias),
-                layer.ShortcutWeight is null ? null : Upload(a, layer.ShortcutWeight), layer.OutChannels);
+                layer.ShortcutWeight is null ? null : Upload(a, layer.ShortcutWeight), layer.OutChannels, layer.Winograd);
         }
         InitFace = Upload(a, packed.InitFace);
         InitPose = Upload(a, packed.InitPose);

@@ -4,14 +4,19 @@ using TrgIlgpu.Model;
 
 namespace TrgIlgpu.Engine;
 
-/// <summary>A layer's weights after load-time folding, in the layout its kernel reads.</summary>
-public sealed record PackedLayer(string Name, int OutChannels, float[] Weight, float[] Bias, float[]? ShortcutWeight = null);
+/// <summary>
+/// A layer's weights after load-time folding, in the layout its kernel reads. <paramref name="Winograd"/>: a 3x3
+/// stride-1 convolution whose <paramref name="Weight"/> holds Winograd U = G g G^T for
+/// <see cref="WinogradConvolution.Conv3x3"/>, not the direct kernel's taps (bias and shortcut weights are the same).
+/// </summary>
+public sealed record PackedLayer(string Name, int OutChannels, float[] Weight, float[] Bias, float[]? ShortcutWeight = null, bool Winograd = false);
 
 /// <summary>
 /// Load-time transformation of the official weights into kernel layouts (host side, done once):
 /// BatchNorm folded into the preceding convolution (scale in float64, rounded once), a ResNet block's projection
 /// shortcut folded into its second convolution, the regressor's fc2 · fc1 multiplied out (no activation between them),
-/// decshape and decpose stacked into one output layer.
+/// decshape and decpose stacked into one output layer; with <c>winograd</c>, every 3x3 stride-1 convolution's weights
+/// transformed for Winograd F(2x2, 3x3) (in float64, after the BatchNorm scale, rounded once).
 /// </summary>
 public sealed class PackedModel
 {
@@ -22,25 +27,30 @@ public sealed class PackedModel
     public float[] PointsGrid { get; }
     public int[] Subsample { get; }
 
-    public PackedModel(ModelWeights w)
+    private readonly bool _winograd;
+
+    /// <param name="winograd">Pack the 3x3 stride-1 convolutions for <see cref="WinogradConvolution"/>.</param>
+    public PackedModel(ModelWeights w, bool winograd = false)
     {
         Variant = w.Variant;
+        _winograd = winograd;
         const string fe = "feature_extractor";
         AddConv(w, "conv1", fe + ".conv1", fe + ".bn1");
-        string[] stages = ["layer1", "layer2", "layer3", "layer4"];
-        foreach (var layer in stages)
+        for (int li = 1; li <= 4; li++)
             for (int b = 0; b < 2; b++)
             {
-                var p = $"{fe}.{layer}.{b}";
-                AddConv(w, $"{layer}.{b}.conv1", p + ".conv1", p + ".bn1");
+                var p = $"{fe}.layer{li}.{b}";
+                // The first block of layers 2-4 downsamples in its conv1 (stride 2); every other 3x3 has stride 1.
+                bool conv1Stride1 = li == 1 || b == 1;
+                AddConv(w, $"layer{li}.{b}.conv1", p + ".conv1", p + ".bn1", stride1: conv1Stride1);
                 var ds = w.Tensors.ContainsKey(p + ".downsample.0.weight") ? p + ".downsample" : null;
-                AddConv(w, $"{layer}.{b}.conv2", p + ".conv2", p + ".bn2", ds);
+                AddConv(w, $"layer{li}.{b}.conv2", p + ".conv2", p + ".bn2", ds, stride1: true);
             }
         for (int k = 0; k < Variant.DeconvStages; k++)
             AddDeconv(w, $"deconv{k}", $"deconv_layers.{3 * k}.weight", $"deconv_layers.{3 * k + 1}");
         if (Variant.Variant == ModelVariant.TrgV2)
         {
-            AddConv(w, "heatmap.conv3x3", "predict_68_lmk.0", "predict_68_lmk.1", convBias: true);
+            AddConv(w, "heatmap.conv3x3", "predict_68_lmk.0", "predict_68_lmk.1", convBias: true, stride1: true);
             AddConv(w, "heatmap.conv1x1", "predict_68_lmk.3", null, convBias: true);
         }
         else
@@ -79,8 +89,12 @@ public sealed class PackedModel
         return scale;
     }
 
-    /// <summary>Conv [Cout, Cin, K, K] (+ optional BN, conv bias, projection shortcut) -> tap-major [K*K*Cin][CoutPad].</summary>
-    private void AddConv(ModelWeights w, string name, string conv, string? bn, string? downsample = null, bool convBias = false)
+    /// <summary>
+    /// Conv [Cout, Cin, K, K] (+ optional BN, conv bias, projection shortcut) -> tap-major [K*K*Cin][CoutPad], or the
+    /// Winograd layout for a 3x3 stride-1 convolution when this model packs for Winograd.
+    /// </summary>
+    private void AddConv(ModelWeights w, string name, string conv, string? bn, string? downsample = null, bool convBias = false,
+        bool stride1 = false)
     {
         var t = w.Tensors[conv + ".weight"];
         int cout = t.Shape[0], cin = t.Shape[1], k = t.Shape[2], pad = Tiling.PadChannels(cout, Convolution.ChannelTile);
@@ -92,12 +106,14 @@ public sealed class PackedModel
         var cb = convBias ? w.F32(conv + ".bias") : null;
         for (int c = 0; c < cout; c++) bias[c] = shift[c] + (cb is null ? 0 : cb[c] * scale[c]);
 
-        var packed = new float[k * k * cin * pad];
-        for (int co = 0; co < cout; co++)
-            for (int ci = 0; ci < cin; ci++)
-                for (int ky = 0; ky < k; ky++)
-                    for (int kx = 0; kx < k; kx++)
-                        packed[((ky * k + kx) * cin + ci) * pad + co] = (float)(src[((co * cin + ci) * k + ky) * k + kx] * scale[co]);
+        bool winograd = _winograd && stride1 && k == 3;
+        float[] packed = winograd ? PackWinograd(src, scale, cout, cin, pad) : new float[k * k * cin * pad];
+        if (!winograd)
+            for (int co = 0; co < cout; co++)
+                for (int ci = 0; ci < cin; ci++)
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++)
+                            packed[((ky * k + kx) * cin + ci) * pad + co] = (float)(src[((co * cin + ci) * k + ky) * k + kx] * scale[co]);
 
         float[]? shortcut = null;
         if (downsample is not null)
@@ -112,7 +128,41 @@ public sealed class PackedModel
                 bias[co] += dshift[co];
             }
         }
-        Layers[name] = new(conv, cout, packed, Pad(bias.Select(v => (float)v).ToArray(), pad), shortcut);
+        Layers[name] = new(conv, cout, packed, Pad(bias.Select(v => (float)v).ToArray(), pad), shortcut, winograd);
+    }
+
+    /// <summary>G of Winograd F(2x2, 3x3): U = G g G^T.</summary>
+    private static readonly double[,] WinogradG = { { 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 } };
+
+    /// <summary>
+    /// U = G (scale g) G^T per (co, ci) in float64, rounded once, packed
+    /// <c>[((block * 4 + i) * Cin + ci) * 32 + j * 8 + c]</c> (see <see cref="WinogradConvolution.Conv3x3"/>).
+    /// </summary>
+    private static float[] PackWinograd(float[] src, double[] scale, int cout, int cin, int pad)
+    {
+        const int tile = WinogradConvolution.ChannelTile;
+        var packed = new float[16 * cin * pad];
+        Parallel.For(0, cout, co =>
+        {
+            var g = new double[3, 3];
+            int block = co / tile, c = co % tile;
+            for (int ci = 0; ci < cin; ci++)
+            {
+                for (int a = 0; a < 3; a++)
+                    for (int b = 0; b < 3; b++)
+                        g[a, b] = src[((co * cin + ci) * 3 + a) * 3 + b] * scale[co];
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 4; j++)
+                    {
+                        double u = 0;
+                        for (int a = 0; a < 3; a++)
+                            for (int b = 0; b < 3; b++)
+                                u += WinogradG[i, a] * g[a, b] * WinogradG[j, b];
+                        packed[((block * 4 + i) * cin + ci) * WinogradConvolution.SweepStride + j * tile + c] = (float)u;
+                    }
+            }
+        });
+        return packed;
     }
 
     /// <summary>ConvTranspose2d [Cin, Cout, 4, 4] + BN -> [(ky*4+kx)*Cin + ci][CoutPad].</summary>

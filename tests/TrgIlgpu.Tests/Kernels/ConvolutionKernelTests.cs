@@ -60,7 +60,11 @@ public sealed class ConvolutionKernelTests(KernelDevices devices)
         Run(cl, new(1, 512, 6, 6, 512, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Projection, Cs: 256, Hs: 12, Ws: 12, Ss: 2), seed: 112);
     }
 
-    private static void Run(DeviceUnderTest device, Case c, int seed)
+    /// <summary>A case's seeded inputs, its float64 reference output and launch parameters (shared with the Winograd tests).</summary>
+    internal sealed record Prepared(Case Case, Shape4 OutShape, float[] Input, float[] Weight, BatchNorm? Bn, float[]? ConvBias,
+        float[]? Shortcut, float[]? ProjWeight, BatchNorm? ProjBn, RefTensor Expected, ConvParams Params);
+
+    internal static Prepared Prepare(Case c, int seed)
     {
         var rng = new TestRandom(seed);
         var xs = new Shape4(c.Batch, c.Cin, c.H, c.W);
@@ -95,10 +99,6 @@ public sealed class ConvolutionKernelTests(KernelDevices devices)
         }
         y = RefActivation.Apply(y, c.Act);
 
-        var packed = Pack.Conv(w, c.Cout, c.Cin, c.K, bn, convBias, projWeight, c.Cs, projBn);
-        using var d = device.Begin();
-        const int guard = 37;
-        var output = d.Poisoned(ys.Length + guard);
         var p = new ConvParams
         {
             Batch = c.Batch, InChannels = c.Cin, InHeight = c.H, InWidth = c.W,
@@ -112,15 +112,25 @@ public sealed class ConvolutionKernelTests(KernelDevices devices)
             },
             ShortcutChannels = c.Cs, ShortcutHeight = c.Hs, ShortcutWidth = c.Ws, ShortcutStride = c.Ss,
         };
-        d.Kernels.Conv2D(d.Stream, p.Config(d.Kernels.GroupSize), d.Upload(x).View, d.Upload(packed.Weight).View,
-            d.Upload(packed.Bias).View, shortcut is null ? d.Unused : d.Upload(shortcut).View,
-            packed.ShortcutWeight is null ? d.Unused : d.Upload(packed.ShortcutWeight).View, output.View, p);
-        var got = d.Download(output);
-
-        Expect.Close($"Conv2D {c} on {device.Description}", got, y, 1e-5, name: i => Where(ys, i));
-        Expect.Untouched($"Conv2D {c}: past the output", got, i => i < ys.Length);
+        return new Prepared(c, ys, x, w, bn, convBias, shortcut, projWeight, projBn, y, p);
     }
 
-    private static string Where(Shape4 s, int i) =>
+    private static void Run(DeviceUnderTest device, Case c, int seed)
+    {
+        var t = Prepare(c, seed);
+        var packed = Pack.Conv(t.Weight, c.Cout, c.Cin, c.K, t.Bn, t.ConvBias, t.ProjWeight, c.Cs, t.ProjBn);
+        using var d = device.Begin();
+        const int guard = 37;
+        var output = d.Poisoned(t.OutShape.Length + guard);
+        d.Kernels.Conv2D(d.Stream, t.Params.Config(d.Kernels.GroupSize), d.Upload(t.Input).View, d.Upload(packed.Weight).View,
+            d.Upload(packed.Bias).View, t.Shortcut is null ? d.Unused : d.Upload(t.Shortcut).View,
+            packed.ShortcutWeight is null ? d.Unused : d.Upload(packed.ShortcutWeight).View, output.View, t.Params);
+        var got = d.Download(output);
+
+        Expect.Close($"Conv2D {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
+        Expect.Untouched($"Conv2D {c}: past the output", got, i => i < t.OutShape.Length);
+    }
+
+    internal static string Where(Shape4 s, int i) =>
         $"[n{i / (s.C * s.H * s.W)}, c{i / (s.H * s.W) % s.C}, y{i / s.W % s.H}, x{i % s.W}]";
 }

@@ -119,6 +119,43 @@ public sealed class PackingTests(KernelDevices devices)
         Assert.Equal(3669, packed["regressor1.out"].OutChannels);
     }
 
+    /// <summary>
+    /// With Winograd, PackedModel transforms exactly the 3x3 stride-1 convolutions (every conv2, the conv1 of blocks
+    /// without downsampling, the heatmap 3x3) like <see cref="Pack.Winograd"/>, and leaves the others as they were.
+    /// </summary>
+    [Fact]
+    public void PackWinograd_MatchesPackedModel_OnlyFor3x3Stride1()
+    {
+        var m = new MiniModel(1303);
+        var direct = new PackedModel(m.Weights());
+        var packed = new PackedModel(m.Weights(), winograd: true);
+        const string fe = "feature_extractor";
+
+        Same("layer1.0.conv1", packed["layer1.0.conv1"],
+            Pack.Winograd(m[fe + ".layer1.0.conv1.weight"], 5, 5, m.BnOf(fe + ".layer1.0.bn1")));
+        Same("layer1.0.conv2 (identity shortcut)", packed["layer1.0.conv2"],
+            Pack.Winograd(m[fe + ".layer1.0.conv2.weight"], 5, 5, m.BnOf(fe + ".layer1.0.bn2")));
+        Same("layer3.0.conv2 (projection shortcut)", packed["layer3.0.conv2"],
+            Pack.Winograd(m[fe + ".layer3.0.conv2.weight"], 7, 7, m.BnOf(fe + ".layer3.0.bn2"),
+                shortcutWeight: m[fe + ".layer3.0.downsample.0.weight"], shortcutIn: 6, shortcutBn: m.BnOf(fe + ".layer3.0.downsample.1")));
+        Same("layer4.1.conv1", packed["layer4.1.conv1"],
+            Pack.Winograd(m[fe + ".layer4.1.conv1.weight"], 9, 9, m.BnOf(fe + ".layer4.1.bn1")));
+        Same("heatmap.conv3x3 (conv bias + BN)", packed["heatmap.conv3x3"],
+            Pack.Winograd(m["predict_68_lmk.0.weight"], 6, 6, m.BnOf("predict_68_lmk.1"), m["predict_68_lmk.0.bias"]));
+
+        var winograd = new List<string>();
+        foreach (var (name, layer) in packed.Layers)
+        {
+            if (layer.Winograd) { winograd.Add(name); continue; }
+            Same($"{name} (not Winograd)", layer, direct[name]);
+        }
+        string[] expected = ["heatmap.conv3x3", "layer1.0.conv1", "layer1.0.conv2", "layer1.1.conv1", "layer1.1.conv2",
+            "layer2.0.conv2", "layer2.1.conv1", "layer2.1.conv2", "layer3.0.conv2", "layer3.1.conv1", "layer3.1.conv2",
+            "layer4.0.conv2", "layer4.1.conv1", "layer4.1.conv2"];
+        Assert.Equal(expected, winograd.Order(StringComparer.Ordinal));
+        Assert.DoesNotContain(direct.Layers.Values, l => l.Winograd);
+    }
+
     /// <summary>PackedModel's regressor hidden layer through Dense equals fc2(fc1(x)) with no activation between.</summary>
     [Fact]
     public void PackedRegressorHidden_ThroughDense_Cpu_EqualsFc2OfFc1()
@@ -150,6 +187,9 @@ public sealed class PackingTests(KernelDevices devices)
         d.Kernels.Dense(d.Stream, d.Config(p.ThreadCount), d.Upload(x).View, d.Upload(layer.Weight).View, d.Upload(layer.Bias).View, y.View, p);
         Expect.Close("Dense with PackedModel's regressor0.hidden vs fc2(fc1(x))", d.Download(y), expected, 1e-5);
     }
+
+    private static void Same(string what, PackedLayer actual, PackedLayer expected) =>
+        Same(what, actual, new Packed(expected.Weight, expected.Bias, expected.ShortcutWeight));
 
     private static void Same(string what, PackedLayer actual, Packed expected)
     {

@@ -33,6 +33,20 @@ public sealed class EngineParityTests
         CheckCase(session, ParityFixture.ForVariant(variant), caseName);
     }
 
+    /// <summary>
+    /// The sessions above run the 3x3 stride-1 convolutions with Winograd (the default on OpenCL); this keeps the
+    /// direct-convolution plan (CUDA's default, TRG_CONV=direct) held to the same tolerances.
+    /// </summary>
+    [OpenCLTheory]
+    [InlineData("trgv2")]
+    [InlineData("trg")]
+    public void OpenClDirectConvolutionsMatchPyTorch(string variant)
+    {
+        var session = SharedSessions.Get(variant, DeviceKind.OpenCL, ConvAlgorithm.Direct);
+        Assert.Equal(ConvAlgorithm.Direct, session.Convolutions);
+        CheckCase(session, ParityFixture.ForVariant(variant), "batch1");
+    }
+
     /// <summary>ILGPU's CPU accelerator is a slow simulator: one batch-1 case per variant.</summary>
     [Theory]
     [InlineData("trgv2")]
@@ -85,20 +99,20 @@ public sealed class EngineParityTests
     }
 }
 
-/// <summary>One session per (variant, device) for the whole test run: PoCL compiles each kernel once.</summary>
+/// <summary>One session per (variant, device, convolution algorithm) for the whole test run: PoCL compiles each kernel once.</summary>
 internal static class SharedSessions
 {
-    private static readonly Dictionary<(string, DeviceKind), InferenceSession> Sessions = new();
+    private static readonly Dictionary<(string, DeviceKind, ConvAlgorithm), InferenceSession> Sessions = new();
     private static readonly object Gate = new();
 
-    public static InferenceSession Get(string variant, DeviceKind device)
+    public static InferenceSession Get(string variant, DeviceKind device, ConvAlgorithm convolutions = ConvAlgorithm.Auto)
     {
         lock (Gate)
         {
-            if (Sessions.TryGetValue((variant, device), out var s)) return s;
+            if (Sessions.TryGetValue((variant, device, convolutions), out var s)) return s;
             var fx = ParityFixture.ForVariant(variant);
-            s = new InferenceSession(ModelWeights.Load($"synthetic:{fx.Variant.Name}:{fx.Seed}"), device);
-            Sessions[(variant, device)] = s;
+            s = new InferenceSession(ModelWeights.Load($"synthetic:{fx.Variant.Name}:{fx.Seed}"), device, null, convolutions);
+            Sessions[(variant, device, convolutions)] = s;
             return s;
         }
     }

@@ -58,6 +58,34 @@ public static class Pack
         return new Packed(weight, PadBias(bias, pad), shortcut);
     }
 
+    /// <summary>
+    /// Conv2d weight [Cout, Cin, 3, 3] (+ conv bias, BN, projection shortcut) for Winograd F(2x2, 3x3): per (co, ci)
+    /// U = G (s g) G^T with s the BN scale, in float64, rounded once, packed
+    /// <c>[((co / 8) 4 + i) Cin + ci) 32 + j 8 + co % 8]</c>; bias and shortcut weights exactly as <see cref="Conv"/>.
+    /// </summary>
+    public static Packed Winograd(float[] w, int cout, int cin, BatchNorm? bn = null, float[]? convBias = null,
+        float[]? shortcutWeight = null, int shortcutIn = 0, BatchNorm? shortcutBn = null)
+    {
+        // G from Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (F(2x2, 3x3)).
+        double[,] g = { { 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 } };
+        int pad = Tiling.PadChannels(cout, Convolution.ChannelTile);
+        var (scale, _) = Fold(bn, cout);
+        var weight = new float[16 * cin * pad];
+        for (int co = 0; co < cout; co++)
+            for (int ci = 0; ci < cin; ci++)
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 4; j++)
+                    {
+                        double u = 0;
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 3; kx++)
+                                u += g[i, ky] * (w[((co * cin + ci) * 3 + ky) * 3 + kx] * scale[co]) * g[j, kx];
+                        weight[(((co / 8) * 4 + i) * cin + ci) * 32 + j * 8 + co % 8] = (float)u;
+                    }
+        var direct = Conv(w, cout, cin, 3, bn, convBias, shortcutWeight, shortcutIn, shortcutBn);
+        return new Packed(weight, direct.Bias, direct.ShortcutWeight);
+    }
+
     /// <summary>ConvTranspose2d weight [Cin, Cout, 4, 4] + BN -> <c>[((ky 4 + kx) Cin + ci) CoutPad + co]</c>.</summary>
     public static Packed Deconv(float[] w, int cin, int cout, BatchNorm? bn)
     {

@@ -1,0 +1,70 @@
+using TrgIlgpu.Kernels;
+using TrgIlgpu.Tests.Kernels.References;
+using static TrgIlgpu.Tests.Kernels.ConvolutionKernelTests;
+
+namespace TrgIlgpu.Tests.Kernels;
+
+/// <summary>
+/// WinogradConvolution.Conv3x3 against the same float64 reference as the direct kernel (conv2d 3x3/1/1 + BatchNorm
+/// (+ shortcut) + activation, written from the definition, not from Winograd's algebra), with the same tolerance.
+/// </summary>
+[Collection(KernelCollection.Name)]
+public sealed class WinogradKernelTests(KernelDevices devices)
+{
+    public static TheoryData<string> CpuCases => new(CpuCaseTable.Keys);
+
+    /// <summary>
+    /// Small shapes for the CPU simulator: odd maps (the last tile row or column half outside), maps smaller than one
+    /// tile, Cout below, between and above multiples of the 8-channel tile, batch > 1, every activation and shortcut.
+    /// </summary>
+    private static readonly Dictionary<string, Case> CpuCaseTable = new()
+    {
+        ["7x5 map, batch 3, Cout 7, leaky + conv bias + bn"] = new(3, 5, 7, 5, 7, 3, 1, 1, Activation.LeakyRelu, ConvBias: true),
+        ["5x3 map, Cout 11, relu"] = new(2, 4, 5, 3, 11, 3, 1, 1, Activation.Relu),
+        ["6x4 map, Cout 16, no activation, no bn"] = new(2, 3, 6, 4, 16, 3, 1, 1, Activation.None, Bn: false),
+        ["1x1 map (one tile, 3 of 4 outputs outside)"] = new(2, 6, 1, 1, 9, 3, 1, 1, Activation.Relu),
+        ["2x1 map"] = new(1, 3, 2, 1, 5, 3, 1, 1, Activation.LeakyRelu),
+        ["identity shortcut, 7x5"] = new(2, 5, 7, 5, 5, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Identity),
+        ["identity shortcut, 3x6, Cout 10, leaky"] = new(3, 4, 3, 6, 10, 3, 1, 1, Activation.LeakyRelu, Shortcut: Shortcut.Identity),
+        ["projection shortcut 4x3 from 7x5 / 2"] =
+            new(2, 6, 4, 3, 6, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Projection, Cs: 3, Hs: 7, Ws: 5, Ss: 2),
+        ["projection shortcut 5x3 from 9x5 / 2, Cout 13, none"] =
+            new(2, 4, 5, 3, 13, 3, 1, 1, Activation.None, Shortcut: Shortcut.Projection, Cs: 6, Hs: 9, Ws: 5, Ss: 2),
+    };
+
+    [Theory]
+    [MemberData(nameof(CpuCases))]
+    public void Conv3x3_Cpu_MatchesReference(string name) => Run(devices.Cpu, CpuCaseTable[name], TestRandom.SeedOf(name));
+
+    /// <summary>Every 3x3 stride-1 convolution shape of TRGv2, and an odd one to exercise PoCL's partial last group.</summary>
+    [OpenCLFact]
+    public void Conv3x3_OpenCL_ModelShapes_MatchReference()
+    {
+        var cl = devices.OpenCL;
+        Run(cl, new(1, 64, 48, 48, 64, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Identity), seed: 201);           // layer1.*.conv2
+        Run(cl, new(1, 128, 24, 24, 128, 3, 1, 1, Activation.Relu,
+            Shortcut: Shortcut.Projection, Cs: 64, Hs: 48, Ws: 48, Ss: 2), seed: 202);                               // layer2.0.conv2
+        Run(cl, new(1, 256, 12, 12, 256, 3, 1, 1, Activation.Relu), seed: 203);                                     // layer3.1.conv1
+        Run(cl, new(1, 512, 6, 6, 512, 3, 1, 1, Activation.Relu,
+            Shortcut: Shortcut.Projection, Cs: 256, Hs: 12, Ws: 12, Ss: 2), seed: 204);                              // layer4.0.conv2
+        Run(cl, new(2, 256, 24, 24, 256, 3, 1, 1, Activation.LeakyRelu, ConvBias: true), seed: 205);                // heatmap.conv3x3
+        Run(cl, new(3, 20, 13, 7, 21, 3, 1, 1, Activation.LeakyRelu, Shortcut: Shortcut.Identity), seed: 206);      // odd everything
+    }
+
+    private static void Run(DeviceUnderTest device, Case c, int seed)
+    {
+        var t = Prepare(c, seed);
+        Assert.True(WinogradConvolution.Supports(t.Params), $"{c}: not a 3x3 stride-1 pad-1 convolution");
+        var packed = Pack.Winograd(t.Weight, c.Cout, c.Cin, t.Bn, t.ConvBias, t.ProjWeight, c.Cs, t.ProjBn);
+        using var d = device.Begin();
+        const int guard = 37;
+        var output = d.Poisoned(t.OutShape.Length + guard);
+        d.Kernels.WinogradConv3x3(d.Stream, d.Config(WinogradConvolution.ThreadCount(t.Params)), d.Upload(t.Input).View,
+            d.Upload(packed.Weight).View, d.Upload(packed.Bias).View, t.Shortcut is null ? d.Unused : d.Upload(t.Shortcut).View,
+            packed.ShortcutWeight is null ? d.Unused : d.Upload(packed.ShortcutWeight).View, output.View, t.Params);
+        var got = d.Download(output);
+
+        Expect.Close($"WinogradConv3x3 {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
+        Expect.Untouched($"WinogradConv3x3 {c}: past the output", got, i => i < t.OutShape.Length);
+    }
+}
