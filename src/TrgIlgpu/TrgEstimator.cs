@@ -23,6 +23,9 @@ public sealed record EstimatorOptions
     /// device buffers once per batch size, so a steady stream of same-sized requests allocates nothing on the device.
     /// </summary>
     public int MaxBatchSize { get; init; } = 16;
+
+    /// <summary>How 3x3 stride-1 convolutions run (Auto: the TRG_CONV variable, else Winograd except on CUDA); docs/devices.md.</summary>
+    public ConvAlgorithm Convolutions { get; init; } = ConvAlgorithm.Auto;
 }
 
 /// <summary>One image and the faces in it, for <see cref="TrgEstimator.EstimateBatch"/>.</summary>
@@ -76,7 +79,7 @@ public sealed class TrgEstimator : IDisposable
     {
         ArgumentNullException.ThrowIfNull(weights);
         Options = Validate(options ?? new EstimatorOptions());
-        var session = new InferenceSession(weights, Options.Device, Options.Log);
+        var session = new InferenceSession(weights, Options.Device, Options.Log, Options.Convolutions);
         _owned = session;
         _run = session.Run;
         Weights = weights;
