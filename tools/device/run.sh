@@ -182,6 +182,12 @@ main() {
   engine_step "engine b1 again" 120 "$TRG" bench --model "$BENCH_MODEL" --device "$DEVICE" --batch 1 --warmup "$WARMUP" \
     --iters "$ITERS_B1" --json "$RAW/repeat-engine-b1.json"
 
+  # The other 3x3 convolution algorithm (CUDA defaults to direct, PoCL to Winograd: docs/devices.md), to decide the
+  # CUDA default from a measurement; the per-launch view shows where it differs.
+  engine_step "engine b1 winograd" 120 env TRG_CONV=winograd "$TRG" bench --model "$BENCH_MODEL" --device "$DEVICE" --batch 1 \
+    --warmup "$WARMUP" --iters "$ITERS_B1" --json "$RAW/winograd-engine-b1.json"
+  engine_step "profile b1 winograd" 90 bash -c "TRG_CONV=winograd '$TRG' profile --model $BENCH_MODEL --device $DEVICE --batch 1 --warmup 2 --iters $PROFILE_ITERS --ops > '$RAW/profile-b1-winograd.txt'"
+
   # (3) the kernel-level view, then PyTorch on this device against the same fixtures.
   engine_step "profile b1" 90 bash -c "'$TRG' profile --model $BENCH_MODEL --device $DEVICE --batch 1 --warmup 2 --iters $PROFILE_ITERS --trace '$RAW/trace-b1.json' > '$RAW/profile-b1.txt'"
   cat "$RAW/profile-b1.txt" 2>/dev/null
