@@ -169,7 +169,7 @@ public sealed class PackedModel
     private void AddDeconv(ModelWeights w, string name, string weightKey, string bn)
     {
         var t = w.Tensors[weightKey];
-        int cin = t.Shape[0], cout = t.Shape[1], pad = Tiling.PadChannels(cout);
+        int cin = t.Shape[0], cout = t.Shape[1], pad = Tiling.PadChannels(cout, TransposedConvolution.ChannelTile);
         var scale = BnScale(w, bn, out var shift);
         var packed = new float[16 * cin * pad];
         var src = t.F32!;
@@ -177,7 +177,7 @@ public sealed class PackedModel
             for (int co = 0; co < cout; co++)
                 for (int kk = 0; kk < 16; kk++)
                     packed[(kk * cin + ci) * pad + co] = (float)(src[(ci * cout + co) * 16 + kk] * scale[co]);
-        Layers[name] = new(weightKey, cout, packed, Pad(shift.Select(v => (float)v).ToArray()));
+        Layers[name] = new(weightKey, cout, packed, Pad(shift.Select(v => (float)v).ToArray(), pad));
     }
 
     /// <summary>fc2 · fc1 multiplied out in float64 (hidden = W x + b with W = fc2 fc1, b = fc2 b1 + b2), and [decshape; decpose].</summary>

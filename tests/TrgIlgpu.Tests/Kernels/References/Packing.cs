@@ -89,7 +89,7 @@ public static class Pack
     /// <summary>ConvTranspose2d weight [Cin, Cout, 4, 4] + BN -> <c>[((ky 4 + kx) Cin + ci) CoutPad + co]</c>.</summary>
     public static Packed Deconv(float[] w, int cin, int cout, BatchNorm? bn)
     {
-        int pad = Tiling.PadChannels(cout);
+        int pad = Tiling.PadChannels(cout, TransposedConvolution.ChannelTile);
         var (scale, shift) = Fold(bn, cout);
         var weight = new float[16 * cin * pad];
         for (int ci = 0; ci < cin; ci++)
