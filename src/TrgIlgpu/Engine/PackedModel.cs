@@ -226,13 +226,13 @@ public sealed class PackedModel
         Layers[$"regressor{i}.hidden"] = new(p + ".fc2*fc1", hidden, packed, bias);
 
         var ds = w.F32(p + ".decshape.weight"); var dp = w.F32(p + ".decpose.weight");
-        int outs = VariantInfo.Vertices * 3 + 9, pad = Tiling.PadChannels(outs);
+        int outs = VariantInfo.Vertices * 3 + 9, pad = Tiling.PadChannels(outs, Linear.ChannelTile);
         var dec = new float[hidden * pad];
         for (int j = 0; j < outs; j++)
             for (int k = 0; k < hidden; k++)
                 dec[k * pad + j] = j < 3660 ? ds[j * hidden + k] : dp[(j - 3660) * hidden + k];
         var decBias = w.F32(p + ".decshape.bias").Concat(w.F32(p + ".decpose.bias")).ToArray();
-        Layers[$"regressor{i}.out"] = new(p + ".decshape|decpose", outs, dec, Pad(decBias));
+        Layers[$"regressor{i}.out"] = new(p + ".decshape|decpose", outs, dec, Pad(decBias, pad));
     }
 
     /// <summary>[O, K(, 1)] -> [K][OPad].</summary>

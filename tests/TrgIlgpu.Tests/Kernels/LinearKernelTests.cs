@@ -47,7 +47,7 @@ public sealed class LinearKernelTests(KernelDevices devices)
         var bias = rng.Gaussian(outs, 0.3);
         var expected = RefLinear.Linear(x, batch, ins, inStride, w, bias, outs);
 
-        var packed = Pack.Transposed(w, bias, outs, ins);
+        var packed = Pack.Transposed(w, bias, outs, ins, Linear.ChannelTile);
         var p = new LinearParams { Batch = batch, In = ins, Out = outs, InStride = inStride, OutStride = outStride };
         using var d = device.Begin();
         const int guard = 13;
@@ -91,7 +91,7 @@ public sealed class LinearKernelTests(KernelDevices devices)
                 expected.Set(i, previous + delta.Value[i], Math.Abs(previous) + delta.Scale[i]);
             }
 
-        var packed = Pack.Transposed(w, bias, Outputs, hidden);
+        var packed = Pack.Transposed(w, bias, Outputs, hidden, Linear.ChannelTile);
         var p = new LinearParams { Batch = batch, In = hidden, Out = Outputs, InStride = hidden, OutStride = 0 };
         using var d = device.Begin();
         var results = d.Upload(state);

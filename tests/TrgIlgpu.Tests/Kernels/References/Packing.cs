@@ -100,9 +100,9 @@ public static class Pack
     }
 
     /// <summary>Linear / Conv1d(k=1) weight [Out, In] -> transposed <c>[k OutPad + o]</c>.</summary>
-    public static Packed Transposed(float[] w, float[] bias, int outs, int ins)
+    public static Packed Transposed(float[] w, float[] bias, int outs, int ins, int tile = Tiling.Channels)
     {
-        int pad = Tiling.PadChannels(outs);
+        int pad = Tiling.PadChannels(outs, tile);
         var weight = new float[ins * pad];
         for (int o = 0; o < outs; o++)
             for (int k = 0; k < ins; k++)
