@@ -20,11 +20,7 @@ public struct ConvParams
     public readonly int ChannelBlocks => OutChannelsPadded / Convolution.ChannelTile;
     /// <summary>One thread per (batch, channel block, position thread), positions fastest.</summary>
     public readonly long ThreadCount => (long)Batch * ChannelBlocks * PositionThreads;
-    /// <summary>
-    /// 1-D launch: only the last group has spare threads, where a 2-D one padded the 9 position threads of a 6x6
-    /// map to a group of 16 for every channel block.
-    /// </summary>
-    public readonly KernelConfig Config(int maxGroup) => new((int)((ThreadCount + maxGroup - 1) / maxGroup), maxGroup);
+    public readonly KernelConfig Config(int maxGroup) => Tiling.Flat(ThreadCount, maxGroup);
 }
 
 /// <summary>
@@ -75,20 +71,16 @@ public static class Convolution
             {
                 int off0 = TapOffset(oy0, ox0, ky, kx, p), off1 = TapOffset(oy1, ox1, ky, kx, p);
                 int off2 = TapOffset(oy2, ox2, ky, kx, p), off3 = TapOffset(oy3, ox3, ky, kx, p);
-                // Padding taps load element 0 of the channel and are multiplied by 0 (as in WinogradConvolution):
-                // exact for finite inputs, and no per-load select for PoCL's vectoriser to trip over.
-                float f0 = off0 >= 0 ? 1f : 0f, f1 = off1 >= 0 ? 1f : 0f, f2 = off2 >= 0 ? 1f : 0f, f3 = off3 >= 0 ? 1f : 0f;
-                int x0 = inBatch + (off0 >= 0 ? off0 : 0), x1 = inBatch + (off1 >= 0 ? off1 : 0);
-                int x2 = inBatch + (off2 >= 0 ? off2 : 0), x3 = inBatch + (off3 >= 0 ? off3 : 0);
                 int w = (ky * p.Kernel + kx) * p.InChannels * coutPad + co;
+                int x = inBatch;
                 for (int ci = 0; ci < p.InChannels; ci++)
                 {
-                    a0.Fma(weight, w, f0 * input[x0]);
-                    a1.Fma(weight, w, f1 * input[x1]);
-                    a2.Fma(weight, w, f2 * input[x2]);
-                    a3.Fma(weight, w, f3 * input[x3]);
+                    a0.Fma(weight, w, Masked(input, x, off0));
+                    a1.Fma(weight, w, Masked(input, x, off1));
+                    a2.Fma(weight, w, Masked(input, x, off2));
+                    a3.Fma(weight, w, Masked(input, x, off3));
                     w += coutPad;
-                    x0 += hw; x1 += hw; x2 += hw; x3 += hw;
+                    x += hw;
                 }
             }
         }

@@ -28,8 +28,7 @@ public struct PointMlpParams
     public readonly int ChannelBlocks => OutChannelsPadded / Tiling.Channels;
     /// <summary>One thread per (batch, channel block, point thread), points fastest.</summary>
     public readonly long ThreadCount => (long)Batch * ChannelBlocks * PositionThreads;
-    /// <summary>1-D launch: only the last group has spare threads (a 2-D one padded 81 point threads to 128).</summary>
-    public readonly KernelConfig Config(int maxGroup) => new((int)((ThreadCount + maxGroup - 1) / maxGroup), maxGroup);
+    public readonly KernelConfig Config(int maxGroup) => Tiling.Flat(ThreadCount, maxGroup);
 }
 
 /// <summary>Point sampling, bilinear grid sampling and the per-point MLP.</summary>

@@ -14,12 +14,7 @@ public struct DeconvParams
     public readonly int ChannelBlocks => OutChannelsPadded / TransposedConvolution.ChannelTile;
     /// <summary>One thread per (batch, channel block, parity class, position thread), positions fastest.</summary>
     public readonly long ThreadCount => (long)Batch * ChannelBlocks * 4 * PositionThreads;
-    /// <summary>
-    /// 1-D launch: only the last group has spare threads, where a 2-D one padded the 9 position threads of a 6x6
-    /// input to a group of 16 for every (channel block, class).
-    /// </summary>
-    public readonly KernelConfig Config(int maxGroup) =>
-        new((int)((ThreadCount + maxGroup - 1) / maxGroup), maxGroup);
+    public readonly KernelConfig Config(int maxGroup) => Tiling.Flat(ThreadCount, maxGroup);
 }
 
 /// <summary>
@@ -69,19 +64,16 @@ public static class TransposedConvolution
                 int kx = 1 - px + 2 * tx;
                 int off0 = Tap(i0 + py - ty, j0 + px - tx, p), off1 = Tap(i1 + py - ty, j1 + px - tx, p);
                 int off2 = Tap(i2 + py - ty, j2 + px - tx, p), off3 = Tap(i3 + py - ty, j3 + px - tx, p);
-                // Padding taps load element 0 and are multiplied by 0 (see Convolution.Conv2D).
-                float f0 = off0 >= 0 ? 1f : 0f, f1 = off1 >= 0 ? 1f : 0f, f2 = off2 >= 0 ? 1f : 0f, f3 = off3 >= 0 ? 1f : 0f;
-                int x0 = inBatch + (off0 >= 0 ? off0 : 0), x1 = inBatch + (off1 >= 0 ? off1 : 0);
-                int x2 = inBatch + (off2 >= 0 ? off2 : 0), x3 = inBatch + (off3 >= 0 ? off3 : 0);
                 int w = (ky * 4 + kx) * p.InChannels * coutPad + co;
+                int x = inBatch;
                 for (int ci = 0; ci < p.InChannels; ci++)
                 {
-                    a0.Fma(weight, w, f0 * input[x0]);
-                    a1.Fma(weight, w, f1 * input[x1]);
-                    a2.Fma(weight, w, f2 * input[x2]);
-                    a3.Fma(weight, w, f3 * input[x3]);
+                    a0.Fma(weight, w, Convolution.Masked(input, x, off0));
+                    a1.Fma(weight, w, Convolution.Masked(input, x, off1));
+                    a2.Fma(weight, w, Convolution.Masked(input, x, off2));
+                    a3.Fma(weight, w, Convolution.Masked(input, x, off3));
                     w += coutPad;
-                    x0 += hw; x1 += hw; x2 += hw; x3 += hw;
+                    x += hw;
                 }
             }
         }
