@@ -18,7 +18,9 @@ public struct ConvParams
     public readonly int OutChannelsPadded => Tiling.PadChannels(OutChannels, Convolution.ChannelTile);
     public readonly int PositionThreads => Tiling.CeilDiv(OutHeight * OutWidth, Tiling.Positions);
     public readonly int ChannelBlocks => OutChannelsPadded / Convolution.ChannelTile;
-    public readonly KernelConfig Config(int maxGroup) => Tiling.PositionsByBlocks(PositionThreads, Batch * ChannelBlocks, maxGroup);
+    /// <summary>One thread per (batch, channel block, position thread), positions fastest.</summary>
+    public readonly long ThreadCount => (long)Batch * ChannelBlocks * PositionThreads;
+    public readonly KernelConfig Config(int maxGroup) => Tiling.Flat(ThreadCount, maxGroup);
 }
 
 /// <summary>
@@ -42,14 +44,15 @@ public static class Convolution
         ArrayView<float> shortcut, ArrayView<float> shortcutWeight,
         ArrayView<float> output, ConvParams p)
     {
-        // No early exit: the loops below must be uniform across a work-group, so that PoCL can move its
-        // work-item loop inside them and vectorise across work-items. Spare threads compute a copy and store nothing.
+        // No early exit: the loops stay uniform across a work-group (PoCL). Spare threads compute a copy and store nothing.
         int q = p.PositionThreads;
-        bool active = Grid.GlobalIndex.X < q;
-        int t = active ? Grid.GlobalIndex.X : q - 1;
+        int total = (int)p.ThreadCount;
+        bool active = Grid.GlobalIndex.X < total;
+        int g = active ? Grid.GlobalIndex.X : total - 1;
+        int t = g % q;
         int coutPad = p.OutChannelsPadded;
-        int co = (Grid.GlobalIndex.Y % p.ChannelBlocks) * ChannelTile;
-        int b = Grid.GlobalIndex.Y / p.ChannelBlocks;
+        int co = (g / q % p.ChannelBlocks) * ChannelTile;
+        int b = g / q / p.ChannelBlocks;
 
         int hw = p.InHeight * p.InWidth;
         int outHw = p.OutHeight * p.OutWidth;

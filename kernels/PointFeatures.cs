@@ -26,8 +26,9 @@ public struct PointMlpParams
     public readonly int OutChannelsPadded => Tiling.PadChannels(OutChannels);
     public readonly int PositionThreads => Tiling.CeilDiv(Points, Tiling.Positions);
     public readonly int ChannelBlocks => OutChannelsPadded / Tiling.Channels;
-    /// <summary>X: point threads; Y: (batch, channel block).</summary>
-    public readonly KernelConfig Config(int maxGroup) => Tiling.PositionsByBlocks(PositionThreads, Batch * ChannelBlocks, maxGroup);
+    /// <summary>One thread per (batch, channel block, point thread), points fastest.</summary>
+    public readonly long ThreadCount => (long)Batch * ChannelBlocks * PositionThreads;
+    public readonly KernelConfig Config(int maxGroup) => Tiling.Flat(ThreadCount, maxGroup);
 }
 
 /// <summary>Point sampling, bilinear grid sampling and the per-point MLP.</summary>
@@ -132,11 +133,13 @@ public static class PointFeatures
     {
         // Uniform loops, no early exit (see Convolution.Conv2D).
         int q = p.PositionThreads;
-        bool active = Grid.GlobalIndex.X < q;
-        int t = active ? Grid.GlobalIndex.X : q - 1;
+        int total = (int)p.ThreadCount;
+        bool active = Grid.GlobalIndex.X < total;
+        int g = active ? Grid.GlobalIndex.X : total - 1;
+        int t = g % q;
         int outPad = p.OutChannelsPadded;
-        int o = (Grid.GlobalIndex.Y % p.ChannelBlocks) * Tiling.Channels;
-        int b = Grid.GlobalIndex.Y / p.ChannelBlocks;
+        int o = (g / q % p.ChannelBlocks) * Tiling.Channels;
+        int b = g / q / p.ChannelBlocks;
         int n0 = t, n1 = t + q, n2 = t + 2 * q, n3 = t + 3 * q;
         int last = p.Points - 1;
         int m0 = n0 < last ? n0 : last, m1 = n1 < last ? n1 : last, m2 = n2 < last ? n2 : last, m3 = n3 < last ? n3 : last;

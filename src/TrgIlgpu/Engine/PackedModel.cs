@@ -169,7 +169,7 @@ public sealed class PackedModel
     private void AddDeconv(ModelWeights w, string name, string weightKey, string bn)
     {
         var t = w.Tensors[weightKey];
-        int cin = t.Shape[0], cout = t.Shape[1], pad = Tiling.PadChannels(cout);
+        int cin = t.Shape[0], cout = t.Shape[1], pad = Tiling.PadChannels(cout, TransposedConvolution.ChannelTile);
         var scale = BnScale(w, bn, out var shift);
         var packed = new float[16 * cin * pad];
         var src = t.F32!;
@@ -177,7 +177,7 @@ public sealed class PackedModel
             for (int co = 0; co < cout; co++)
                 for (int kk = 0; kk < 16; kk++)
                     packed[(kk * cin + ci) * pad + co] = (float)(src[(ci * cout + co) * 16 + kk] * scale[co]);
-        Layers[name] = new(weightKey, cout, packed, Pad(shift.Select(v => (float)v).ToArray()));
+        Layers[name] = new(weightKey, cout, packed, Pad(shift.Select(v => (float)v).ToArray(), pad));
     }
 
     /// <summary>fc2 · fc1 multiplied out in float64 (hidden = W x + b with W = fc2 fc1, b = fc2 b1 + b2), and [decshape; decpose].</summary>
@@ -226,13 +226,13 @@ public sealed class PackedModel
         Layers[$"regressor{i}.hidden"] = new(p + ".fc2*fc1", hidden, packed, bias);
 
         var ds = w.F32(p + ".decshape.weight"); var dp = w.F32(p + ".decpose.weight");
-        int outs = VariantInfo.Vertices * 3 + 9, pad = Tiling.PadChannels(outs);
+        int outs = VariantInfo.Vertices * 3 + 9, pad = Tiling.PadChannels(outs, Linear.ChannelTile);
         var dec = new float[hidden * pad];
         for (int j = 0; j < outs; j++)
             for (int k = 0; k < hidden; k++)
                 dec[k * pad + j] = j < 3660 ? ds[j * hidden + k] : dp[(j - 3660) * hidden + k];
         var decBias = w.F32(p + ".decshape.bias").Concat(w.F32(p + ".decpose.bias")).ToArray();
-        Layers[$"regressor{i}.out"] = new(p + ".decshape|decpose", outs, dec, Pad(decBias));
+        Layers[$"regressor{i}.out"] = new(p + ".decshape|decpose", outs, dec, Pad(decBias, pad));
     }
 
     /// <summary>[O, K(, 1)] -> [K][OPad].</summary>

@@ -29,6 +29,7 @@ public sealed class LinearKernelTests(KernelDevices devices)
     [InlineData(3, 6, 0, 2)]  // iteration 0: the initial face and pose are the state
     [InlineData(5, 5, 1, 2)]  // later iterations: the state is read from the results rows
     [InlineData(2, 7, 2, 3)]
+    [InlineData(1, 9, 1, 2)]  // batch 1: the one-row path
     public void DenseStateUpdate_Cpu_MatchesReference(int batch, int hidden, int iteration, int iterations) =>
         RunStateUpdate(devices.Cpu, batch, hidden, iteration, iterations, seed: 960 + 10 * iteration + batch);
 
@@ -37,6 +38,7 @@ public sealed class LinearKernelTests(KernelDevices devices)
     {
         RunStateUpdate(devices.OpenCL, 3, 1024, 0, 2, seed: 981);
         RunStateUpdate(devices.OpenCL, 5, 1024, 2, 3, seed: 982);
+        RunStateUpdate(devices.OpenCL, 1, 1024, 1, 2, seed: 983); // batch 1: the one-row path
     }
 
     private static void RunDense(DeviceUnderTest device, int batch, int ins, int outs, int inStride, int outStride, int seed)
@@ -47,7 +49,7 @@ public sealed class LinearKernelTests(KernelDevices devices)
         var bias = rng.Gaussian(outs, 0.3);
         var expected = RefLinear.Linear(x, batch, ins, inStride, w, bias, outs);
 
-        var packed = Pack.Transposed(w, bias, outs, ins);
+        var packed = Pack.Transposed(w, bias, outs, ins, Linear.ChannelTile);
         var p = new LinearParams { Batch = batch, In = ins, Out = outs, InStride = inStride, OutStride = outStride };
         using var d = device.Begin();
         const int guard = 13;
@@ -91,7 +93,7 @@ public sealed class LinearKernelTests(KernelDevices devices)
                 expected.Set(i, previous + delta.Value[i], Math.Abs(previous) + delta.Scale[i]);
             }
 
-        var packed = Pack.Transposed(w, bias, Outputs, hidden);
+        var packed = Pack.Transposed(w, bias, Outputs, hidden, Linear.ChannelTile);
         var p = new LinearParams { Batch = batch, In = hidden, Out = Outputs, InStride = hidden, OutStride = 0 };
         using var d = device.Begin();
         var results = d.Upload(state);

@@ -113,7 +113,7 @@ public sealed class PackingTests(KernelDevices devices)
 
         var dec = m["regressor.1.decshape.weight"].Concat(m["regressor.1.decpose.weight"]).ToArray();
         var decBias = m["regressor.1.decshape.bias"].Concat(m["regressor.1.decpose.bias"]).ToArray();
-        Same("regressor1.out", packed["regressor1.out"], Pack.Transposed(dec, decBias, 3669, Hidden));
+        Same("regressor1.out", packed["regressor1.out"], Pack.Transposed(dec, decBias, 3669, Hidden, Linear.ChannelTile));
 
         Assert.Equal(12, packed["heatmap.conv1x1"].OutChannels);
         Assert.Equal(3669, packed["regressor1.out"].OutChannels);

@@ -89,7 +89,7 @@ public static class Pack
     /// <summary>ConvTranspose2d weight [Cin, Cout, 4, 4] + BN -> <c>[((ky 4 + kx) Cin + ci) CoutPad + co]</c>.</summary>
     public static Packed Deconv(float[] w, int cin, int cout, BatchNorm? bn)
     {
-        int pad = Tiling.PadChannels(cout);
+        int pad = Tiling.PadChannels(cout, TransposedConvolution.ChannelTile);
         var (scale, shift) = Fold(bn, cout);
         var weight = new float[16 * cin * pad];
         for (int ci = 0; ci < cin; ci++)
@@ -100,9 +100,9 @@ public static class Pack
     }
 
     /// <summary>Linear / Conv1d(k=1) weight [Out, In] -> transposed <c>[k OutPad + o]</c>.</summary>
-    public static Packed Transposed(float[] w, float[] bias, int outs, int ins)
+    public static Packed Transposed(float[] w, float[] bias, int outs, int ins, int tile = Tiling.Channels)
     {
-        int pad = Tiling.PadChannels(outs);
+        int pad = Tiling.PadChannels(outs, tile);
         var weight = new float[ins * pad];
         for (int o = 0; o < outs; o++)
             for (int k = 0; k < ins; k++)
