@@ -122,12 +122,20 @@ def cmd_torch(a):
 
 
 def cmd_onnx(a):
-    model = Wrapped(build_model(None, a.synthetic)[0].eval())
+    # eval() on the wrapper too: export restores the wrapper's own training flag afterwards, recursively.
+    model = Wrapped(build_model(None, a.synthetic)[0]).eval()
     x, k, info = inputs(a.batch)
     with torch.no_grad():
+        expected = model(x, k, info)
         torch.onnx.export(model, (x, k, info), a.out, opset_version=16,
                           input_names=["crops", "intrinsics", "bbox7"],
                           output_names=["rotation", "translation", "vertices_cam", "landmarks68_norm"])
+    # The inputs and PyTorch's outputs beside the model (raw little-endian float32), so the ONNX Runtime benchmark
+    # can check that it runs the same network before timing it.
+    for name, t in zip(["crops", "intrinsics", "bbox7"], (x, k, info)):
+        t.numpy().astype("<f4").tofile(f"{a.out}.{name}.f32")
+    for name, t in zip(["rotation", "translation", "vertices_cam", "landmarks68_norm"], expected):
+        t.numpy().astype("<f4").tofile(f"{a.out}.{name}.f32")
     print(a.out)
 
 

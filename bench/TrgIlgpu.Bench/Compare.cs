@@ -84,22 +84,30 @@ internal static class Compare
     {
         using var options = new SessionOptions { IntraOpNumThreads = Environment.ProcessorCount, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
         using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(path, options);
-        var rng = new Random(7);
-        var x = new DenseTensor<float>([batch, 3, 192, 192]);
-        for (int i = 0; i < x.Length; i++) x.SetValue(i, (float)(rng.NextDouble() * 2 - 1));
-        var k = new DenseTensor<float>([batch, 3, 3]);
-        var info = new DenseTensor<float>([batch, 7]);
-        for (int n = 0; n < batch; n++)
-        {
-            float l = 150 + n % 16, t = 50 + n % 8, s = 192f / 150;
-            k[n, 0, 0] = 1024 * s; k[n, 0, 2] = (256 - l) * s; k[n, 1, 1] = 1024 * s; k[n, 1, 2] = (256 - t) * s; k[n, 2, 2] = 1;
-            float[] v = [l, t, l + 150, t + 150, 1024, 512, 512];
-            for (int j = 0; j < 7; j++) info[n, j] = v[j];
-        }
+        // The exporter wrote its inputs and PyTorch's outputs beside the model: run those first and compare.
+        DenseTensor<float> Read(string name, int[] shape) => new(Floats($"{path}.{name}.f32"), shape);
         var inputs = new List<NamedOnnxValue>
         {
-            NamedOnnxValue.CreateFromTensor("crops", x), NamedOnnxValue.CreateFromTensor("intrinsics", k), NamedOnnxValue.CreateFromTensor("bbox7", info),
+            NamedOnnxValue.CreateFromTensor("crops", Read("crops", [batch, 3, 192, 192])),
+            NamedOnnxValue.CreateFromTensor("intrinsics", Read("intrinsics", [batch, 3, 3])),
+            NamedOnnxValue.CreateFromTensor("bbox7", Read("bbox7", [batch, 7])),
         };
+        using (var outputs = session.Run(inputs))
+        {
+            double worst = 0;
+            foreach (var o in outputs)
+            {
+                var want = Floats($"{path}.{o.Name}.f32");
+                var got = o.AsTensor<float>().ToArray();
+                if (got.Length != want.Length) throw new InvalidOperationException($"ONNX output {o.Name}: {got.Length} values, PyTorch {want.Length}");
+                double w = 0;
+                for (int i = 0; i < got.Length; i++) w = Math.Max(w, Math.Abs(got[i] - want[i]));
+                Console.WriteLine($"  ONNX Runtime vs PyTorch, {o.Name}: max |diff| {w:E2}");
+                worst = Math.Max(worst, w);
+            }
+            if (!(worst < 1e-4)) throw new InvalidOperationException($"ONNX Runtime disagrees with PyTorch on the exported model: max |diff| {worst:E2}");
+            Console.WriteLine($"ONNX Runtime output matches PyTorch (max |diff| {worst:E2})");
+        }
         for (int i = 0; i < 3; i++) session.Run(inputs).Dispose();
         var ms = new double[iters];
         for (int i = 0; i < iters; i++)
@@ -110,6 +118,14 @@ internal static class Compare
         }
         Array.Sort(ms);
         return (ms[iters / 2], ms[(int)Math.Ceiling(0.9 * (iters - 1))]);
+    }
+
+    private static float[] Floats(string file)
+    {
+        var bytes = File.ReadAllBytes(file);
+        var values = new float[bytes.Length / 4];
+        Buffer.BlockCopy(bytes, 0, values, 0, values.Length * 4);
+        return values;
     }
 
     private static string Report(string variant, int iters, int launches, List<Row> rows)
@@ -136,7 +152,12 @@ internal static class Compare
             }
             sb.AppendLine();
         }
-        sb.AppendLine("A ratio above 1 means the peer took longer than TrgIlgpu.");
+        sb.AppendLine("A ratio above 1 means the peer took longer than TrgIlgpu. Timed regions: TrgIlgpu from the upload of the image and boxes");
+        sb.AppendLine("through the crop kernel, the network and the download of every result; PyTorch and ONNX Runtime the network alone on");
+        sb.AppendLine("ready normalised crops (the same network: before timing, ONNX Runtime's outputs are checked against PyTorch's on the");
+        sb.AppendLine("exporter's inputs). PyTorch runs with as many threads as cores; ONNX Runtime with its CPU execution provider, all");
+        sb.AppendLine("graph optimisations, as many intra-op threads as cores. GPU rows come from `tools/device/` when a task draws a GPU;");
+        sb.AppendLine("none has so far.");
         return sb.ToString();
     }
 
