@@ -15,11 +15,6 @@ internal struct Acc4
 {
     public float C0, C1, C2, C3;
 
-    public void Fma(float w0, float w1, float w2, float w3, float x)
-    {
-        C0 += w0 * x; C1 += w1 * x; C2 += w2 * x; C3 += w3 * x;
-    }
-
     public void Fma(ArrayView<float> w, int at, float x)
     {
         C0 += w[at] * x; C1 += w[at + 1] * x; C2 += w[at + 2] * x; C3 += w[at + 3] * x;
