@@ -242,7 +242,7 @@ public sealed class ForwardPlan : IDisposable
         Free(hidden);
     }
 
-    private Tensor? Mlp(int i, int l, Tensor? extra, Tensor features, int n, int outCh, Activation act, Tensor? into, int intoStride)
+    private Tensor Mlp(int i, int l, Tensor? extra, Tensor features, int n, int outCh, Activation act, Tensor? into, int intoStride)
     {
         var layer = _w[$"mlp{i}.{l}"];
         int extraCh = extra is null ? 0 : (l == 1 ? 128 : 64);
@@ -257,7 +257,7 @@ public sealed class ForwardPlan : IDisposable
         Add($"iter{i}.mlp{l}", "PointMlp", $"[{Batch},{extraCh}+256,{n}]->[{Batch},{outCh},{n}] {act}", 2L * Batch * n * outCh * (extraCh + 256),
             4L * (layer.Weight.Length + Batch * n * (extraCh + 256 + outCh)), st =>
             k.PointMlp(st, p.Config(k.GroupSize), extra?.View ?? dummy, features.View, layer.Weight.View, layer.Bias.View, output.View, p));
-        return into is null ? output : null;
+        return output;
     }
 
     /// <summary>The plan as a table: one line per launch with its shapes and counted work.</summary>
