@@ -186,6 +186,13 @@ public sealed class ForwardPlan : IDisposable
             Add(name, "Stem7x7S2", shape, 2 * macs, bytes, st =>
                 k.StemConv7x7S2(st, config, input.View, layer.Weight.View, layer.Bias.View, output.View, p));
         }
+        else if (Convolution.SupportsWide(p))
+        {
+            // 16 channels per thread wherever the channel count allows it (see Convolution.Conv2DWide).
+            var config = k.Config(Convolution.WideThreadCount(p));
+            Add(name, "Conv2DWide", shape, 2 * macs, bytes, st =>
+                k.Conv2DWide(st, config, input.View, layer.Weight.View, layer.Bias.View, shortcut?.View ?? dummy, output.View, p));
+        }
         else
         {
             Add(name, "Conv2D", shape, 2 * macs, bytes, st =>
