@@ -12,6 +12,8 @@ internal sealed class DeviceKernels
     public readonly Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<FaceParams>, V, int> CropNormalize;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, ConvParams> Conv2D;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, ConvParams> WinogradConv3x3;
+    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, ConvParams> StemConv7x7S2;
+    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> Conv2DWide;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, PoolParams> MaxPool;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, DeconvParams> Deconv;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, int, int, int, int, int> SoftArgmax;
@@ -36,6 +38,8 @@ internal sealed class DeviceKernels
         WinogradConv3x3 = winograd
             ? a.LoadKernel<V, V, V, V, V, V, ConvParams>(WinogradConvolution.Conv3x3)
             : (_, _, _, _, _, _, _, _, _) => throw new InvalidOperationException("the Winograd kernel is not loaded on this device (the session runs direct convolutions)");
+        StemConv7x7S2 = a.LoadKernel<V, V, V, V, ConvParams>(StemConvolution.Conv7x7S2);
+        Conv2DWide = a.LoadKernel<V, V, V, V, V, ConvParams>(Convolution.Conv2DWide);
         MaxPool = a.LoadKernel<V, V, PoolParams>(Pooling.MaxPool3x3S2);
         Deconv = a.LoadKernel<V, V, V, V, DeconvParams>(TransposedConvolution.Deconv4x4S2);
         SoftArgmax = a.LoadKernel<V, V, int, int, int, int, int>(Heatmap.SoftArgmax);

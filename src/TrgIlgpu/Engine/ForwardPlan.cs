@@ -179,6 +179,20 @@ public sealed class ForwardPlan : IDisposable
                 k.WinogradConv3x3(st, config, input.View, layer.Weight.View, layer.Bias.View,
                     shortcut?.View ?? dummy, layer.ShortcutWeight?.View ?? dummy, output.View, p));
         }
+        else if (StemConvolution.Supports(p))
+        {
+            // The 3-channel 7x7/2 stem (conv1): constant shape, 16 channels per thread (see StemConvolution).
+            var config = k.Config(StemConvolution.ThreadCount(p));
+            Add(name, "Stem7x7S2", shape, 2 * macs, bytes, st =>
+                k.StemConv7x7S2(st, config, input.View, layer.Weight.View, layer.Bias.View, output.View, p));
+        }
+        else if (Convolution.SupportsWide(p))
+        {
+            // 16 channels per thread wherever the channel count allows it (see Convolution.Conv2DWide).
+            var config = k.Config(Convolution.WideThreadCount(p));
+            Add(name, "Conv2DWide", shape, 2 * macs, bytes, st =>
+                k.Conv2DWide(st, config, input.View, layer.Weight.View, layer.Bias.View, shortcut?.View ?? dummy, output.View, p));
+        }
         else
         {
             Add(name, "Conv2D", shape, 2 * macs, bytes, st =>

@@ -1,3 +1,4 @@
+using ILGPU;
 using TrgIlgpu.Kernels;
 using TrgIlgpu.Tests.Kernels.References;
 
@@ -29,6 +30,8 @@ public sealed class ConvolutionKernelTests(KernelDevices devices)
         ["1x1 bias only"] = new(2, 6, 5, 7, 9, 1, 1, 0, Activation.None, Bn: false, ConvBias: true),
         ["tiny map, one channel"] = new(1, 2, 3, 2, 1, 3, 1, 1, Activation.None),
         ["identity shortcut"] = new(2, 5, 7, 5, 5, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Identity),
+        ["3x3/2, Cout 16 (whole wide tiles), leaky"] = new(2, 5, 9, 6, 16, 3, 2, 1, Activation.LeakyRelu),
+        ["3x3/1 identity shortcut, Cout 13 (wide, padded)"] = new(2, 4, 6, 7, 13, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Identity),
         ["projection shortcut"] = new(2, 6, 4, 3, 6, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Projection, Cs: 3, Hs: 7, Ws: 5, Ss: 2),
     };
 
@@ -48,7 +51,9 @@ public sealed class ConvolutionKernelTests(KernelDevices devices)
         Run(cl, new(2, 3, 192, 192, 64, 7, 2, 3, Activation.Relu), seed: 101);                                    // conv1 + bn1
         Run(cl, new(1, 64, 48, 48, 64, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Identity), seed: 102);        // layer1 conv2
         Run(cl, new(1, 64, 48, 48, 128, 3, 2, 1, Activation.Relu), seed: 103);                                   // layer2.0.conv1
+        Run(cl, new(1, 128, 24, 24, 256, 3, 2, 1, Activation.Relu), seed: 106);                                  // layer3.0.conv1
         Run(cl, new(1, 256, 12, 12, 512, 3, 2, 1, Activation.Relu), seed: 104);                                  // layer4.0.conv1
+        Run(cl, new(3, 19, 13, 11, 30, 3, 2, 1, Activation.LeakyRelu, Shortcut: Shortcut.None), seed: 107);      // odd, partial last group
         Run(cl, new(3, 256, 24, 24, 68, 1, 1, 0, Activation.None, Bn: false, ConvBias: true), seed: 105);       // heatmap 1x1
     }
 
@@ -115,20 +120,43 @@ public sealed class ConvolutionKernelTests(KernelDevices devices)
         return new Prepared(c, ys, x, w, bn, convBias, shortcut, projWeight, projBn, y, p);
     }
 
+    /// <summary>Conv2D, and Conv2DWide where it applies (whole 16-channel tiles, no projection), on the same case.</summary>
     private static void Run(DeviceUnderTest device, Case c, int seed)
     {
         var t = Prepare(c, seed);
         var packed = Pack.Conv(t.Weight, c.Cout, c.Cin, c.K, t.Bn, t.ConvBias, t.ProjWeight, c.Cs, t.ProjBn);
         using var d = device.Begin();
         const int guard = 37;
+        ArrayView<float> input = d.Upload(t.Input).View;
+        ArrayView<float> weight = d.Upload(packed.Weight).View;
+        ArrayView<float> bias = d.Upload(packed.Bias).View;
+        ArrayView<float> shortcut = t.Shortcut is null ? d.Unused : d.Upload(t.Shortcut).View;
         var output = d.Poisoned(t.OutShape.Length + guard);
-        d.Kernels.Conv2D(d.Stream, t.Params.Config(d.Kernels.GroupSize), d.Upload(t.Input).View, d.Upload(packed.Weight).View,
-            d.Upload(packed.Bias).View, t.Shortcut is null ? d.Unused : d.Upload(t.Shortcut).View,
+        d.Kernels.Conv2D(d.Stream, t.Params.Config(d.Kernels.GroupSize), input, weight, bias, shortcut,
             packed.ShortcutWeight is null ? d.Unused : d.Upload(packed.ShortcutWeight).View, output.View, t.Params);
         var got = d.Download(output);
 
         Expect.Close($"Conv2D {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
         Expect.Untouched($"Conv2D {c}: past the output", got, i => i < t.OutShape.Length);
+
+        if (!Convolution.SupportsWide(t.Params)) return;
+        var wide = d.Poisoned(t.OutShape.Length + guard);
+        d.Kernels.Conv2DWide(d.Stream, d.Config(Convolution.WideThreadCount(t.Params)), input, weight, bias, shortcut, wide.View, t.Params);
+        got = d.Download(wide);
+        Expect.Close($"Conv2DWide {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
+        Expect.Untouched($"Conv2DWide {c}: past the output", got, i => i < t.OutShape.Length);
+    }
+
+    [Fact]
+    public void SupportsWide_OnlyWhole16ChannelTilesWithoutProjection()
+    {
+        var p = Prepare(new(1, 4, 7, 5, 16, 3, 2, 1, Activation.Relu), 1).Params;
+        Assert.True(Convolution.SupportsWide(p));
+        Assert.True(Convolution.SupportsWide(p with { OutChannels = 9 }));   // padded to 16
+        Assert.False(Convolution.SupportsWide(p with { OutChannels = 8 }));  // one 8-channel block
+        Assert.False(Convolution.SupportsWide(p with { OutChannels = 68 })); // 9 blocks (the heatmap 1x1)
+        Assert.True(Convolution.SupportsWide(p with { ShortcutMode = Convolution.ShortcutIdentity }));
+        Assert.False(Convolution.SupportsWide(p with { ShortcutMode = Convolution.ShortcutProjection }));
     }
 
     internal static string Where(Shape4 s, int i) =>
