@@ -107,16 +107,7 @@ public static class Convolution
         }
 
         if (!active) return;
-        for (int c = 0; c < ChannelTile; c++)
-        {
-            if (co + c >= p.OutChannels) break;
-            int outBase = (b * p.OutChannels + co + c) * outHw;
-            float bc = bias[co + c];
-            Store(output, shortcut, outBase, pos0, outHw, a0.Get(c) + bc, p);
-            Store(output, shortcut, outBase, pos1, outHw, a1.Get(c) + bc, p);
-            Store(output, shortcut, outBase, pos2, outHw, a2.Get(c) + bc, p);
-            Store(output, shortcut, outBase, pos3, outHw, a3.Get(c) + bc, p);
-        }
+        StoreTile(output, bias, shortcut, a0, a1, a2, a3, b, co, pos0, pos1, pos2, pos3, outHw, p);
     }
 
     /// <summary>Output channels per thread of <see cref="Conv2DWide"/>: two 8-channel blocks.</summary>
@@ -132,7 +123,7 @@ public static class Convolution
     public static long WideThreadCount(in ConvParams p) => (long)p.Batch * (p.ChannelBlocks / 2) * p.PositionThreads;
 
     /// <summary>
-    /// <see cref="Conv2D"/> with 16 output channels x 4 positions per thread (same packing, launch with
+    /// <see cref="Conv2D"/>'s loop with 16 output channels x 4 positions per thread (same packing, launch with
     /// <see cref="WideThreadCount"/> threads): each input value loaded feeds 16 multiply-adds instead of 8. Measured on
     /// PoCL (TRGv2 batch 1, the three 3x3/2 downsampling convolutions): 7.9-8.1 ms -> 5.0-6.1 ms in all.
     /// </summary>
