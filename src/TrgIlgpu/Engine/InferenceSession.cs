@@ -33,6 +33,7 @@ public sealed class InferenceSession : IDisposable
     private readonly object _gate = new();
     private MemoryBuffer1D<byte, Stride1D.Dense>? _images;
     private byte[] _staging = [];
+    private readonly Dictionary<RgbImage, int> _imageOffsets = new(ReferenceEqualityComparer.Instance);
     private bool _disposed;
 
     public ModelWeights Weights { get; }
@@ -157,8 +158,9 @@ public sealed class InferenceSession : IDisposable
 
     private void Upload(IReadOnlyList<FaceRequest> faces, FaceParams[] faceParams, ForwardPlan plan)
     {
-        // Each distinct image is uploaded once, however many faces it holds.
-        var offsets = new Dictionary<RgbImage, int>(ReferenceEqualityComparer.Instance);
+        // Each distinct image is uploaded once, however many faces it holds. The map is reused (no per-call allocation).
+        var offsets = _imageOffsets;
+        offsets.Clear();
         long total = 0;
         foreach (var f in faces)
             if (!offsets.ContainsKey(f.Image)) { offsets[f.Image] = checked((int)total); total += f.Image.Pixels.Length; }
@@ -180,6 +182,7 @@ public sealed class InferenceSession : IDisposable
                 Left = f.Box.Left, Top = f.Box.Top, Right = f.Box.Right, Bottom = f.Box.Bottom, Focal = f.Focal,
             };
         }
+        offsets.Clear(); // hold no reference to the caller's images between calls
         plan.Faces.View.CopyFromCPU(_device.Accelerator.DefaultStream, faceParams);
     }
 
