@@ -91,7 +91,7 @@ public sealed class ForwardPlan : IDisposable
         Free(x);
         var pooled = Alloc((long)b * 64 * 48 * 48, $"[{b},64,48,48]");
         var pp = new PoolParams { Batch = b, Channels = 64, InHeight = 96, InWidth = 96, OutHeight = 48, OutWidth = 48 };
-        Add("maxpool", "MaxPool3x3S2", pooled.Shape, pp.ThreadCount * 9L, (long)b * 64 * (96 * 96 + 48 * 48) * 4, st =>
+        Add("maxpool", "MaxPool3x3S2", pooled.Shape, pp.OutputCount * 9L, (long)b * 64 * (96 * 96 + 48 * 48) * 4, st =>
             k.MaxPool(st, k.Config(pp.ThreadCount), c1.View, pooled.View, pp));
         Free(c1);
 
@@ -208,9 +208,21 @@ public sealed class ForwardPlan : IDisposable
         var p = new DeconvParams { Batch = Batch, InChannels = cin, InHeight = hw, InWidth = hw, OutChannels = 256, Activation = (int)Activation.Relu };
         var output = Alloc((long)Batch * 256 * 4 * hw * hw, $"[{Batch},256,{2 * hw},{2 * hw}]");
         var k = _k;
-        Add(name, "Deconv4x4S2", $"{input.Shape}->{output.Shape} Relu", 2L * Batch * 256 * 4 * hw * hw * cin * 4,
-            4 * ((long)Batch * cin * hw * hw + layer.Weight.Length + output.Length), st =>
-            k.Deconv(st, p.Config(k.GroupSize), input.View, layer.Weight.View, layer.Bias.View, output.View, p));
+        long flops = 2L * Batch * 256 * 4 * hw * hw * cin * 4;
+        long bytes = 4 * ((long)Batch * cin * hw * hw + layer.Weight.Length + output.Length);
+        string shape = $"{input.Shape}->{output.Shape} Relu";
+        if (p.SupportsWide)
+        {
+            // 16 channels per thread (see TransposedConvolution.Deconv4x4S2Wide); 256 channels always allow it.
+            var config = Tiling.Flat(p.WideThreadCount, k.GroupSize);
+            Add(name, "Deconv4x4S2Wide", shape, flops, bytes, st =>
+                k.DeconvWide(st, config, input.View, layer.Weight.View, layer.Bias.View, output.View, p));
+        }
+        else
+        {
+            Add(name, "Deconv4x4S2", shape, flops, bytes, st =>
+                k.Deconv(st, p.Config(k.GroupSize), input.View, layer.Weight.View, layer.Bias.View, output.View, p));
+        }
         return output;
     }
 

@@ -11,6 +11,8 @@ public sealed class PoolingKernelTests(KernelDevices devices)
     [InlineData(2, 3, 7, 5, 0.0)]   // odd sizes
     [InlineData(3, 2, 6, 9, -4.0)]  // every value negative: a zero-padded max would be wrong at the borders
     [InlineData(1, 5, 1, 2, -1.0)]  // one row
+    [InlineData(2, 3, 9, 16, -2.0)] // even width: the last window is cut by the edge; 8 outputs, two whole groups
+    [InlineData(1, 2, 4, 11, 1.0)]  // 6 outputs a row: the second group half past the end
     public void MaxPool3x3S2_Cpu_MatchesReference(int batch, int channels, int h, int w, double mean) =>
         Run(devices.Cpu, batch, channels, h, w, mean, seed: 300 + 31 * h + w);
 
