@@ -12,34 +12,37 @@ public struct DeconvParams
     /// <summary>Threads per output parity class: the class (oy % 2, ox % 2) grid is InHeight x InWidth.</summary>
     public readonly int PositionThreads => Tiling.CeilDiv(InHeight * InWidth, Tiling.Positions);
     public readonly int ChannelBlocks => OutChannelsPadded / TransposedConvolution.ChannelTile;
-    /// <summary>One thread per (batch, channel block, parity class, position thread), positions fastest.</summary>
+    /// <summary>One thread per (batch, 16-channel block, parity class, position thread), positions fastest.</summary>
     public readonly long ThreadCount => (long)Batch * ChannelBlocks * 4 * PositionThreads;
     public readonly KernelConfig Config(int maxGroup) => Tiling.Flat(ThreadCount, maxGroup);
-    /// <summary>Whether <see cref="TransposedConvolution.Deconv4x4S2Wide"/> can run: whole 16-channel tiles of the 8-padded packing.</summary>
-    public readonly bool SupportsWide => ChannelBlocks % 2 == 0;
-    /// <summary>Threads of <see cref="TransposedConvolution.Deconv4x4S2Wide"/>: one per (batch, 16-channel block, class, position thread).</summary>
-    public readonly long WideThreadCount => (long)Batch * (ChannelBlocks / 2) * 4 * PositionThreads;
 }
 
 /// <summary>
 /// ConvTranspose2d(k=4, s=2, p=1) with folded BatchNorm, bias and activation in the epilogue.
 /// Output row oy = 2 iy - 1 + ky, so each output parity class (py, px) is an ordinary 2x2 convolution:
 /// for t in {0, 1}, input row i + py - t meets kernel row 1 - py + 2t (same for columns). A thread owns one class,
-/// 4 positions x 8 output channels: 32 accumulators with contiguous weights, which PoCL's vectoriser keeps in four
-/// AVX registers (as in <see cref="WinogradConvolution"/>).
+/// 4 positions x 16 output channels in two 8-channel accumulator blocks with contiguous weights, which PoCL's
+/// vectoriser keeps in AVX registers (as in <see cref="WinogradConvolution"/>).
 /// </summary>
 public static class TransposedConvolution
 {
-    /// <summary>Output channels per thread.</summary>
-    public const int ChannelTile = Convolution.ChannelTile;
+    /// <summary>Output channels per thread (and the packing's channel padding): two 8-channel accumulator blocks.</summary>
+    public const int ChannelTile = 16;
 
-    /// <summary>Launch with <see cref="DeconvParams.Config"/>. Weights packed <c>[((ky * 4 + kx) * Cin + ci) * CoutPadded + co]</c>.</summary>
+    /// <summary>Channels per accumulator block.</summary>
+    private const int Half = Convolution.ChannelTile;
+
+    /// <summary>
+    /// Launch with <see cref="DeconvParams.Config"/>. Weights packed <c>[((ky * 4 + kx) * Cin + ci) * CoutPadded + co]</c>,
+    /// padded to 16 channels. Each input value loaded feeds 16 multiply-adds (as in <see cref="Convolution.Conv2DWide"/>).
+    /// </summary>
     public static void Deconv4x4S2(
         ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
         ArrayView<float> output, DeconvParams p)
     {
         // Uniform loops, no early exit (see Convolution.Conv2D): spare threads compute a copy and store nothing.
         int q = p.PositionThreads;
+        int blocks = p.ChannelBlocks;
         int total = (int)p.ThreadCount;
         bool active = Grid.GlobalIndex.X < total;
         int g = active ? Grid.GlobalIndex.X : total - 1;
@@ -47,68 +50,7 @@ public static class TransposedConvolution
         int cls = g / q % 4;
         int rest = g / q / 4;
         int coutPad = p.OutChannelsPadded;
-        int co = (rest % p.ChannelBlocks) * ChannelTile;
-        int b = rest / p.ChannelBlocks;
-        int py = cls >> 1, px = cls & 1;
-
-        int hw = p.InHeight * p.InWidth;
-        int pos0 = t, pos1 = t + q, pos2 = t + 2 * q, pos3 = t + 3 * q;
-        int i0 = Min(pos0, hw - 1) / p.InWidth, j0 = Min(pos0, hw - 1) % p.InWidth;
-        int i1 = Min(pos1, hw - 1) / p.InWidth, j1 = Min(pos1, hw - 1) % p.InWidth;
-        int i2 = Min(pos2, hw - 1) / p.InWidth, j2 = Min(pos2, hw - 1) % p.InWidth;
-        int i3 = Min(pos3, hw - 1) / p.InWidth, j3 = Min(pos3, hw - 1) % p.InWidth;
-
-        var a0 = new Acc8(); var a1 = new Acc8(); var a2 = new Acc8(); var a3 = new Acc8();
-        int inBatch = b * p.InChannels * hw;
-        for (int ty = 0; ty < 2; ty++)
-        {
-            int ky = 1 - py + 2 * ty;
-            for (int tx = 0; tx < 2; tx++)
-            {
-                int kx = 1 - px + 2 * tx;
-                int off0 = Tap(i0 + py - ty, j0 + px - tx, p), off1 = Tap(i1 + py - ty, j1 + px - tx, p);
-                int off2 = Tap(i2 + py - ty, j2 + px - tx, p), off3 = Tap(i3 + py - ty, j3 + px - tx, p);
-                int w = (ky * 4 + kx) * p.InChannels * coutPad + co;
-                int x = inBatch;
-                for (int ci = 0; ci < p.InChannels; ci++)
-                {
-                    a0.Fma(weight, w, Convolution.Masked(input, x, off0));
-                    a1.Fma(weight, w, Convolution.Masked(input, x, off1));
-                    a2.Fma(weight, w, Convolution.Masked(input, x, off2));
-                    a3.Fma(weight, w, Convolution.Masked(input, x, off3));
-                    w += coutPad;
-                    x += hw;
-                }
-            }
-        }
-
-        if (!active) return;
-        StoreTile(output, bias, a0, a1, a2, a3, b, co, py, px, pos0, pos1, pos2, pos3, i0, j0, i1, j1, i2, j2, i3, j3, p);
-    }
-
-    /// <summary>Output channels per thread of <see cref="Deconv4x4S2Wide"/>: two 8-channel blocks.</summary>
-    public const int WideChannelTile = 2 * ChannelTile;
-
-    /// <summary>
-    /// <see cref="Deconv4x4S2"/>'s loop with 16 output channels x 4 positions per thread (same packing, launch with
-    /// <see cref="DeconvParams.WideThreadCount"/> threads): each input value loaded feeds 16 multiply-adds instead of 8,
-    /// as in <see cref="Convolution.Conv2DWide"/>.
-    /// </summary>
-    public static void Deconv4x4S2Wide(
-        ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
-        ArrayView<float> output, DeconvParams p)
-    {
-        // Uniform loops, no early exit (see Convolution.Conv2D): spare threads compute a copy and store nothing.
-        int q = p.PositionThreads;
-        int blocks = p.ChannelBlocks / 2;
-        int total = (int)p.WideThreadCount;
-        bool active = Grid.GlobalIndex.X < total;
-        int g = active ? Grid.GlobalIndex.X : total - 1;
-        int t = g % q;
-        int cls = g / q % 4;
-        int rest = g / q / 4;
-        int coutPad = p.OutChannelsPadded;
-        int co = (rest % blocks) * WideChannelTile;
+        int co = (rest % blocks) * ChannelTile;
         int b = rest / blocks;
         int py = cls >> 1, px = cls & 1;
 
@@ -138,7 +80,7 @@ public static class TransposedConvolution
                     float v0 = Convolution.Masked(input, x, off0), v1 = Convolution.Masked(input, x, off1);
                     float v2 = Convolution.Masked(input, x, off2), v3 = Convolution.Masked(input, x, off3);
                     a0.Fma(weight, w, v0); a1.Fma(weight, w, v1); a2.Fma(weight, w, v2); a3.Fma(weight, w, v3);
-                    int w8 = w + ChannelTile;
+                    int w8 = w + Half;
                     d0.Fma(weight, w8, v0); d1.Fma(weight, w8, v1); d2.Fma(weight, w8, v2); d3.Fma(weight, w8, v3);
                     w += coutPad;
                     x += hw;
@@ -148,10 +90,10 @@ public static class TransposedConvolution
 
         if (!active) return;
         StoreTile(output, bias, a0, a1, a2, a3, b, co, py, px, pos0, pos1, pos2, pos3, i0, j0, i1, j1, i2, j2, i3, j3, p);
-        StoreTile(output, bias, d0, d1, d2, d3, b, co + ChannelTile, py, px, pos0, pos1, pos2, pos3, i0, j0, i1, j1, i2, j2, i3, j3, p);
+        StoreTile(output, bias, d0, d1, d2, d3, b, co + Half, py, px, pos0, pos1, pos2, pos3, i0, j0, i1, j1, i2, j2, i3, j3, p);
     }
 
-    /// <summary>Epilogue for 8 channels x 4 positions of one parity class; padded channels and positions past the end are skipped.</summary>
+    /// <summary>Epilogue for one 8-channel block x 4 positions of a parity class; padded channels and positions past the end are skipped.</summary>
     private static void StoreTile(ArrayView<float> output, ArrayView<float> bias, Acc8 a0, Acc8 a1, Acc8 a2, Acc8 a3,
         int b, int co, int py, int px, int pos0, int pos1, int pos2, int pos3,
         int i0, int j0, int i1, int j1, int i2, int j2, int i3, int j3, DeconvParams p)
@@ -159,7 +101,7 @@ public static class TransposedConvolution
         int hw = p.InHeight * p.InWidth;
         int outW = 2 * p.InWidth;
         int outHw = 4 * hw;
-        for (int c = 0; c < ChannelTile; c++)
+        for (int c = 0; c < Half; c++)
         {
             if (co + c >= p.OutChannels) break;
             int outBase = (b * p.OutChannels + co + c) * outHw;

@@ -16,7 +16,6 @@ internal sealed class DeviceKernels
     public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> Conv2DWide;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, PoolParams> MaxPool;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, DeconvParams> Deconv;
-    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, DeconvParams> DeconvWide;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, int, int, int, int, int> SoftArgmax;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, ArrayView<int>, V, V, ArrayView<FaceParams>, V, V, V, SampleParams> Sample;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, PointMlpParams> PointMlp;
@@ -43,7 +42,6 @@ internal sealed class DeviceKernels
         Conv2DWide = a.LoadKernel<V, V, V, V, V, ConvParams>(Convolution.Conv2DWide);
         MaxPool = a.LoadKernel<V, V, PoolParams>(Pooling.MaxPool3x3S2);
         Deconv = a.LoadKernel<V, V, V, V, DeconvParams>(TransposedConvolution.Deconv4x4S2);
-        DeconvWide = a.LoadKernel<V, V, V, V, DeconvParams>(TransposedConvolution.Deconv4x4S2Wide);
         SoftArgmax = a.LoadKernel<V, V, int, int, int, int, int>(Heatmap.SoftArgmax);
         Sample = a.LoadKernel<V, V, ArrayView<int>, V, V, ArrayView<FaceParams>, V, V, V, SampleParams>(PointFeatures.Sample);
         PointMlp = a.LoadKernel<V, V, V, V, V, PointMlpParams>(PointFeatures.PointMlp);

@@ -211,18 +211,8 @@ public sealed class ForwardPlan : IDisposable
         long flops = 2L * Batch * 256 * 4 * hw * hw * cin * 4;
         long bytes = 4 * ((long)Batch * cin * hw * hw + layer.Weight.Length + output.Length);
         string shape = $"{input.Shape}->{output.Shape} Relu";
-        if (p.SupportsWide)
-        {
-            // 16 channels per thread (see TransposedConvolution.Deconv4x4S2Wide); 256 channels always allow it.
-            var config = Tiling.Flat(p.WideThreadCount, k.GroupSize);
-            Add(name, "Deconv4x4S2Wide", shape, flops, bytes, st =>
-                k.DeconvWide(st, config, input.View, layer.Weight.View, layer.Bias.View, output.View, p));
-        }
-        else
-        {
-            Add(name, "Deconv4x4S2", shape, flops, bytes, st =>
-                k.Deconv(st, p.Config(k.GroupSize), input.View, layer.Weight.View, layer.Bias.View, output.View, p));
-        }
+        Add(name, "Deconv4x4S2", shape, flops, bytes, st =>
+            k.Deconv(st, p.Config(k.GroupSize), input.View, layer.Weight.View, layer.Bias.View, output.View, p));
         return output;
     }
 
