@@ -418,7 +418,7 @@ internal sealed class PoseProblem
             NormalEquations(r, t, h, g);
             if (cost == 0) return new Refined(r, t, cost, iteration, true);
             var newton = (double[])g.Clone();
-            if (Solve((double[,])h.Clone(), newton) && Dot(g, newton) <= DecrementTolerance * cost)
+            if (Solve((double[,])h.Clone(), newton) && Dot(g, newton) is var decrement && decrement >= 0 && decrement <= DecrementTolerance * cost)
                 return new Refined(r, t, cost, iteration, true);
 
             double maxDiag = 0;
