@@ -62,17 +62,15 @@ internal static class ResultJson
             WriteError(w, o.Error, null);
             return;
         }
+        var camera = o.Camera!;
         w.WritePropertyName("focal");
-        Number(w, o.Camera!.Focal);
+        Number(w, camera.Focal);
         w.WriteStartObject("camera");
-        w.WritePropertyName("fx");
-        Number(w, o.Camera.Fx);
-        w.WritePropertyName("fy");
-        Number(w, o.Camera.Fy);
-        w.WritePropertyName("cx");
-        Number(w, o.Camera.Cx);
-        w.WritePropertyName("cy");
-        Number(w, o.Camera.Cy);
+        foreach (var (name, value) in new[] { ("fx", camera.Fx), ("fy", camera.Fy), ("cx", camera.Cx), ("cy", camera.Cy) })
+        {
+            w.WritePropertyName(name);
+            Number(w, value);
+        }
         w.WriteEndObject();
         w.WriteStartArray("faces");
         foreach (var face in o.Faces) WriteFace(w, face);
