@@ -49,6 +49,10 @@ public sealed class CameraIntrinsics : IEquatable<CameraIntrinsics>
     /// <summary>The paper's in-the-wild camera when nothing is known: f = W + H pixels, principal point at the image centre.</summary>
     public static CameraIntrinsics Default(int width, int height) => FromFocal(width + height, width, height);
 
+    /// <summary>What a focal-only call means: <see cref="FromFocal"/> when <paramref name="focal"/> is given, else <see cref="Default"/>.</summary>
+    public static CameraIntrinsics FromFocalOrDefault(float? focal, int width, int height) =>
+        focal is { } f ? FromFocal(f, width, height) : Default(width, height);
+
     /// <summary>Why these values are not usable intrinsics, or null. <see cref="CameraIntrinsics(float, float, float, float)"/> throws with it.</summary>
     public static string? Problem(double fx, double fy, double cx, double cy)
     {

@@ -46,7 +46,7 @@ public sealed record FaceRequest(RgbImage Image, FaceBox Box, CameraIntrinsics C
     public float Focal => Camera.Focal;
 
     /// <summary>The paper's in-the-wild focal length when no calibration is known: W + H.</summary>
-    public static float DefaultFocal(RgbImage image) => image.Width + image.Height;
+    public static float DefaultFocal(RgbImage image) => CameraIntrinsics.Default(image.Width, image.Height).Focal;
 }
 
 /// <summary>Rotation (row-major 3x3) and translation (metres, camera frame) after one iteration.</summary>

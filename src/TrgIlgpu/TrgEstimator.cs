@@ -111,7 +111,7 @@ public sealed class TrgEstimator : IDisposable
     public FaceResult[] Estimate(Image<Rgb24> image, IReadOnlyList<FaceBox> boxes, float? focal = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(image);
-        return Estimate(image, boxes, CameraFor(image.Width, image.Height, focal), cancellationToken);
+        return Estimate(image, boxes, CameraIntrinsics.FromFocalOrDefault(focal, image.Width, image.Height), cancellationToken);
     }
 
     /// <summary>Estimates every box of an ImageSharp image seen by <paramref name="camera"/>. Results are in box order.</summary>
@@ -136,7 +136,7 @@ public sealed class TrgEstimator : IDisposable
     public FaceResult[] Estimate(RgbImage image, IReadOnlyList<FaceBox> boxes, float? focal = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(image);
-        return Estimate(image, boxes, CameraFor(image.Width, image.Height, focal), cancellationToken);
+        return Estimate(image, boxes, CameraIntrinsics.FromFocalOrDefault(focal, image.Width, image.Height), cancellationToken);
     }
 
     /// <summary>Estimates every box of an RGB image seen by <paramref name="camera"/>. Results are in box order.</summary>
@@ -156,7 +156,7 @@ public sealed class TrgEstimator : IDisposable
     /// <summary>Decodes an image file (<see cref="EstimatorOptions.Images"/> rules) and estimates every box.</summary>
     /// <param name="focal">Focal length in pixels (principal point at the image centre); null: W + H.</param>
     public FaceResult[] EstimateFile(string path, IReadOnlyList<FaceBox> boxes, float? focal = null, CancellationToken cancellationToken = default) =>
-        EstimateFile(path, boxes, image => CameraFor(image.Width, image.Height, focal), cancellationToken);
+        EstimateFile(path, boxes, image => CameraIntrinsics.FromFocalOrDefault(focal, image.Width, image.Height), cancellationToken);
 
     /// <summary>
     /// Decodes an image file and estimates every box with the intrinsics <paramref name="camera"/> gives for the decoded
@@ -193,7 +193,7 @@ public sealed class TrgEstimator : IDisposable
             ArgumentNullException.ThrowIfNull(item.Image);
             if (item.Focal is not null && item.Camera is not null)
                 throw new TrgException(ErrorKind.Usage, "give Focal or Camera, not both", where);
-            var requests = Requests(item.Image, item.Boxes, item.Camera ?? CameraFor(item.Image.Width, item.Image.Height, item.Focal), where);
+            var requests = Requests(item.Image, item.Boxes, item.Camera ?? CameraIntrinsics.FromFocalOrDefault(item.Focal, item.Image.Width, item.Image.Height), where);
             all.AddRange(requests);
             counts[i] = requests.Length;
         }
@@ -238,10 +238,6 @@ public sealed class TrgEstimator : IDisposable
             return $"box {box} lies wholly outside the {width}x{height} image";
         return null;
     }
-
-    /// <summary>Focal-only forms: <see cref="CameraIntrinsics.FromFocal"/>, or the in-the-wild default when null.</summary>
-    private static CameraIntrinsics CameraFor(int width, int height, float? focal) =>
-        focal is { } f ? CameraIntrinsics.FromFocal(f, width, height) : CameraIntrinsics.Default(width, height);
 
     private static FaceRequest[] Requests(RgbImage image, IReadOnlyList<FaceBox> boxes, CameraIntrinsics camera, string? where)
     {

@@ -166,7 +166,7 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<string, Estima
     private CameraIntrinsics CameraFor(RgbImage image) =>
         _calibration?.For(image.Width, image.Height)
         ?? settings.Camera
-        ?? (settings.Focal is { } f ? CameraIntrinsics.FromFocal(f, image.Width, image.Height) : CameraIntrinsics.Default(image.Width, image.Height));
+        ?? CameraIntrinsics.FromFocalOrDefault(settings.Focal, image.Width, image.Height);
 
     private void Flush(List<(Loaded Loaded, ImageOutcome Outcome, List<FaceRequest> Requests)> pending, TrgEstimator estimator,
         ResultSink sink, OverlayTarget? overlays, Action<int> advance, CancellationToken ct)
