@@ -56,10 +56,16 @@ public sealed class CameraCalibration
         try
         {
             using var stream = File.OpenRead(path);
-            if (stream.Length > MaxFileBytes)
-                throw new TrgException(ErrorKind.Usage, $"calibration file is {stream.Length} bytes, more than the {MaxFileBytes} a calibration can need", path);
-            data = new byte[stream.Length];
-            stream.ReadExactly(data);
+            // Refuse a huge file before reading it; a pipe or device (no length) is read up to the limit.
+            if (stream.CanSeek && stream.Length > MaxFileBytes) throw TooLarge(path);
+            var buffer = new MemoryStream();
+            var chunk = new byte[1 << 16];
+            for (int n; (n = stream.Read(chunk)) > 0;)
+            {
+                buffer.Write(chunk, 0, n);
+                if (buffer.Length > MaxFileBytes) throw TooLarge(path);
+            }
+            data = buffer.ToArray();
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -219,6 +225,9 @@ public sealed class CameraCalibration
         if (k[3] != 0 || k[6] != 0 || k[7] != 0 || Math.Abs(k[8] - 1) > 1e-9)
             throw Bad(source, $"{key}: not a camera matrix: expected [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]");
     }
+
+    private static TrgException TooLarge(string path) =>
+        new(ErrorKind.Usage, $"calibration file is larger than the {MaxFileBytes} bytes a calibration can need", path);
 
     private static string Shorten(string text) => text.Length <= 40 ? text : text[..40] + "...";
 

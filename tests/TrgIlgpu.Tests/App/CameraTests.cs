@@ -184,9 +184,15 @@ public class CameraTests : IDisposable
         using (var fs = File.Create(path)) fs.SetLength(CameraCalibration.MaxFileBytes + 1);
         var e = Assert.Throws<TrgException>(() => CameraCalibration.Load(path));
         Assert.Equal(ErrorKind.Usage, e.Kind);
-        Assert.Contains("bytes", e.Message);
+        Assert.Contains("larger than", e.Message);
         var big = Encoding.UTF8.GetBytes("{\"fx\": 1000, \"fy\": 1000, \"cx\": 1, \"cy\": 1, \"pad\": \"" + new string(' ', CameraCalibration.MaxFileBytes) + "\"}");
         Assert.Equal(ErrorKind.Usage, Assert.Throws<TrgException>(() => CameraCalibration.Parse(big, "text")).Kind);
+
+        // A device without a length (endless zeros) is read only up to the limit.
+        if (File.Exists("/dev/zero"))
+            Assert.Contains("larger than", Assert.Throws<TrgException>(() => CameraCalibration.Load("/dev/zero")).Message);
+        var folder = Assert.Throws<TrgException>(() => CameraCalibration.Load(_dir));
+        Assert.Equal(ErrorKind.NotFound, folder.Kind);
 
         var missing = Assert.Throws<TrgException>(() => CameraCalibration.Load(Path.Combine(_dir, "nope.json")));
         Assert.Equal(ErrorKind.NotFound, missing.Kind);
