@@ -65,24 +65,27 @@ public static class PoseMath
         return n > 1e-12f ? n : 1e-12f;
     }
 
-    /// <summary>T from the correction parameters (s, ox, oy), following the official operation order.</summary>
+    /// <summary>
+    /// T from the correction parameters (s, ox, oy), following the official operation order; the box centre's offset
+    /// is taken from the principal point (the official code's W/2, H/2).
+    /// </summary>
     public static Vec3 Translation(FaceParams f, float s, float ox, float oy)
     {
         float bsize = f.Right - f.Left;
         float cx = (f.Left + f.Right) * 0.5f, cy = (f.Top + f.Bottom) * 0.5f;
         float tz = 0.2f * s * f.Focal / bsize;
-        float tx = ox * 0.1f * s + 0.2f * s * (cx - f.Width * 0.5f) / bsize;
-        float ty = oy * 0.1f * s + 0.2f * s * (cy - f.Height * 0.5f) / bsize;
+        float tx = ox * 0.1f * s + 0.2f * s * (cx - f.PrincipalX) / bsize;
+        float ty = oy * 0.1f * s + 0.2f * s * (cy - f.PrincipalY) / bsize;
         return new Vec3(tx, ty, tz);
     }
 
-    /// <summary>Crop-pixel projection of a camera-space point with K = [[f s, 0, (W/2 - l) s], [0, f s, (H/2 - t) s]], s = 192 / (r - l).</summary>
+    /// <summary>Crop-pixel projection of a camera-space point with K = [[f s, 0, (cx - l) s], [0, f s, (cy - t) s]], s = 192 / (r - l), (cx, cy) the principal point.</summary>
     public static void ProjectToCrop(FaceParams f, Vec3 c, out float u, out float v)
     {
         float s = 192f / (f.Right - f.Left);
         float fs = f.Focal * s;
-        float k02 = (f.Width * 0.5f - f.Left) * s;
-        float k12 = (f.Height * 0.5f - f.Top) * s;
+        float k02 = (f.PrincipalX - f.Left) * s;
+        float k12 = (f.PrincipalY - f.Top) * s;
         u = (fs * c.X + k02 * c.Z) / c.Z;
         v = (fs * c.Y + k12 * c.Z) / c.Z;
     }

@@ -13,7 +13,8 @@ public enum Activation
 
 /// <summary>
 /// Per-face inputs shared by the preprocessing, sampling and geometry kernels:
-/// where the face's image sits in the uploaded byte buffer, its size, the box and the focal length.
+/// where the face's image sits in the uploaded byte buffer, its size, the box and the camera
+/// (one focal length and the principal point, in image pixels; docs/camera.md).
 /// </summary>
 public struct FaceParams
 {
@@ -26,6 +27,10 @@ public struct FaceParams
     public float Right;
     public float Bottom;
     public float Focal;
+    /// <summary>Principal point x in image pixels (TRG's default: Width / 2).</summary>
+    public float PrincipalX;
+    /// <summary>Principal point y in image pixels (TRG's default: Height / 2).</summary>
+    public float PrincipalY;
 }
 
 /// <summary>

@@ -97,8 +97,8 @@ public static class PointFeatures
                 regressorInput[tail + 915 + k] = first ? initPose[k] : results[pose + k];
             float bsize = f.Right - f.Left;
             float cx = (f.Left + f.Right) * 0.5f, cy = (f.Top + f.Bottom) * 0.5f;
-            regressorInput[tail + 924] = (cx - f.Width * 0.5f) / f.Focal * 4f;
-            regressorInput[tail + 925] = (cy - f.Height * 0.5f) / f.Focal * 4f;
+            regressorInput[tail + 924] = (cx - f.PrincipalX) / f.Focal * 4f;
+            regressorInput[tail + 925] = (cy - f.PrincipalY) / f.Focal * 4f;
             regressorInput[tail + 926] = bsize / f.Focal;
         }
     }

@@ -3,9 +3,11 @@
 reference (tools/trg_reference.py) on synthetic weights (docs/synthetic-weights.md). Fixtures hold seeds, inputs
 and expected outputs, never weights (docs/parity-fixtures.md).
 
-    /usr/bin/python3 tools/make_parity_fixtures.py [--report]
+    /usr/bin/python3 tools/make_parity_fixtures.py [--report] [--keep-existing]
 
---report also prints, per face, the largest float32-vs-float64 differences of the reference itself and the
+--keep-existing keeps the cases already in the fixture files as they are (byte for byte) and computes only the new
+ones: recomputing a case on another machine (thread count, ISA) moves its values by float32 noise (~1e-7), which
+would churn the files for nothing. --report also prints, per face, the largest float32-vs-float64 differences of the reference itself and the
 spread between two float32 PyTorch paths (oneDNN on/off), to judge how tight the engine tolerances can be.
 """
 import argparse
@@ -26,7 +28,7 @@ ASTRONAUT = os.path.join(ROOT, "..", "shared", "samples", "astronaut.png")
 SEEDS = {"trgv2": 1, "trg": 2}
 PATTERN_FORMULA = "R=(x*7+y*13)%256, G=(x*x+3*y)%256, B=(x^y)&255, x in [0,320), y in [0,240)"
 
-# (image name, box, focal or None for the default W + H)
+# (image name, box, focal or None for the default W + H[, principal point (px, py) in image pixels; absent: the centre])
 CASES = [
     ("batch1", [("astronaut", [153, 49, 295, 191], None)]),
     ("batch4_two_images", [
@@ -34,6 +36,13 @@ CASES = [
         ("astronaut", [100, 150, 260, 310], None),
         ("astronaut", [400, -30, 560, 130], None),  # reaches above and right of the image
         ("pattern320x240", [60, 40, 200, 180], 700.0),
+    ]),
+    # Calibrated cameras: the principal point off the image centre (docs/camera.md), the default path's faces alongside.
+    ("batch4_principal_off_centre", [
+        ("astronaut", [153, 49, 295, 191], 900.0, (180.5, 301.25)),
+        ("pattern320x240", [60, 40, 200, 180], 700.0, (40.0, 200.75)),
+        ("astronaut", [400, -30, 560, 130], None, (293.25, 194.5)),  # box past the edge, default focal
+        ("astronaut", [100, 150, 260, 310], None),                   # image centre, in the same batch
     ]),
 ]
 
@@ -56,10 +65,16 @@ def max_diffs(a, b):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--keep-existing", action="store_true", help="keep cases already in the fixture files unchanged")
     args = ap.parse_args()
     images = {"astronaut": ref.load_rgb(ASTRONAUT), "pattern320x240": ref.pattern_image(320, 240)}
     os.makedirs(OUT_DIR, exist_ok=True)
     for variant, seed in SEEDS.items():
+        path = os.path.join(OUT_DIR, f"{variant}.json")
+        existing = {}
+        if args.keep_existing and os.path.exists(path):
+            with open(path) as fh:
+                existing = {c["name"]: c for c in json.load(fh)["cases"]}
         sd, sub = synthetic_state_dict(variant, seed)
         model = ref.TrgReference(variant).load_weights(sd, sub)
         fixture = {
@@ -74,16 +89,20 @@ def main():
             "cases": [],
         }
         for name, faces in CASES:
+            if name in existing:
+                fixture["cases"].append(existing[name])
+                continue
             inputs = []
-            for image, box, focal in faces:
+            for image, box, focal, *principal in faces:
                 img = images[image]
-                inputs.append((img, box, float(img.shape[0] + img.shape[1]) if focal is None else focal))
+                inputs.append((img, box, float(img.shape[0] + img.shape[1]) if focal is None else focal,
+                               principal[0] if principal else None))
             out32 = ref.run_faces(model, inputs, torch.float32)
             out64 = ref.run_faces(model, inputs, torch.float64)
             with torch.backends.mkldnn.flags(enabled=False):
                 out32b = ref.run_faces(model, inputs, torch.float32)
             case = {"name": name, "faces": []}
-            for (image, _, _), r32, r64, r32b in zip(faces, out32, out64, out32b):
+            for (image, *_), r32, r64, r32b in zip(faces, out32, out64, out32b):
                 face = {"image": image}
                 face.update(r32)
                 face["reference_float64_deviation"] = max_diffs(r32, r64)
@@ -95,7 +114,6 @@ def main():
                                      ("f32 oneDNN on/off", face["reference_float32_path_spread"])):
                         print(f"   {label:18s} " + " ".join(f"{k}={v:.2e}" for k, v in d.items()))
             fixture["cases"].append(case)
-        path = os.path.join(OUT_DIR, f"{variant}.json")
         ref.write_json(path, fixture)
         print(f"wrote {path} ({os.path.getsize(path)} bytes)", file=sys.stderr)
 

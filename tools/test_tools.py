@@ -113,6 +113,28 @@ class ReferenceTests(unittest.TestCase):
         self.assertLess(np.abs(a["rotation"] - b["rotation"]).max(), 1e-6)
         self.assertLess(np.abs(a["vertices_cam"] - b["vertices_cam"]).max(), 5e-6)
 
+    def test_centre_principal_point_is_the_default_path_bit_for_bit(self):
+        h, w, _ = self.img.shape
+        plain = ref.run_faces(self.model, [(self.img, [60, 40, 200, 180], 700.0)])[0]
+        centred = ref.run_faces(self.model, [(self.img, [60, 40, 200, 180], 700.0, (w / 2, h / 2))])[0]
+        for k in ("rotation", "translation", "vertices_cam", "vertices_head", "landmarks68_norm"):
+            np.testing.assert_array_equal(plain[k], centred[k])
+        self.assertNotIn("principal", plain)
+        self.assertEqual(centred["principal"], [w / 2, h / 2])
+
+    def test_principal_point_enters_crop_K_box_info_and_translation(self):
+        box, f, (px, py) = [60, 40, 200, 180], 700.0, (40.5, 200.25)
+        k = ref.crop_intrinsics(box, f, 320, 240, (px, py))
+        s = 192 / 140
+        np.testing.assert_allclose(k, [[f * s, 0, (px - 60) * s], [0, f * s, (py - 40) * s], [0, 0, 1]], rtol=1e-6)
+        dump = {}
+        out = ref.run_faces(self.model, [(self.img, box, f, (px, py))], torch.float64, dump)[0]
+        bx, by = 130.0, 110.0
+        np.testing.assert_allclose(dump["binfo"][0].numpy(), [(bx - px) / f * 4, (by - py) / f * 4, 140 / f], rtol=1e-12)
+        sc, ox, oy = dump["iter1_pose9"][0, 6:9].numpy()
+        expect = [0.1 * sc * ox + 0.2 * sc * (bx - px) / 140, 0.1 * sc * oy + 0.2 * sc * (by - py) / 140, 0.2 * sc * f / 140]
+        np.testing.assert_allclose(out["translation"], expect, rtol=1e-6)
+
 
 if __name__ == "__main__":
     unittest.main()

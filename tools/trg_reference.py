@@ -180,8 +180,9 @@ class TrgReference(nn.Module):
         return deconv[i] if self.variant == "trg" else deconv[-1]
 
     @torch.no_grad()
-    def forward(self, x, K, bbox7, dump: Optional[Dict[str, torch.Tensor]] = None):
-        """x [B,3,192,192] normalised crops; K [B,3,3] crop intrinsics; bbox7 [B,7] = (l,t,r,b,f,H,W)."""
+    def forward(self, x, K, bbox7, dump: Optional[Dict[str, torch.Tensor]] = None, principal=None):
+        """x [B,3,192,192] normalised crops; K [B,3,3] crop intrinsics; bbox7 [B,7] = (l,t,r,b,f,H,W);
+        principal [B,2] = the principal point (px, py) in image pixels, None: the official (W/2, H/2) (docs/camera.md)."""
         dump = {} if dump is None else dump
         b = x.shape[0]
         dump["crop"] = x
@@ -198,7 +199,9 @@ class TrgReference(nn.Module):
         l, t, r, bt, f, img_h, img_w = bbox7.unbind(1)
         bsize = r - l
         cx, cy = (l + r) * 0.5, (t + bt) * 0.5
-        binfo = torch.stack([(cx - img_w * 0.5) / f * 4, (cy - img_h * 0.5) / f * 4, bsize / f], 1)
+        # The official code subtracts img_w * 0.5, img_h * 0.5: the principal point at the image centre.
+        px, py = (img_w * 0.5, img_h * 0.5) if principal is None else principal.unbind(1)
+        binfo = torch.stack([(cx - px) / f * 4, (cy - py) / f * 4, bsize / f], 1)
         dump["binfo"] = binfo
         # Homogeneous intrinsics [B,4,3]: [c, 1] @ K4 = K c (the fourth row is zero).
         k4 = torch.cat([K.transpose(1, 2), torch.zeros(b, 1, 3, dtype=x.dtype, device=x.device)], 1)
@@ -241,8 +244,8 @@ class TrgReference(nn.Module):
             sc, ox, oy = pose9[:, 6], pose9[:, 7], pose9[:, 8]
             # Spec 4f (official code order: 0.2 * s * ..., face offset 0.1 * s).
             tz = 0.2 * sc * f / bsize
-            tx = ox * 0.1 * sc + 0.2 * sc * (cx - img_w * 0.5) / bsize
-            ty = oy * 0.1 * sc + 0.2 * sc * (cy - img_h * 0.5) / bsize
+            tx = ox * 0.1 * sc + 0.2 * sc * (cx - px) / bsize
+            ty = oy * 0.1 * sc + 0.2 * sc * (cy - py) / bsize
             trans = torch.stack([tx, ty, tz], -1)
             rt = torch.zeros(b, 4, 4, dtype=x.dtype, device=x.device)
             rt[:, :3, :3] = rot
@@ -292,11 +295,14 @@ def crop_normalised(img: np.ndarray, box: Sequence[float]) -> np.ndarray:
     return x.transpose(2, 0, 1).astype(np.float32)
 
 
-def crop_intrinsics(box: Sequence[float], focal: float, width: int, height: int) -> np.ndarray:
-    """K of the crop camera (spec 2.3): s = 192 / (r - l) for both axes (the warp uses 191)."""
+def crop_intrinsics(box: Sequence[float], focal: float, width: int, height: int,
+                    principal: Optional[Sequence[float]] = None) -> np.ndarray:
+    """K of the crop camera (spec 2.3): s = 192 / (r - l) for both axes (the warp uses 191); the principal point
+    (px, py) of the image camera moves to ((px - l) s, (py - t) s); None: the image centre (W/2, H/2) as in the spec."""
     l, t, r, _ = (float(v) for v in box)
+    px, py = (width / 2, height / 2) if principal is None else (float(principal[0]), float(principal[1]))
     s = 192.0 / (r - l)
-    k = np.array([[focal * s, 0, (width / 2 - l) * s], [0, focal * s, (height / 2 - t) * s], [0, 0, 1]])
+    k = np.array([[focal * s, 0, (px - l) * s], [0, focal * s, (py - t) * s], [0, 0, 1]])
     return k.astype(np.float32)
 
 
@@ -324,24 +330,37 @@ def f32(v) -> float:
     return float(np.float32(v))
 
 
-def run_faces(model: TrgReference, faces: List[Tuple[np.ndarray, Sequence[float], float]],
+def principal_of(face) -> Optional[List[float]]:
+    """The face's principal point (float32 values) when it has one (a 4th tuple element), else None (image centre)."""
+    return [f32(v) for v in face[3]] if len(face) > 3 and face[3] is not None else None
+
+
+def run_faces(model: TrgReference, faces: List[tuple],
               dtype=torch.float32, dump: Optional[Dict[str, torch.Tensor]] = None) -> List[dict]:
-    """faces: (rgb uint8 [H,W,3], box l,t,r,b, focal). Boxes and focal are float32 values, as the engine gets them."""
-    xs, ks, infos = [], [], []
-    for img, box, focal in faces:
+    """faces: (rgb uint8 [H,W,3], box l,t,r,b, focal[, (px, py)]): the optional principal point is in image pixels
+    (default the image centre, the official path, computed exactly as before). Boxes, focal and principal point are
+    float32 values, as the engine gets them. Faces with a principal point get a "principal" entry in their result."""
+    xs, ks, infos, principals = [], [], [], []
+    for face in faces:
+        img, box, focal = face[:3]
         h, w, _ = img.shape
         box = [f32(v) for v in box]
         focal = f32(focal)
+        pp = principal_of(face)
         xs.append(crop_normalised(img, box))
-        ks.append(crop_intrinsics(box, focal, w, h))
+        ks.append(crop_intrinsics(box, focal, w, h, pp))
         infos.append(np.array(box + [focal, h, w], dtype=np.float32))
+        principals.append(np.array(pp if pp is not None else [w * 0.5, h * 0.5], dtype=np.float32))
     x = torch.from_numpy(np.stack(xs)).to(dtype)
     K = torch.from_numpy(np.stack(ks)).to(dtype)
     bbox7 = torch.from_numpy(np.stack(infos)).to(dtype)
+    any_principal = any(principal_of(face) is not None for face in faces)
+    principal = torch.from_numpy(np.stack(principals)).to(dtype) if any_principal else None
     m = model.to(dtype)
-    out = m(x, K, bbox7, dump)
+    out = m(x, K, bbox7, dump, principal)
     results = []
-    for n, (img, box, focal) in enumerate(faces):
+    for n, face in enumerate(faces):
+        img, box, focal = face[:3]
         box = [f32(v) for v in box]
         l, t, r, b = box
         lmk = out["lmk"][n].double().numpy()
@@ -360,6 +379,8 @@ def run_faces(model: TrgReference, faces: List[Tuple[np.ndarray, Sequence[float]
             "iterations": [{"rotation": R[n].numpy(), "translation": T[n].numpy()} for R, T in out["iterations"]],
             "sampling_points": [p[n].numpy() for p in out["sampling_points"]],
         })
+        if principal_of(face) is not None:
+            results[-1]["principal"] = principal_of(face)
     return results
 
 
@@ -444,6 +465,7 @@ def main(argv=None):
     ap.add_argument("--image", help="RGB image (PNG/JPEG)")
     ap.add_argument("--bbox", action="append", default=[], help="l,t,r,b (repeatable)")
     ap.add_argument("--focal", type=float, help="focal length in pixels (default W + H)")
+    ap.add_argument("--principal", help="principal point px,py in image pixels (default the image centre W/2,H/2)")
     ap.add_argument("--json", help="write results here (default stdout)")
     ap.add_argument("--dump-dir", help="save intermediates as .npy here")
     ap.add_argument("--float64", action="store_true", help="compute in float64 (to measure float32 rounding)")
@@ -479,7 +501,13 @@ def main(argv=None):
             ap.error(f"--bbox '{text}': expected l,t,r,b")
         boxes.append([float(p) for p in parts])
     dump: Dict[str, torch.Tensor] = {}
-    faces = run_faces(model, [(img, box, focal) for box in boxes],
+    principal = None
+    if args.principal:
+        parts = args.principal.split(",")
+        if len(parts) != 2:
+            ap.error(f"--principal '{args.principal}': expected px,py")
+        principal = [float(p) for p in parts]
+    faces = run_faces(model, [(img, box, focal, principal) for box in boxes],
                       torch.float64 if args.float64 else torch.float32, dump if args.dump_dir else None)
     result = {
         "image": {"path": args.image, "width": w, "height": h},

@@ -35,11 +35,18 @@ public sealed class RgbImage
     }
 }
 
-/// <summary>One face to estimate: the image it is in, its box, the focal length in pixels.</summary>
-public sealed record FaceRequest(RgbImage Image, FaceBox Box, float Focal)
+/// <summary>One face to estimate: the image it is in, its box, the camera intrinsics of the image (pixels).</summary>
+public sealed record FaceRequest(RgbImage Image, FaceBox Box, CameraIntrinsics Camera)
 {
+    /// <summary>A face seen by a camera of focal length <paramref name="focal"/> pixels, principal point at the image centre.</summary>
+    public FaceRequest(RgbImage image, FaceBox box, float focal)
+        : this(image, box, CameraIntrinsics.FromFocal(focal, (image ?? throw new ArgumentNullException(nameof(image))).Width, image.Height)) { }
+
+    /// <summary>The one focal length the network uses (<see cref="CameraIntrinsics.Focal"/>).</summary>
+    public float Focal => Camera.Focal;
+
     /// <summary>The paper's in-the-wild focal length when no calibration is known: W + H.</summary>
-    public static float DefaultFocal(RgbImage image) => image.Width + image.Height;
+    public static float DefaultFocal(RgbImage image) => CameraIntrinsics.Default(image.Width, image.Height).Focal;
 }
 
 /// <summary>Rotation (row-major 3x3) and translation (metres, camera frame) after one iteration.</summary>
@@ -82,7 +89,10 @@ public readonly record struct EulerAngles(double Yaw, double Pitch, double Roll)
 public sealed class FaceResult
 {
     public required FaceBox Box { get; init; }
-    public required float Focal { get; init; }
+    /// <summary>The camera intrinsics the face was estimated with (pixels of the input image).</summary>
+    public required CameraIntrinsics Camera { get; init; }
+    /// <summary>The focal length used, pixels (<see cref="CameraIntrinsics.Focal"/> of <see cref="Camera"/>).</summary>
+    public float Focal => Camera.Focal;
     /// <summary>Final rotation, row-major 3x3, head to camera.</summary>
     public required float[] Rotation { get; init; }
     /// <summary>Final translation in metres, camera frame.</summary>

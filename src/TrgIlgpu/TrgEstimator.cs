@@ -29,8 +29,10 @@ public sealed record EstimatorOptions
 }
 
 /// <summary>One image and the faces in it, for <see cref="TrgEstimator.EstimateBatch"/>.</summary>
-/// <param name="Focal">Focal length in pixels; null: the in-the-wild default W + H.</param>
-public sealed record ImageFaces(RgbImage Image, IReadOnlyList<FaceBox> Boxes, float? Focal = null);
+/// <param name="Focal">Focal length in pixels with the principal point at the image centre; null: see <paramref name="Camera"/>.</param>
+/// <param name="Camera">Full intrinsics of the image; give this or <paramref name="Focal"/>, not both. Neither: the
+/// in-the-wild default <see cref="CameraIntrinsics.Default"/> (f = W + H, principal point at the centre).</param>
+public sealed record ImageFaces(RgbImage Image, IReadOnlyList<FaceBox> Boxes, float? Focal = null, CameraIntrinsics? Camera = null);
 
 /// <summary>
 /// Head pose (R, metric T), face mesh and landmarks from face boxes in photos: a TRG / TRGv2 model on one device.
@@ -109,6 +111,14 @@ public sealed class TrgEstimator : IDisposable
     public FaceResult[] Estimate(Image<Rgb24> image, IReadOnlyList<FaceBox> boxes, float? focal = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(image);
+        return Estimate(image, boxes, CameraIntrinsics.FromFocalOrDefault(focal, image.Width, image.Height), cancellationToken);
+    }
+
+    /// <summary>Estimates every box of an ImageSharp image seen by <paramref name="camera"/>. Results are in box order.</summary>
+    public FaceResult[] Estimate(Image<Rgb24> image, IReadOnlyList<FaceBox> boxes, CameraIntrinsics camera, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(camera);
         ArgumentNullException.ThrowIfNull(boxes);
         lock (_gate)
         {
@@ -117,16 +127,25 @@ public sealed class TrgEstimator : IDisposable
             if (_staging is null || _staging.Width != image.Width || _staging.Height != image.Height)
                 _staging = new RgbImage(image.Width, image.Height, new byte[checked(image.Width * image.Height * 3)]);
             ImageLoader.CopyTo(image, _staging);
-            return RunLocked(Requests(_staging, boxes, focal, null), cancellationToken);
+            return RunLocked(Requests(_staging, boxes, camera, null), cancellationToken);
         }
     }
 
     /// <summary>Estimates every box of an RGB image. Results are in box order.</summary>
+    /// <param name="focal">Focal length in pixels (principal point at the image centre); null: W + H.</param>
     public FaceResult[] Estimate(RgbImage image, IReadOnlyList<FaceBox> boxes, float? focal = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(image);
+        return Estimate(image, boxes, CameraIntrinsics.FromFocalOrDefault(focal, image.Width, image.Height), cancellationToken);
+    }
+
+    /// <summary>Estimates every box of an RGB image seen by <paramref name="camera"/>. Results are in box order.</summary>
+    public FaceResult[] Estimate(RgbImage image, IReadOnlyList<FaceBox> boxes, CameraIntrinsics camera, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(image);
         ArgumentNullException.ThrowIfNull(boxes);
-        var requests = Requests(image, boxes, focal, null);
+        ArgumentNullException.ThrowIfNull(camera);
+        var requests = Requests(image, boxes, camera, null);
         lock (_gate)
         {
             ThrowIfDisposed();
@@ -135,12 +154,21 @@ public sealed class TrgEstimator : IDisposable
     }
 
     /// <summary>Decodes an image file (<see cref="EstimatorOptions.Images"/> rules) and estimates every box.</summary>
-    public FaceResult[] EstimateFile(string path, IReadOnlyList<FaceBox> boxes, float? focal = null, CancellationToken cancellationToken = default)
+    /// <param name="focal">Focal length in pixels (principal point at the image centre); null: W + H.</param>
+    public FaceResult[] EstimateFile(string path, IReadOnlyList<FaceBox> boxes, float? focal = null, CancellationToken cancellationToken = default) =>
+        EstimateFile(path, boxes, image => CameraIntrinsics.FromFocalOrDefault(focal, image.Width, image.Height), cancellationToken);
+
+    /// <summary>
+    /// Decodes an image file and estimates every box with the intrinsics <paramref name="camera"/> gives for the decoded
+    /// image (its size is known only then: e.g. <c>img =&gt; calibration.For(img.Width, img.Height)</c>).
+    /// </summary>
+    public FaceResult[] EstimateFile(string path, IReadOnlyList<FaceBox> boxes, Func<RgbImage, CameraIntrinsics> camera, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(boxes);
+        ArgumentNullException.ThrowIfNull(camera);
         var image = ImageLoader.LoadFile(path, Options.Images, cancellationToken);
-        var requests = Requests(image, boxes, focal, path);
+        var requests = Requests(image, boxes, camera(image), path);
         lock (_gate)
         {
             ThrowIfDisposed();
@@ -161,7 +189,11 @@ public sealed class TrgEstimator : IDisposable
         for (int i = 0; i < images.Count; i++)
         {
             var item = images[i] ?? throw new ArgumentNullException(nameof(images), $"image {i} is null");
-            var requests = Requests(item.Image, item.Boxes, item.Focal, images.Count > 1 ? $"image {i}" : null);
+            string? where = images.Count > 1 ? $"image {i}" : null;
+            ArgumentNullException.ThrowIfNull(item.Image);
+            if (item.Focal is not null && item.Camera is not null)
+                throw new TrgException(ErrorKind.Usage, "give Focal or Camera, not both", where);
+            var requests = Requests(item.Image, item.Boxes, item.Camera ?? CameraIntrinsics.FromFocalOrDefault(item.Focal, item.Image.Width, item.Image.Height), where);
             all.AddRange(requests);
             counts[i] = requests.Length;
         }
@@ -184,7 +216,7 @@ public sealed class TrgEstimator : IDisposable
         for (int i = 0; i < faces.Count; i++)
         {
             var f = faces[i] ?? throw new ArgumentNullException(nameof(faces), $"face {i} is null");
-            CheckFocal(f.Focal);
+            if (f.Camera is null) throw new ArgumentNullException(nameof(faces), $"face {i} has no camera intrinsics");
             if (BoxProblem(f.Box, f.Image.Width, f.Image.Height) is { } problem)
                 throw new TrgException(ErrorKind.InvalidBox, $"face {i}: {problem}");
         }
@@ -207,24 +239,16 @@ public sealed class TrgEstimator : IDisposable
         return null;
     }
 
-    private static void CheckFocal(float focal)
-    {
-        if (!float.IsFinite(focal) || focal <= 0)
-            throw new TrgException(ErrorKind.Usage, $"the focal length must be a positive number of pixels (got {focal})");
-    }
-
-    private static FaceRequest[] Requests(RgbImage image, IReadOnlyList<FaceBox> boxes, float? focal, string? where)
+    private static FaceRequest[] Requests(RgbImage image, IReadOnlyList<FaceBox> boxes, CameraIntrinsics camera, string? where)
     {
         ArgumentNullException.ThrowIfNull(image);
         ArgumentNullException.ThrowIfNull(boxes);
-        float f = focal ?? FaceRequest.DefaultFocal(image);
-        CheckFocal(f);
         var requests = new FaceRequest[boxes.Count];
         for (int i = 0; i < boxes.Count; i++)
         {
             if (BoxProblem(boxes[i], image.Width, image.Height) is { } problem)
                 throw new TrgException(ErrorKind.InvalidBox, $"face {i}: {problem}", where);
-            requests[i] = new FaceRequest(image, boxes[i], f);
+            requests[i] = new FaceRequest(image, boxes[i], camera);
         }
         return requests;
     }

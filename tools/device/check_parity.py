@@ -5,8 +5,9 @@ Two subcommands, used by tools/device/run.sh (they work on any device's output, 
 
     check_parity.py plan F.json --image-dir DIR
         prints the `trg estimate` runs that reproduce the fixture's cases, one per line, tab separated:
-        RUN_NAME  MODEL  IMAGE_PATH  FOCAL  l,t,r,b[;l,t,r,b...]
-        Consecutive faces of one case on one image with one focal share a run (and so a forward pass). Procedural
+        RUN_NAME  MODEL  IMAGE_PATH  FOCAL  l,t,r,b[;l,t,r,b...]  CAMERA
+        CAMERA is fx,fy,cx,cy for faces whose principal point is off the image centre (run with --camera), else "-"
+        (run with --focal). Consecutive faces of one case on one image with one camera share a run (and so a forward pass). Procedural
         images are written into DIR as NAME.png (pixels checked against the fixture's checksum); file images must
         already be there under their file name (astronaut.png).
     check_parity.py compare F.json --outputs DIR [--json OUT]
@@ -95,19 +96,21 @@ def load_json(path: str, what: str):
         raise ParityInputError(f"{path}: {what} is not readable JSON ({e})") from None
 
 
-def plan_runs(fixture: dict) -> List[Tuple[str, str, float, List[List[float]], str, List[int]]]:
-    """(run name, image name, focal, boxes, case name, face indices in the case) for every engine run."""
+def plan_runs(fixture: dict) -> List[Tuple[str, str, float, List[List[float]], str, List[int], object]]:
+    """(run name, image name, focal, boxes, case name, face indices in the case, principal point [px, py] or None
+    for the image centre) for every engine run."""
     runs = []
     for case in fixture["cases"]:
-        groups: List[Tuple[str, float, List[int]]] = []
+        groups: List[Tuple[str, float, object, List[int]]] = []
         for i, face in enumerate(case["faces"]):
-            if groups and groups[-1][0] == face["image"] and groups[-1][1] == face["focal"]:
-                groups[-1][2].append(i)
+            principal = face.get("principal")
+            if groups and groups[-1][:3] == (face["image"], face["focal"], principal):
+                groups[-1][3].append(i)
             else:
-                groups.append((face["image"], face["focal"], [i]))
-        for k, (image, focal, idx) in enumerate(groups):
+                groups.append((face["image"], face["focal"], principal, [i]))
+        for k, (image, focal, principal, idx) in enumerate(groups):
             name = f"{fixture['variant']}-{case['name']}-{k}"
-            runs.append((name, image, float(focal), [case["faces"][i]["bbox"] for i in idx], case["name"], idx))
+            runs.append((name, image, float(focal), [case["faces"][i]["bbox"] for i in idx], case["name"], idx, principal))
     return runs
 
 
@@ -145,7 +148,7 @@ def compare(fixture_path: str, outputs: str) -> dict:
     cases = {c["name"]: c for c in fixture["cases"]}
     faces = []
     device = None
-    for name, image, _focal, boxes, case_name, idx in plan_runs(fixture):
+    for name, image, _focal, boxes, case_name, idx, _principal in plan_runs(fixture):
         path = os.path.join(outputs, name + ".json")
         doc = load_json(path, "engine output")
         device = device or doc.get("device")
@@ -214,8 +217,9 @@ def main(argv=None) -> int:
             fx = load_json(a.fixture, "parity fixture")
             paths = {name: image_path(name, info, a.image_dir) for name, info in fx["images"].items()}
             model = f"synthetic:{fx['variant']}:{int(fx['seed'])}"
-            for name, image, focal, boxes, _, _ in plan_runs(fx):
-                print(f"{name}\t{model}\t{paths[image]}\t{focal:g}\t{';'.join(box_text(b) for b in boxes)}")
+            for name, image, focal, boxes, _, _, principal in plan_runs(fx):
+                camera = "-" if principal is None else ",".join(f"{v:.9g}" for v in (focal, focal, *principal))
+                print(f"{name}\t{model}\t{paths[image]}\t{focal:g}\t{';'.join(box_text(b) for b in boxes)}\t{camera}")
             return 0
         rep = compare(a.fixture, a.outputs)
         print_report(rep)

@@ -115,7 +115,7 @@ setup_libcuda() {
 }
 
 parity() {  # parity VARIANT_FIXTURE: every estimate run of its plan, then the comparison
-  local fx=$1 variant line name model image focal boxes args b
+  local fx=$1 variant line name model image focal boxes camera args b
   variant=$(basename "$fx" .json)
   mkdir -p "$RAW/parity" "$RAW/images"
   cp .device/samples/astronaut.png "$RAW/images/astronaut.png"
@@ -125,11 +125,11 @@ parity() {  # parity VARIANT_FIXTURE: every estimate run of its plan, then the c
   local runs
   mapfile -t runs < "$RAW/plan-$variant.tsv"
   for line in "${runs[@]}"; do
-    IFS=$'\t' read -r name model image focal boxes <<< "$line"
-    args=()
+    IFS=$'\t' read -r name model image focal boxes camera <<< "$line"
+    if [ "$camera" = "-" ]; then args=(--focal "$focal"); else args=(--camera "$camera"); fi  # camera: off-centre principal point
     IFS=';' read -ra bs <<< "$boxes"
     for b in "${bs[@]}"; do args+=(--bbox "$b"); done
-    engine_step "estimate $name" 60 "$TRG" estimate "$image" --model "$model" --device "$DEVICE" --focal "$focal" \
+    engine_step "estimate $name" 60 "$TRG" estimate "$image" --model "$model" --device "$DEVICE" \
       "${args[@]}" --json "$RAW/parity/$name.json" --quiet < /dev/null
   done
   step "parity $variant" 60 "$PY" tools/device/check_parity.py compare "$fx" --outputs "$RAW/parity" --json "$RAW/parity-$variant.json"

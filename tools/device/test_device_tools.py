@@ -49,7 +49,7 @@ def read_png_rgb(path):
 def engine_documents(fixture, outputs, rng, noise=0.0):
     """What `trg estimate` would write for every run of the plan: the fixture's values, plus uniform noise."""
     cases = {c["name"]: c for c in fixture["cases"]}
-    for name, _image, _focal, _boxes, case, idx in cp.plan_runs(fixture):
+    for name, _image, _focal, _boxes, case, idx, _principal in cp.plan_runs(fixture):
         faces = []
         for i in idx:
             want = cases[case]["faces"][i]
@@ -88,11 +88,18 @@ class CheckParityTests(unittest.TestCase):
         self.assertEqual(rc, 0)
         lines = [line.split("\t") for line in out.strip().splitlines()]
         self.assertEqual([line[0] for line in lines],
-                         ["trgv2-batch1-0", "trgv2-batch4_two_images-0", "trgv2-batch4_two_images-1"])
+                         ["trgv2-batch1-0", "trgv2-batch4_two_images-0", "trgv2-batch4_two_images-1",
+                          "trgv2-batch4_principal_off_centre-0", "trgv2-batch4_principal_off_centre-1",
+                          "trgv2-batch4_principal_off_centre-2", "trgv2-batch4_principal_off_centre-3"])
         self.assertTrue(all(line[1] == "synthetic:trgv2:1" for line in lines))
         self.assertEqual(lines[1][3], "1024")
         self.assertEqual(lines[1][4], "153,49,295,191;100,150,260,310;400,-30,560,130")
+        self.assertEqual(lines[1][5], "-")
         self.assertEqual(lines[2][3], "700")
+        # Off-centre principal points run with --camera f,f,px,py; the centred face with --focal.
+        self.assertEqual(lines[3][5], "900,900,180.5,301.25")
+        self.assertEqual(lines[4][5], "700,700,40,200.75")
+        self.assertEqual(lines[6][5], "-")
         rgb = read_png_rgb(lines[2][2])
         self.assertEqual(rgb.shape, (240, 320, 3))
         self.assertEqual(cp.image_checksum(rgb), int(self.fixture["images"]["pattern320x240"]["checksum"]))
@@ -108,7 +115,7 @@ class CheckParityTests(unittest.TestCase):
         engine_documents(self.fixture, self.dir, self.rng)
         rep = cp.compare(self.fixture_path, self.dir)
         self.assertTrue(rep["pass"])
-        self.assertEqual(len(rep["faces"]), 5)
+        self.assertEqual(len(rep["faces"]), 9)
         self.assertEqual(max(rep["max_deviation"].values()), 0.0)
 
     def test_noise_below_the_tolerance_passes_and_is_measured(self):

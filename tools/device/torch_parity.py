@@ -38,17 +38,22 @@ def load_image(name: str, info: dict, image_dir: str) -> np.ndarray:
 
 def run_case(model, case: dict, images: dict, device: torch.device) -> list:
     """The reference's forward on one batch of faces on `device` (crops built on the CPU in float64, as the fixture)."""
-    xs, ks, infos = [], [], []
+    xs, ks, infos, principals = [], [], [], []
     for face in case["faces"]:
         img = images[face["image"]]
         h, w, _ = img.shape
         box = [ref.f32(v) for v in face["bbox"]]
         focal = ref.f32(face["focal"])
+        pp = face.get("principal")  # off-centre principal point (docs/camera.md); absent: the image centre
         xs.append(ref.crop_normalised(img, box))
-        ks.append(ref.crop_intrinsics(box, focal, w, h))
+        ks.append(ref.crop_intrinsics(box, focal, w, h, pp))
         infos.append(np.array(box + [focal, h, w], dtype=np.float32))
+        principals.append(np.array(pp if pp is not None else [w * 0.5, h * 0.5], dtype=np.float32))
     x, k, info = (torch.from_numpy(np.stack(a)).to(device) for a in (xs, ks, infos))
-    out = model(x, k, info)
+    principal = None
+    if any("principal" in face for face in case["faces"]):
+        principal = torch.from_numpy(np.stack(principals)).to(device)
+    out = model(x, k, info, None, principal)
     got = []
     for n, face in enumerate(case["faces"]):
         l, t, r, b = face["bbox"]

@@ -33,6 +33,14 @@ internal static class EstimateCommand
         {
             Description = "Focal length in pixels (principal point at the image centre); default W+H per image",
         };
+        var camera = new Option<string?>("--camera")
+        {
+            Description = "Camera intrinsics fx,fy,cx,cy in pixels, for every image (fx = fy: square pixels)",
+        };
+        var calibration = new Option<string?>("--calibration")
+        {
+            Description = "Calibration JSON (OpenCV FileStorage camera_matrix, K, or fx/fy/cx/cy; optional image_width/height to scale by)",
+        };
         var device = CommonOptions.Device();
         device.Aliases.Add("-d");
         var json = new Option<string?>("--json") { Description = "Write one JSON document to this file ('-' = stdout, the default)" };
@@ -60,7 +68,7 @@ internal static class EstimateCommand
 
         var cmd = new Command("estimate", "Estimate head pose (R, T), face mesh and landmarks for face boxes in images")
         {
-            inputs, model, bbox, boxes, focal, device, json, jsonl, overlay, sidePanel, ignoreExif, maxPixels, batch, quiet,
+            inputs, model, bbox, boxes, focal, camera, calibration, device, json, jsonl, overlay, sidePanel, ignoreExif, maxPixels, batch, quiet,
         };
         cmd.SetAction((parse, cancellationToken) =>
         {
@@ -72,6 +80,8 @@ internal static class EstimateCommand
                 Boxes = boxTexts.Select(EstimateSettings.ParseBox).ToArray(),
                 BoxesFile = parse.GetValue(boxes),
                 Focal = parse.GetValue(focal),
+                Camera = parse.GetValue(camera) is { } cameraText ? EstimateSettings.ParseCamera(cameraText) : null,
+                CalibrationPath = parse.GetValue(calibration),
                 Device = CommonOptions.ParseDevice(parse.GetValue(device)!),
                 JsonPath = parse.GetValue(json),
                 JsonLinesPath = parse.GetValue(jsonl),
@@ -104,8 +114,10 @@ internal static class EstimateCommand
             throw new TrgException(ErrorKind.Usage, "--bbox and --boxes cannot be combined: put every box in the boxes file");
         if (s.JsonPath is not null && s.JsonLinesPath is not null)
             throw new TrgException(ErrorKind.Usage, "--json and --jsonl cannot be combined: choose one output form");
-        if (s.Focal is { } f && !(float.IsFinite(f) && f > 0))
-            throw new TrgException(ErrorKind.Usage, $"--focal {f}: the focal length must be a positive number of pixels");
+        if ((s.Focal is null ? 0 : 1) + (s.Camera is null ? 0 : 1) + (s.CalibrationPath is null ? 0 : 1) > 1)
+            throw new TrgException(ErrorKind.Usage, "--focal, --camera and --calibration cannot be combined: give one description of the camera");
+        if (s.Focal is { } f && CameraIntrinsics.Problem(f, f, 0, 0) is { } problem)
+            throw new TrgException(ErrorKind.Usage, $"--focal {f}: {problem}");
         if (s.MaxPixels < 1) throw new TrgException(ErrorKind.Usage, $"--max-pixels {s.MaxPixels}: must be at least 1");
         if (s.BatchSize < 1) throw new TrgException(ErrorKind.Usage, $"--batch {s.BatchSize}: must be at least 1");
     }

@@ -17,6 +17,7 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<string, Estima
     private readonly RunStats _stats = new();
     private readonly List<string> _deferredMessages = [];
     private bool _deferMessages;
+    private CameraCalibration? _calibration;
 
     public int Execute(CancellationToken cancellationToken)
     {
@@ -25,6 +26,10 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<string, Estima
         var items = Inputs.Expand(settings.Inputs);
         bool multi = Inputs.IsMulti(settings.Inputs);
         var boxesFile = settings.BoxesFile is null ? null : BoxesFile.Load(settings.BoxesFile);
+        _calibration = settings.CalibrationPath is null ? null : CameraCalibration.Load(settings.CalibrationPath);
+        if (_calibration is { HasDistortion: true } && !settings.Quiet)
+            stderr.WriteLine($"{settings.CalibrationPath}: distortion coefficients are not applied (TRG takes a pinhole camera); "
+                + "undistort the images first (e.g. OpenCV undistort) for exact poses near the image edges");
         var overlays = OverlayTarget.Resolve(settings.OverlayPath, multi);
         using var sink = ResultSink.Open(settings, multi, stdout);
 
@@ -137,17 +142,31 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<string, Estima
             var error = new TrgException(ErrorKind.InvalidBox, $"no entry for this image in the boxes file {boxesFile!.Path}", path);
             return (new ImageOutcome { Path = path, Error = error, DecodeMs = loaded.DecodeMs }, requests);
         }
-        float focal = settings.Focal ?? FaceRequest.DefaultFocal(image);
-        var outcome = new ImageOutcome { Path = path, Width = image.Width, Height = image.Height, Focal = focal, DecodeMs = loaded.DecodeMs };
+        CameraIntrinsics camera;
+        try
+        {
+            camera = CameraFor(image);
+        }
+        catch (TrgException e)
+        {
+            return (new ImageOutcome { Path = path, Error = e, DecodeMs = loaded.DecodeMs }, requests);
+        }
+        var outcome = new ImageOutcome { Path = path, Width = image.Width, Height = image.Height, Camera = camera, DecodeMs = loaded.DecodeMs };
         for (int i = 0; i < boxes.Count; i++)
         {
             if (TrgEstimator.BoxProblem(boxes[i], image.Width, image.Height) is { } problem)
                 outcome.FaceErrors.Add((boxes[i], new TrgException(ErrorKind.InvalidBox, $"face {i}: {problem}", path)));
             else
-                requests.Add(new FaceRequest(image, boxes[i], focal));
+                requests.Add(new FaceRequest(image, boxes[i], camera));
         }
         return (outcome, requests);
     }
+
+    /// <summary>The camera of one image: --calibration (scaled to its size), --camera, --focal, else the W + H default.</summary>
+    private CameraIntrinsics CameraFor(RgbImage image) =>
+        _calibration?.For(image.Width, image.Height)
+        ?? settings.Camera
+        ?? CameraIntrinsics.FromFocalOrDefault(settings.Focal, image.Width, image.Height);
 
     private void Flush(List<(Loaded Loaded, ImageOutcome Outcome, List<FaceRequest> Requests)> pending, TrgEstimator estimator,
         ResultSink sink, OverlayTarget? overlays, Action<int> advance, CancellationToken ct)

@@ -12,7 +12,8 @@ internal sealed class ImageOutcome
     public required string Path { get; init; }
     public int Width { get; init; }
     public int Height { get; init; }
-    public float Focal { get; init; }
+    /// <summary>The intrinsics the image's faces were estimated with (null when the image failed before that).</summary>
+    public CameraIntrinsics? Camera { get; init; }
     /// <summary>Set when the image as a whole failed (not found, not decodable, over the limit, no boxes).</summary>
     public TrgException? Error { get; init; }
     public List<FaceResult> Faces { get; } = [];
@@ -24,7 +25,7 @@ internal sealed class ImageOutcome
 }
 
 /// <summary>
-/// The JSON of `trg estimate` (docs/cli.md): per image <c>image</c>, <c>focal</c>, <c>faces</c> (bbox, rotation, translation,
+/// The JSON of `trg estimate` (docs/cli.md): per image <c>image</c>, <c>focal</c>, <c>camera</c>, <c>faces</c> (bbox, rotation, translation,
 /// euler, vertices_cam, vertices_head, landmarks68_norm, landmarks68, iterations), <c>errors</c>, <c>timing_ms</c>.
 /// Floats are written in shortest round-trip form, so parsing them as float32 gives back the engine's exact values;
 /// a non-finite value is written as null.
@@ -61,8 +62,16 @@ internal static class ResultJson
             WriteError(w, o.Error, null);
             return;
         }
+        var camera = o.Camera!;
         w.WritePropertyName("focal");
-        Number(w, o.Focal);
+        Number(w, camera.Focal);
+        w.WriteStartObject("camera");
+        foreach (var (name, value) in new[] { ("fx", camera.Fx), ("fy", camera.Fy), ("cx", camera.Cx), ("cy", camera.Cy) })
+        {
+            w.WritePropertyName(name);
+            Number(w, value);
+        }
+        w.WriteEndObject();
         w.WriteStartArray("faces");
         foreach (var face in o.Faces) WriteFace(w, face);
         w.WriteEndArray();

@@ -114,8 +114,7 @@ public sealed class InferenceSession : IDisposable
         {
             var problem = faces[i].Box.Problem();
             if (problem is not null) throw new TrgException(ErrorKind.InvalidBox, $"face {i}: {problem}");
-            if (!(float.IsFinite(faces[i].Focal) && faces[i].Focal > 0))
-                throw new TrgException(ErrorKind.Usage, $"face {i}: focal length must be a positive number, got {faces[i].Focal}");
+            if (faces[i].Camera is null) throw new ArgumentNullException(nameof(faces), $"face {i} has no camera intrinsics");
         }
         cancellationToken.ThrowIfCancellationRequested();
         lock (_gate)
@@ -179,7 +178,8 @@ public sealed class InferenceSession : IDisposable
             faceParams[i] = new FaceParams
             {
                 ImageOffset = offsets[f.Image], Width = f.Image.Width, Height = f.Image.Height,
-                Left = f.Box.Left, Top = f.Box.Top, Right = f.Box.Right, Bottom = f.Box.Bottom, Focal = f.Focal,
+                Left = f.Box.Left, Top = f.Box.Top, Right = f.Box.Right, Bottom = f.Box.Bottom,
+                Focal = f.Camera.Focal, PrincipalX = f.Camera.Cx, PrincipalY = f.Camera.Cy,
             };
         }
         offsets.Clear(); // hold no reference to the caller's images between calls
@@ -210,7 +210,7 @@ public sealed class InferenceSession : IDisposable
             results[b] = new FaceResult
             {
                 Box = box,
-                Focal = faces[b].Focal,
+                Camera = faces[b].Camera,
                 Rotation = iterations[n - 1].Rotation,
                 Translation = iterations[n - 1].Translation,
                 VerticesHead = row.Slice(layout.FaceHead, 3660).ToArray(),

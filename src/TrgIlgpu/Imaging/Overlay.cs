@@ -41,10 +41,10 @@ public static class Overlay
     public const float MeshAlpha = 0.55f;
 
     /// <summary>Pixel position of a camera-space point; NaN when the point is not in front of the camera.</summary>
-    public static (float U, float V) Project(float x, float y, float z, float focal, int width, int height)
+    public static (float U, float V) Project(float x, float y, float z, CameraIntrinsics camera)
     {
         if (!(z > 1e-6f)) return (float.NaN, float.NaN);
-        return (focal * x / z + width / 2f, focal * y / z + height / 2f);
+        return (camera.Fx * x / z + camera.Cx, camera.Fy * y / z + camera.Cy);
     }
 
     /// <summary>Text drawn for a face: Euler angles (EVAL_SPEC convention) and T in metres.</summary>
@@ -113,7 +113,7 @@ public static class Overlay
         var u = new float[n];
         var w = new float[n];
         for (int i = 0; i < n; i++)
-            (u[i], w[i]) = Project(v[3 * i], v[3 * i + 1], v[3 * i + 2], face.Focal, c.Width, c.Height);
+            (u[i], w[i]) = Project(v[3 * i], v[3 * i + 1], v[3 * i + 2], face.Camera);
 
         if (edges is null)
         {
@@ -173,14 +173,14 @@ public static class Overlay
     private static void DrawAxes(Canvas c, FaceResult face, float length, int width)
     {
         var t = face.Translation;
-        var (u0, v0) = Project(t[0], t[1], t[2], face.Focal, c.Width, c.Height);
+        var (u0, v0) = Project(t[0], t[1], t[2], face.Camera);
         if (float.IsNaN(u0)) return;
         var ends = AxisEnds(face, length);
         Rgb[] colors = [AxisX, AxisY, AxisZ];
         // Draw the axis pointing most away from the camera first, so the nearer ones stay on top.
         foreach (int k in new[] { 0, 1, 2 }.OrderByDescending(k => ends[k][2]))
         {
-            var (u1, v1) = Project(ends[k][0], ends[k][1], ends[k][2], face.Focal, c.Width, c.Height);
+            var (u1, v1) = Project(ends[k][0], ends[k][1], ends[k][2], face.Camera);
             if (!float.IsNaN(u1)) c.Line(u0, v0, u1, v1, colors[k], width);
         }
     }
@@ -229,9 +229,10 @@ public static class Overlay
         var grey = new Rgb(110, 110, 120);
         if (faces.Count > 0)
         {
-            float f = faces[0].Focal, half = imageHeight / 2f / f;
-            var (ax, ay) = P(-half * zMax, zMax);
-            var (bx, by) = P(half * zMax, zMax);
+            var camera = faces[0].Camera;
+            float top = -camera.Cy / camera.Fy, bottom = (imageHeight - camera.Cy) / camera.Fy;
+            var (ax, ay) = P(top * zMax, zMax);
+            var (bx, by) = P(bottom * zMax, zMax);
             c.Line(ox, oy, ax, ay, grey, 1);
             c.Line(ox, oy, bx, by, grey, 1);
         }

@@ -63,11 +63,12 @@ internal static class AppTestData
     /// the template upright in a y-down camera), placed with MODEL_SPEC 4f's translation for s = 1, no offset; the
     /// landmarks are the projections of the landmark vertices.
     /// </summary>
-    public static FaceResult Place(FaceBox box, float focal, int width, int height, double yaw = 0, double pitch = 0, double roll = 0)
+    public static FaceResult Place(FaceBox box, CameraIntrinsics camera, double yaw = 0, double pitch = 0, double roll = 0)
     {
         float bsize = box.Width, cx = (box.Left + box.Right) / 2, cy = (box.Top + box.Bottom) / 2;
+        float focal = camera.Focal;
         float tz = 0.2f * focal / bsize;
-        float[] t = [0.2f * (cx - width / 2f) / bsize, 0.2f * (cy - height / 2f) / bsize, tz];
+        float[] t = [0.2f * (cx - camera.Cx) / bsize, 0.2f * (cy - camera.Cy) / bsize, tz];
         var r = Mul(Mul(RotZ(roll), Mul(RotX(pitch), RotY(yaw))), InitialRotation).Select(x => (float)x).ToArray();
         var head = Template;
         var cam = new float[head.Length];
@@ -80,14 +81,14 @@ internal static class AppTestData
         {
             int v = LandmarkVertices[j];
             float z = cam[3 * v + 2];
-            lmk[2 * j] = focal * cam[3 * v] / z + width / 2f;
-            lmk[2 * j + 1] = focal * cam[3 * v + 1] / z + height / 2f;
+            lmk[2 * j] = focal * cam[3 * v] / z + camera.Cx;
+            lmk[2 * j + 1] = focal * cam[3 * v + 1] / z + camera.Cy;
             lmkNorm[2 * j] = (lmk[2 * j] - box.Left) / bsize * 2 - 1;
             lmkNorm[2 * j + 1] = (lmk[2 * j + 1] - box.Top) / box.Height * 2 - 1;
         }
         return new FaceResult
         {
-            Box = box, Focal = focal, Rotation = r, Translation = t, VerticesCam = cam, VerticesHead = (float[])head.Clone(),
+            Box = box, Camera = camera, Rotation = r, Translation = t, VerticesCam = cam, VerticesHead = (float[])head.Clone(),
             Landmarks68 = lmk, Landmarks68Norm = lmkNorm,
             Iterations = [new IterationResult((float[])r.Clone(), (float[])t.Clone()), new IterationResult(r, t)],
             SamplingPoints = [new float[305 * 2]],
@@ -121,7 +122,7 @@ internal static class AppTestData
                 BatchSizes.Add(faces.Count);
                 Seen.AddRange(faces);
             }
-            return faces.Select(f => Place(f.Box, f.Focal, f.Image.Width, f.Image.Height, yaw: YawFor(f.Box))).ToArray();
+            return faces.Select(f => Place(f.Box, f.Camera, yaw: YawFor(f.Box))).ToArray();
         }
 
         public static double YawFor(FaceBox box) => (box.Left % 60) - 30;

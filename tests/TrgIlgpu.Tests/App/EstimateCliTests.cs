@@ -11,7 +11,7 @@ using TrgIlgpu.Imaging;
 namespace TrgIlgpu.Tests.App;
 
 /// <summary>`trg estimate` in process with a stand-in engine: inputs, boxes, outputs, failures and exit codes.</summary>
-public class EstimateCliTests : IDisposable
+public partial class EstimateCliTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("trg-cli-").FullName;
     private readonly AppTestData.FakeEngine _engine = new();
@@ -364,7 +364,7 @@ public class EstimateCliTests : IDisposable
         var stdout = new StringWriter();
         var stderr = new StringWriter();
         Assert.Equal(0, CliApp.Run(["estimate", "--help"], stdout, stderr));
-        foreach (var option in new[] { "--model", "--bbox", "--boxes", "--focal", "--device", "--json", "--jsonl", "--overlay", "--side-panel", "--ignore-exif", "--max-pixels", "--batch" })
+        foreach (var option in new[] { "--model", "--bbox", "--boxes", "--focal", "--camera", "--calibration", "--device", "--json", "--jsonl", "--overlay", "--side-panel", "--ignore-exif", "--max-pixels", "--batch" })
             Assert.Contains(option, stdout.ToString());
         Assert.Equal((int)ErrorKind.Usage, CliApp.Run([], new StringWriter(), new StringWriter()));
     }

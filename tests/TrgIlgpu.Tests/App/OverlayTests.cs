@@ -13,18 +13,22 @@ public class OverlayTests
     private static RgbImage Black(int w = W, int h = H) => new(w, h, new byte[w * h * 3]);
 
     private static FaceResult TestFace(double yaw = 25, double pitch = -10, double roll = 8) =>
-        AppTestData.Place(new FaceBox(250, 120, 410, 280), W + H, W, H, yaw, pitch, roll);
+        AppTestData.Place(new FaceBox(250, 120, 410, 280), CameraIntrinsics.Default(W, H), yaw, pitch, roll);
 
     private static Rgb At(Canvas c, float u, float v) => c.Get((int)MathF.Round(u), (int)MathF.Round(v));
 
     [Fact]
     public void Projection_is_the_full_image_pinhole()
     {
-        var (u, v) = Overlay.Project(0.1f, -0.05f, 0.8f, 1000, W, H);
+        var (u, v) = Overlay.Project(0.1f, -0.05f, 0.8f, CameraIntrinsics.FromFocal(1000, W, H));
         Assert.Equal(1000 * 0.1f / 0.8f + W / 2f, u, 4);
         Assert.Equal(1000 * -0.05f / 0.8f + H / 2f, v, 4);
-        Assert.True(float.IsNaN(Overlay.Project(0.1f, 0.1f, 0f, 1000, W, H).U));
-        Assert.True(float.IsNaN(Overlay.Project(0.1f, 0.1f, -1f, 1000, W, H).U));
+        var offCentre = new CameraIntrinsics(1000, 1000, 123.5f, 401.25f);
+        (u, v) = Overlay.Project(0.1f, -0.05f, 0.8f, offCentre);
+        Assert.Equal(1000 * 0.1f / 0.8f + 123.5f, u, 4);
+        Assert.Equal(1000 * -0.05f / 0.8f + 401.25f, v, 4);
+        Assert.True(float.IsNaN(Overlay.Project(0.1f, 0.1f, 0f, offCentre).U));
+        Assert.True(float.IsNaN(Overlay.Project(0.1f, 0.1f, -1f, offCentre).U));
     }
 
     [Fact]
@@ -51,7 +55,7 @@ public class OverlayTests
         for (int k = 0; k < 68; k++)
         {
             int v = AppTestData.LandmarkVertices[k];
-            var (u, w) = Overlay.Project(face.VerticesCam[3 * v], face.VerticesCam[3 * v + 1], face.VerticesCam[3 * v + 2], face.Focal, W, H);
+            var (u, w) = Overlay.Project(face.VerticesCam[3 * v], face.VerticesCam[3 * v + 1], face.VerticesCam[3 * v + 2], face.Camera);
             Assert.Equal(u, face.Landmarks68[2 * k], 3);
             Assert.Equal(w, face.Landmarks68[2 * k + 1], 3);
         }
@@ -63,7 +67,7 @@ public class OverlayTests
         var face = TestFace(yaw: 35, pitch: 15, roll: -20);
         var c = Overlay.RenderCanvas(Black(), [face], null, Nothing with { Axes = true, AxisLength = 0.08f });
         var t = face.Translation;
-        var (u0, v0) = Overlay.Project(t[0], t[1], t[2], face.Focal, W, H);
+        var (u0, v0) = Overlay.Project(t[0], t[1], t[2], face.Camera);
         var ends = Overlay.AxisEnds(face, 0.08f);
         Rgb[] colors = [Overlay.AxisX, Overlay.AxisY, Overlay.AxisZ];
         for (int k = 0; k < 3; k++)
@@ -71,7 +75,7 @@ public class OverlayTests
             // Independent end point: T + R[:,k] * length.
             float x = t[0] + face.Rotation[k] * 0.08f, y = t[1] + face.Rotation[3 + k] * 0.08f, z = t[2] + face.Rotation[6 + k] * 0.08f;
             Assert.Equal((x, y, z), (ends[k][0], ends[k][1], ends[k][2]));
-            var (u1, v1) = Overlay.Project(x, y, z, face.Focal, W, H);
+            var (u1, v1) = Overlay.Project(x, y, z, face.Camera);
             Assert.True(MathF.Abs(u1 - u0) + MathF.Abs(v1 - v0) > 10, "axis too short to test");
             Assert.Equal(colors[k], At(c, u1, v1));
             // Points of the segment near its far end (away from the other axes) carry its colour, within the one pixel
@@ -106,7 +110,7 @@ public class OverlayTests
         var expected = Blend(Overlay.MeshColor, Overlay.MeshAlpha);
         for (int i = 0; i < 1220; i++)
         {
-            var (u, v) = Overlay.Project(face.VerticesCam[3 * i], face.VerticesCam[3 * i + 1], face.VerticesCam[3 * i + 2], face.Focal, W, H);
+            var (u, v) = Overlay.Project(face.VerticesCam[3 * i], face.VerticesCam[3 * i + 1], face.VerticesCam[3 * i + 2], face.Camera);
             var px = At(c, u, v);
             // Overlapping dots blend twice: at least the single-blend colour, never another hue.
             Assert.True(px.G >= expected.G && px.B >= expected.B && px.R == 0, $"vertex {i} at {u},{v}: {px}");
@@ -119,7 +123,7 @@ public class OverlayTests
         var face = TestFace(yaw: 0, pitch: 0, roll: 0);
         var c = Overlay.RenderCanvas(Black(), [face], AppTestData.Triangles, Nothing with { Mesh = true, CullBackFaces = false });
         var uv = Enumerable.Range(0, 1220).Select(i =>
-            Overlay.Project(face.VerticesCam[3 * i], face.VerticesCam[3 * i + 1], face.VerticesCam[3 * i + 2], face.Focal, W, H)).ToArray();
+            Overlay.Project(face.VerticesCam[3 * i], face.VerticesCam[3 * i + 1], face.VerticesCam[3 * i + 2], face.Camera)).ToArray();
         var edges = Overlay.UniqueEdges(AppTestData.Triangles);
         Assert.InRange(edges.Count, 3300, 3700);
         // Endpoints are rounded to pixels before Bresenham: the true midpoint is within one pixel of a drawn one.
@@ -145,7 +149,7 @@ public class OverlayTests
         Assert.True(nCulled < nAll * 0.95 && nCulled > nAll * 0.3, $"{nCulled} of {nAll} pixels after culling");
         // The nose tip (landmark 30) faces the camera and stays visible.
         var nose = AppTestData.LandmarkVertices[30];
-        var (u, v) = Overlay.Project(face.VerticesCam[3 * nose], face.VerticesCam[3 * nose + 1], face.VerticesCam[3 * nose + 2], face.Focal, W, H);
+        var (u, v) = Overlay.Project(face.VerticesCam[3 * nose], face.VerticesCam[3 * nose + 1], face.VerticesCam[3 * nose + 2], face.Camera);
         Assert.Contains(Enumerable.Range(-2, 5), d => culled.Get((int)u + d, (int)v) != default);
     }
 
@@ -193,7 +197,7 @@ public class OverlayTests
         var face = TestFace();
         var behind = new FaceResult
         {
-            Box = face.Box, Focal = face.Focal, Rotation = face.Rotation, Translation = [0, 0, -1],
+            Box = face.Box, Camera = face.Camera, Rotation = face.Rotation, Translation = [0, 0, -1],
             VerticesCam = face.VerticesCam.Select((v, i) => i % 3 == 2 ? -v : v).ToArray(), VerticesHead = face.VerticesHead,
             Landmarks68 = face.Landmarks68, Landmarks68Norm = face.Landmarks68Norm, Iterations = face.Iterations, SamplingPoints = face.SamplingPoints,
         };
@@ -205,7 +209,7 @@ public class OverlayTests
     public void Real_photo_overlay_changes_only_the_face_region_and_adds_the_side_panel()
     {
         var photo = ImageLoader.LoadFile(AppTestData.AstronautPath);
-        var face = AppTestData.Place(AppTestData.AstronautBox, 1024, 512, 512, yaw: 20, pitch: 10, roll: 5);
+        var face = AppTestData.Place(AppTestData.AstronautBox, CameraIntrinsics.FromFocal(1024, 512, 512), yaw: 20, pitch: 10, roll: 5);
         var dir = Directory.CreateTempSubdirectory("trg-overlay-").FullName;
         try
         {

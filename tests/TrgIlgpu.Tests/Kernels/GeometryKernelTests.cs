@@ -34,7 +34,7 @@ public sealed class GeometryKernelTests(KernelDevices devices)
         var rng = new TestRandom(1190);
         var faces = new[]
         {
-            TestScenes.Face(640, 480, 153f, 49f, 142f), TestScenes.Face(640, 480, -20f, 300.5f, 210f),
+            TestScenes.Face(640, 480, 153f, 49f, 142f), TestScenes.Face(640, 480, -20f, 300.5f, 210f, principalX: 320f, principalY: 240f),
             TestScenes.Face(1280, 720, 700.25f, 90.5f, 95.5f), TestScenes.Face(97, 133, 10f, 30f, 60f, 5000f),
         };
         var poses = faces.Select(_ => Enumerable.Range(0, 3).Select(_ => TestScenes.Pose(rng, rng.Uniform(0.7, 1.3), rng.Gaussian(), rng.Gaussian())).ToArray()).ToArray();

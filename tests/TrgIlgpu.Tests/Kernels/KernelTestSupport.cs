@@ -132,10 +132,17 @@ public static class Expect
 /// <summary>Faces, poses and head-space meshes of plausible size for the sampling and geometry kernels.</summary>
 public static class TestScenes
 {
-    public static FaceParams Face(int width, int height, float left, float top, float size, float? focal = null) => new()
+    /// <summary>
+    /// A face; the principal point is off the image centre unless given (13% of W right of it, 9% of H above it, plus
+    /// fractions), so every kernel test exercises the camera's principal point (docs/camera.md).
+    /// </summary>
+    public static FaceParams Face(int width, int height, float left, float top, float size, float? focal = null,
+        float? principalX = null, float? principalY = null) => new()
     {
         Width = width, Height = height, Left = left, Top = top, Right = left + size, Bottom = top + size,
         Focal = focal ?? width + height,
+        PrincipalX = principalX ?? width * 0.63f + 0.375f,
+        PrincipalY = principalY ?? height * 0.41f - 0.8125f,
     };
 
     /// <summary>pose9 = (rot6d, s, ox, oy): a1, a2 random with an angle of at least ~25 degrees between them (well conditioned).</summary>

@@ -72,7 +72,7 @@ public sealed class SampleKernelTests(KernelDevices devices)
         }
         var faces = new[]
         {
-            TestScenes.Face(640, 480, 153f, 49f, 142f), TestScenes.Face(640, 480, -20f, 300.5f, 210f), TestScenes.Face(1280, 720, 700.25f, 90.5f, 95.5f),
+            TestScenes.Face(640, 480, 153f, 49f, 142f), TestScenes.Face(640, 480, -20f, 300.5f, 210f, principalX: 320f, principalY: 240f), TestScenes.Face(1280, 720, 700.25f, 90.5f, 95.5f),
         };
         Run(devices.OpenCL, rng, faces, channels: 256, mapSize: 24, points: 324, iteration: 0, iterations: 2, grid);   // TRGv2 iteration 0
         var poses = new[] { TestScenes.Pose(rng, 1.0, 0.05, 0.1), TestScenes.Pose(rng, 1.2, -3.9, 0.4), TestScenes.Pose(rng, 0.8, 0.3, -0.2) };

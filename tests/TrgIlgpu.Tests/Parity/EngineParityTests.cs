@@ -47,6 +47,29 @@ public sealed class EngineParityTests
         CheckCase(session, ParityFixture.ForVariant(variant), "batch1");
     }
 
+    /// <summary>
+    /// The off-centre case is sensitive to the principal point: the same faces with the camera at the image centre
+    /// give translations far outside the tolerance (so matching the fixture means cx, cy reached the device).
+    /// </summary>
+    [OpenCLFact]
+    public void OpenClOffCentrePrincipalPointChangesTheResult()
+    {
+        var fx = ParityFixture.ForVariant("trgv2");
+        var c = fx.Cases.Single(k => k.Name == OffCentreCase);
+        Assert.Contains(c.Faces, f => f.Expected.Principal is not null);
+        var centred = c.Faces.Select(f => f.Request with { Camera = CameraIntrinsics.FromFocal(f.Request.Focal, f.Request.Image.Width, f.Request.Image.Height) }).ToList();
+        var results = SharedSessions.Get("trgv2", DeviceKind.OpenCL).Run(centred);
+        for (int i = 0; i < results.Length; i++)
+        {
+            double dt = results[i].Translation.Zip(c.Faces[i].Expected.Translation, (a, b) => Math.Abs(a - b)).Max();
+            if (c.Faces[i].Expected.Principal is null) Assert.True(dt <= TTolerance, $"face {i}: centred camera, |dT| {dt:E2}");
+            else Assert.True(dt > 100 * TTolerance, $"face {i}: the principal point changed T by only {dt:E2}");
+        }
+    }
+
+    /// <summary>The fixture case whose faces have their principal point off the image centre (tools/make_parity_fixtures.py).</summary>
+    public const string OffCentreCase = "batch4_principal_off_centre";
+
     /// <summary>ILGPU's CPU accelerator is a slow simulator: one batch-1 case per variant.</summary>
     [Theory]
     [InlineData("trgv2")]
@@ -66,6 +89,7 @@ public sealed class EngineParityTests
         {
             var (got, want) = (results[i], c.Faces[i].Expected);
             string at = $"{fx.Variant.Name}/{caseName}/face {i} ({want.ImageName} {want.Box})";
+            Assert.Equal(c.Faces[i].Request.Camera, got.Camera);
             Close(want.Translation, got.Translation, TTolerance, $"{at}: T");
             Close(want.Rotation, got.Rotation, RTolerance, $"{at}: R");
             Close(want.VerticesCam, got.VerticesCam, VertexTolerance, $"{at}: vertices_cam");

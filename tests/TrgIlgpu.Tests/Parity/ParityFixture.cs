@@ -11,6 +11,8 @@ public sealed class ExpectedFace
     public required string ImageName { get; init; }
     public required FaceBox Box { get; init; }
     public required float Focal { get; init; }
+    /// <summary>Principal point (px, py) in image pixels; null: the image centre (the official camera).</summary>
+    public float[]? Principal { get; init; }
     /// <summary>3x3 row-major.</summary>
     public required float[] Rotation { get; init; }
     public required float[] Translation { get; init; }
@@ -75,7 +77,11 @@ public sealed class ParityFixture
             foreach (var f in c.GetProperty("faces").EnumerateArray())
             {
                 var expected = ReadFace(f);
-                faces.Add((new FaceRequest(images[expected.ImageName], expected.Box, expected.Focal), expected));
+                var image = images[expected.ImageName];
+                var camera = expected.Principal is { } p
+                    ? new CameraIntrinsics(expected.Focal, expected.Focal, p[0], p[1])
+                    : CameraIntrinsics.FromFocal(expected.Focal, image.Width, image.Height);
+                faces.Add((new FaceRequest(image, expected.Box, camera), expected));
             }
             cases.Add(new ParityCase(c.GetProperty("name").GetString()!, faces));
         }
@@ -129,6 +135,7 @@ public sealed class ParityFixture
             ImageName = f.GetProperty("image").GetString()!,
             Box = new FaceBox(box[0], box[1], box[2], box[3]),
             Focal = f.GetProperty("focal").GetSingle(),
+            Principal = f.TryGetProperty("principal", out var principal) ? Flat(principal) : null,
             Rotation = Flat(f.GetProperty("rotation")),
             Translation = Flat(f.GetProperty("translation")),
             VerticesCam = Flat(f.GetProperty("vertices_cam")),

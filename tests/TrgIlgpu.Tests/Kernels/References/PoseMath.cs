@@ -32,49 +32,52 @@ public static class RefPose
         return 1 + Math.Sqrt(Dot(a2, a2)) / Math.Max(Math.Sqrt(Dot(u, u)), 1e-300);
     }
 
-    /// <summary>T = (0.1 s ox + 0.2 s (cx - W/2) / bsize, 0.1 s oy + 0.2 s (cy - H/2) / bsize, 0.2 s f / bsize), with each component's sum of |terms|.</summary>
+    /// <summary>
+    /// T = (0.1 s ox + 0.2 s (bx - px) / bsize, 0.1 s oy + 0.2 s (by - py) / bsize, 0.2 s f / bsize), (bx, by) the box
+    /// centre, (px, py) the principal point (W/2, H/2 in the official code), with each component's sum of |terms|.
+    /// </summary>
     public static (double[] T, double[] Scale) Translation(FaceParams f, double s, double ox, double oy)
     {
         double bsize = f.Right - f.Left;
         double cx = (f.Left + (double)f.Right) / 2, cy = (f.Top + (double)f.Bottom) / 2;
         double[] t =
         [
-            0.1 * s * ox + 0.2 * s * (cx - f.Width / 2.0) / bsize,
-            0.1 * s * oy + 0.2 * s * (cy - f.Height / 2.0) / bsize,
+            0.1 * s * ox + 0.2 * s * (cx - f.PrincipalX) / bsize,
+            0.1 * s * oy + 0.2 * s * (cy - f.PrincipalY) / bsize,
             0.2 * s * f.Focal / bsize,
         ];
         double[] scale =
         [
-            Math.Abs(0.1 * s * ox) + Math.Abs(0.2 * s / bsize) * (Math.Abs(cx) + f.Width / 2.0) * (1 + Math.Abs(f.Left) / bsize),
-            Math.Abs(0.1 * s * oy) + Math.Abs(0.2 * s / bsize) * (Math.Abs(cy) + f.Height / 2.0) * (1 + Math.Abs(f.Left) / bsize),
+            Math.Abs(0.1 * s * ox) + Math.Abs(0.2 * s / bsize) * (Math.Abs(cx) + Math.Abs(f.PrincipalX)) * (1 + Math.Abs(f.Left) / bsize),
+            Math.Abs(0.1 * s * oy) + Math.Abs(0.2 * s / bsize) * (Math.Abs(cy) + Math.Abs(f.PrincipalY)) * (1 + Math.Abs(f.Left) / bsize),
             Math.Abs(t[2]) * (1 + Math.Abs(f.Left) / bsize),
         ];
         return (t, scale);
     }
 
     /// <summary>
-    /// Crop-pixel projection (u, v) = (K c)[0..2] / (K c)[2], K = [[f s, 0, (W/2 - l) s], [0, f s, (H/2 - t) s], [0, 0, 1]],
+    /// Crop-pixel projection (u, v) = (K c)[0..2] / (K c)[2], K = [[f s, 0, (px - l) s], [0, f s, (py - t) s], [0, 0, 1]],
     /// s = 192 / (r - l). <paramref name="cScale"/> is each camera coordinate's sum of |terms|; returns (u, v)'s.
     /// </summary>
     public static (double U, double V, double ScaleU, double ScaleV) ProjectToCrop(FaceParams f, double[] c, double[] cScale)
     {
         double s = 192.0 / ((double)f.Right - f.Left);
-        double fs = f.Focal * s, k02 = (f.Width / 2.0 - f.Left) * s, k12 = (f.Height / 2.0 - f.Top) * s;
+        double fs = f.Focal * s, k02 = ((double)f.PrincipalX - f.Left) * s, k12 = ((double)f.PrincipalY - f.Top) * s;
         double u = (fs * c[0] + k02 * c[2]) / c[2], v = (fs * c[1] + k12 * c[2]) / c[2];
         // Relative rounding of s (its box width may cancel), of K's entries and of the camera point.
         double sRel = 1 + Math.Abs(f.Left) / Math.Abs((double)f.Right - f.Left);
         double zRel = cScale[2] / Math.Abs(c[2]);
-        double su = (Math.Abs(fs) * (cScale[0] + Math.Abs(c[0]) * zRel) + Math.Abs(s) * (f.Width / 2.0 + Math.Abs(f.Left)) * Math.Abs(c[2])) / Math.Abs(c[2]) * sRel;
-        double sv = (Math.Abs(fs) * (cScale[1] + Math.Abs(c[1]) * zRel) + Math.Abs(s) * (f.Height / 2.0 + Math.Abs(f.Top)) * Math.Abs(c[2])) / Math.Abs(c[2]) * sRel;
+        double su = (Math.Abs(fs) * (cScale[0] + Math.Abs(c[0]) * zRel) + Math.Abs(s) * (Math.Abs(f.PrincipalX) + Math.Abs(f.Left)) * Math.Abs(c[2])) / Math.Abs(c[2]) * sRel;
+        double sv = (Math.Abs(fs) * (cScale[1] + Math.Abs(c[1]) * zRel) + Math.Abs(s) * (Math.Abs(f.PrincipalY) + Math.Abs(f.Top)) * Math.Abs(c[2])) / Math.Abs(c[2]) * sRel;
         return (u, v, su, sv);
     }
 
-    /// <summary>binfo = ((cx - W/2) / f * 4, (cy - H/2) / f * 4, bsize / f), with each one's sum of |terms|.</summary>
+    /// <summary>binfo = ((bx - px) / f * 4, (by - py) / f * 4, bsize / f), (px, py) the principal point, with each one's sum of |terms|.</summary>
     public static (double[] Info, double[] Scale) BoxInfo(FaceParams f)
     {
         double cx = (f.Left + (double)f.Right) / 2, cy = (f.Top + (double)f.Bottom) / 2, bsize = (double)f.Right - f.Left;
-        return ([(cx - f.Width / 2.0) / f.Focal * 4, (cy - f.Height / 2.0) / f.Focal * 4, bsize / f.Focal],
-                [(Math.Abs(cx) + f.Width / 2.0) / f.Focal * 4, (Math.Abs(cy) + f.Height / 2.0) / f.Focal * 4, (Math.Abs(f.Left) + Math.Abs(f.Right)) / f.Focal]);
+        return ([(cx - f.PrincipalX) / f.Focal * 4, (cy - f.PrincipalY) / f.Focal * 4, bsize / f.Focal],
+                [(Math.Abs(cx) + Math.Abs(f.PrincipalX)) / f.Focal * 4, (Math.Abs(cy) + Math.Abs(f.PrincipalY)) / f.Focal * 4, (Math.Abs(f.Left) + Math.Abs(f.Right)) / f.Focal]);
     }
 
     /// <summary>c = R v + T, with each coordinate's sum of |terms| (R's entries scaled by its conditioning).</summary>
