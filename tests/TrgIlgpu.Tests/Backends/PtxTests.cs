@@ -22,8 +22,15 @@ public sealed class PtxasFactAttribute : FactAttribute
 {
     public PtxasFactAttribute()
     {
-        if (!PtxasAvailability.Required && Ptxas.Find() is null)
+        if (!PtxasAvailability.Required && Find() is null)
             Skip = $"ptxas not found (run .ci/setup or set {Ptxas.PathVariable}); CI and {PtxasAvailability.RequireVariable} make this a failure";
+    }
+
+    /// <summary>A TRG_PTXAS naming no file is not "absent": the test runs and reports it.</summary>
+    private static Ptxas? Find()
+    {
+        try { return Ptxas.Find(); }
+        catch (TrgException) { return new Ptxas("(TRG_PTXAS names no file)"); }
     }
 }
 
@@ -165,6 +172,48 @@ public sealed class PtxTests
         finally
         {
             dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void PtxCommand_AnAssemblerFailure_IsAKernelCompileErrorWithoutStackTrace()
+    {
+        var dir = Directory.CreateTempSubdirectory("trg-ptx-fail-");
+        var saved = Environment.GetEnvironmentVariable(Ptxas.PathVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(Ptxas.PathVariable, "/bin/false"); // an "assembler" that always fails
+            var stderr = new StringWriter();
+            int code = CliApp.Run(["ptx", "--arch", "sm_90", "--out", dir.FullName], new StringWriter(), stderr);
+            Assert.Equal((int)ErrorKind.KernelCompile, code);
+            var text = stderr.ToString();
+            Assert.Contains("trg: error: ", text);
+            Assert.Contains("SoftArgmax.ptx: ptxas -arch=sm_90 failed (exit 1)", text);
+            Assert.Contains($"{KernelCatalog.All.Count} of {KernelCatalog.All.Count} kernels failed for sm_90", text);
+            Assert.DoesNotContain("   at ", text);
+            Assert.Equal(KernelCatalog.All.Count, dir.GetFiles("*.ptx").Length); // the PTX is still written
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Ptxas.PathVariable, saved);
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void PtxasVariable_NamingNoFile_IsNotFound()
+    {
+        var saved = Environment.GetEnvironmentVariable(Ptxas.PathVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(Ptxas.PathVariable, "/nonexistent/ptxas");
+            var e = Assert.Throws<TrgException>(() => Ptxas.Find());
+            Assert.Equal(ErrorKind.NotFound, e.Kind);
+            Assert.Contains("/nonexistent/ptxas", e.Message);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Ptxas.PathVariable, saved);
         }
     }
 
