@@ -28,7 +28,7 @@ public static class StemConvolution
     public static long ThreadCount(in ConvParams p) => (long)p.Batch * (p.OutChannelsPadded / ChannelTile) * p.PositionThreads;
 
     /// <summary>Launch with <see cref="ThreadCount"/> threads; weights as for <see cref="Convolution.Conv2D"/>.</summary>
-    public static void Conv7x7S2(ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
+    public static void Stem7x7S2(ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
         ArrayView<float> output, ConvParams p)
     {
         // No early exit (as in Conv2D): spare threads compute a copy and store nothing.

@@ -46,7 +46,7 @@ public static class WinogradConvolution
     /// <c>weight[((block * 4 + i) * Cin + ci) * 32 + j * 8 + c] = U[block * 8 + c, ci][i, j]</c>; padded channels are zero
     /// and never written. Bias and projection weights as for <see cref="Convolution.Conv2D"/>.
     /// </summary>
-    public static void Conv3x3(
+    public static void WinogradF2x3(
         ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
         ArrayView<float> shortcut, ArrayView<float> shortcutWeight,
         ArrayView<float> output, ConvParams p)

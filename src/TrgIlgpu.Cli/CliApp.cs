@@ -19,6 +19,7 @@ public static class CliApp
         InspectCommand.Create(),
         BenchCommand.Create(),
         ProfileCommand.Create(),
+        PtxCommand.Create(),
     };
 
     public static int Run(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)

@@ -19,6 +19,8 @@ public enum ErrorKind
     Device = 8,
     /// <summary>A batch finished, but some of its items failed (each reported; every other result written).</summary>
     PartialFailure = 9,
+    /// <summary>A kernel does not compile (ILGPU) or assemble (ptxas) for the requested target.</summary>
+    KernelCompile = 10,
 }
 
 /// <summary>An error with a kind (its exit code) and, where one is involved, the file it concerns.</summary>

@@ -4,6 +4,7 @@
 #   bash tools/device/prepare.sh
 # .device/trg/        self-contained single-file linux-x64 build of `trg` (about 40 MB)
 # .device/samples/    the fixtures' sample photo (public domain, ../shared/samples/README.md); ../shared does not travel
+# .device/ptx-sm_90/  `trg ptx --arch sm_90` output made here (run.sh compares the GPU machine's with it)
 # .device/SHA256SUMS  checked by run.sh before it uses them
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -30,6 +31,9 @@ cp ../shared/samples/README.md "$STAGE/samples/README.md" 2>/dev/null || true
 git describe --always --dirty --abbrev=12 > "$STAGE/COMMIT"
 (cd "$STAGE" && sha256sum trg/trg samples/astronaut.png > SHA256SUMS)
 "$STAGE/trg/trg" --help >/dev/null   # the build starts at all
+# The sm_90 PTX of every kernel as this build emits it here (and its ptxas table when ptxas is here): run.sh
+# compiles it again on the GPU machine and compares (docs/devices.md, "CUDA without a GPU").
+"$STAGE/trg/trg" ptx --arch sm_90 --out "$STAGE/ptx-sm_90" > "$STAGE/ptx-sm_90.txt"
 rm -rf .device
 mkdir .device
 cp -a "$STAGE"/. .device/

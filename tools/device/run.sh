@@ -3,6 +3,7 @@
 # tools/device/prepare.sh HERE, as ONE device call:
 #     run(command: "bash tools/device/run.sh", carry: [".device"], timeout_s: 480)
 # It needs no .NET (.device/trg is self-contained) and only the machine's python3 (numpy, PyTorch).
+#   (0) `trg ptx --arch sm_90` there, compared with the PTX prepare.sh wrote here
 #   (1) CUDA parity: `trg estimate --device cuda` on the parity fixtures' inputs vs the committed PyTorch values
 #   (2) timings: `trg bench` and PyTorch eager (default float32 settings, then TF32 off) at batch 1/8/64
 #   (3) per-kernel profile (batch 1 and the largest batch), PyTorch-on-GPU parity, nvidia-smi before/after
@@ -22,7 +23,7 @@ DRY=0
 for arg in "$@"; do
   case "$arg" in
     --dry-run) DRY=1 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$arg' (use --dry-run or nothing)" >&2; exit 2 ;;
   esac
 done
@@ -161,6 +162,10 @@ main() {
   fi
   [ "$DEVICE" = cuda ] && setup_libcuda
   echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" > "$RAW/cpu.txt"
+
+  # (0) the sm_90 PTX of every kernel, compiled there by the same binary: must equal the PTX prepare.sh made here.
+  engine_step "ptx sm_90" 60 "$TRG" ptx --arch sm_90 --out "$RAW/ptx-sm_90"
+  step "ptx sm_90 as prepared" 20 diff -r .device/ptx-sm_90 "$RAW/ptx-sm_90"
 
   # (1) parity first: a wrong engine makes the timings moot.
   for fx in $FIXTURES; do parity "$fx"; done

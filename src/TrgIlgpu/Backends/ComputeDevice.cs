@@ -39,9 +39,8 @@ public sealed class ComputeDevice : IDisposable
     public static ComputeDevice Open(DeviceKind kind, TextWriter? log = null)
     {
         var patched = new List<string>();
-        var context = Context.Create(builder =>
+        var context = ContextFactory.Create(builder =>
         {
-            builder.Optimize(OptimizationLevel.O2).Inlining(InliningMode.Aggressive);
             if (kind is DeviceKind.Auto or DeviceKind.Cuda) TryAdd(() => builder.Cuda());
             if (kind is DeviceKind.Auto or DeviceKind.OpenCL) TryAdd(() => builder.OpenCL(d => AcceptOpenCL(d, patched)));
             if (kind is DeviceKind.Auto or DeviceKind.Cpu) builder.CPU();
@@ -78,6 +77,17 @@ public sealed class ComputeDevice : IDisposable
         var result = new ComputeDevice(context, accelerator, chosen);
         if (kind == DeviceKind.Auto) log?.WriteLine($"trg: --device auto chose {result.Description}");
         return result;
+    }
+
+    /// <summary>
+    /// ILGPU's CPU accelerator shaped like an NVIDIA GPU (warps of 32, groups up to 1024 threads): a plan made on it
+    /// has the launch shapes a CUDA session would use, without a GPU (`trg ptx --plan`).
+    /// </summary>
+    internal static ComputeDevice OpenCudaShapedCpu()
+    {
+        var context = ContextFactory.Create(builder => builder.CPU(CPUDeviceKind.Nvidia));
+        var device = context.Devices.First(d => d.AcceleratorType == AcceleratorType.CPU);
+        return new ComputeDevice(context, device.CreateAccelerator(context), DeviceKind.Cpu);
     }
 
     private static void TryAdd(Action add)

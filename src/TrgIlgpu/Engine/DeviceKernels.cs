@@ -23,22 +23,23 @@ internal sealed class DeviceKernels
     public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, LinearParams, ResultLayout, int> DenseStateUpdate;
     public readonly Action<AcceleratorStream, KernelConfig, ArrayView<FaceParams>, V, ResultLayout, int> FinalGeometry;
 
-    /// <summary>Threads per group: 64, or the device's maximum when smaller.</summary>
+    /// <summary>Threads per group: the policy's (64), or the device's maximum when smaller.</summary>
     public readonly int GroupSize;
 
     /// <param name="winograd">
     /// Compile <see cref="WinogradConv3x3"/> too. Sessions that run the direct convolutions skip it (no compile time,
     /// and CUDA, where direct is the default, never builds a kernel that has not been run there); launching it then throws.
     /// </param>
-    public DeviceKernels(Accelerator a, bool winograd = true)
+    /// <param name="groupSize">Threads a group wanted (<see cref="Backends.KernelPolicy.GroupSize"/>).</param>
+    public DeviceKernels(Accelerator a, bool winograd = true, int groupSize = Tiling.GroupSize)
     {
-        GroupSize = Math.Min(Tiling.GroupSize, a.MaxNumThreadsPerGroup);
+        GroupSize = Math.Min(groupSize, a.MaxNumThreadsPerGroup);
         CropNormalize = a.LoadKernel<ArrayView<byte>, ArrayView<FaceParams>, V, int>(Preprocess.CropNormalize);
         Conv2D = a.LoadKernel<V, V, V, V, V, V, ConvParams>(Convolution.Conv2D);
         WinogradConv3x3 = winograd
-            ? a.LoadKernel<V, V, V, V, V, V, ConvParams>(WinogradConvolution.Conv3x3)
+            ? a.LoadKernel<V, V, V, V, V, V, ConvParams>(WinogradConvolution.WinogradF2x3)
             : (_, _, _, _, _, _, _, _, _) => throw new InvalidOperationException("the Winograd kernel is not loaded on this device (the session runs direct convolutions)");
-        StemConv7x7S2 = a.LoadKernel<V, V, V, V, ConvParams>(StemConvolution.Conv7x7S2);
+        StemConv7x7S2 = a.LoadKernel<V, V, V, V, ConvParams>(StemConvolution.Stem7x7S2);
         Conv2DWide = a.LoadKernel<V, V, V, V, V, ConvParams>(Convolution.Conv2DWide);
         MaxPool = a.LoadKernel<V, V, PoolParams>(Pooling.MaxPool3x3S2);
         Deconv = a.LoadKernel<V, V, V, V, DeconvParams>(TransposedConvolution.Deconv4x4S2);

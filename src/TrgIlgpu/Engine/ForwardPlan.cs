@@ -6,8 +6,18 @@ using TrgIlgpu.Model;
 
 namespace TrgIlgpu.Engine;
 
-/// <summary>One kernel launch of a forward pass: what it computes, its counted work, and the launch itself.</summary>
-public sealed record PlanOp(string Name, string Kernel, string Shape, long Flops, long Bytes, Action<AcceleratorStream> Launch);
+/// <summary>A 1-D launch shape: <paramref name="Groups"/> groups of <paramref name="GroupSize"/> threads.</summary>
+public readonly record struct LaunchConfig(int Groups, int GroupSize)
+{
+    public static implicit operator LaunchConfig(KernelConfig c) => new(c.GridDim.Size, c.GroupDim.Size);
+    public static implicit operator KernelConfig(LaunchConfig c) => new(c.Groups, c.GroupSize);
+}
+
+/// <summary>
+/// One kernel launch of a forward pass: what it computes, its kernel (a <see cref="Backends.KernelCatalog"/> name),
+/// its launch shape, its counted work, and the launch itself.
+/// </summary>
+public sealed record PlanOp(string Name, string Kernel, string Shape, long Flops, long Bytes, LaunchConfig Config, Action<AcceleratorStream> Launch);
 
 /// <summary>
 /// The forward pass for one batch size: an ordered list of launches over buffers assigned once. Activation buffers
@@ -73,8 +83,8 @@ public sealed class ForwardPlan : IDisposable
         foreach (var t in tensors) t.Slot.Busy = false;
     }
 
-    private void Add(string name, string kernel, string shape, long flops, long bytes, Action<AcceleratorStream> launch) =>
-        _ops.Add(new PlanOp(name, kernel, shape, flops, bytes, launch));
+    private void Add(string name, string kernel, string shape, long flops, long bytes, KernelConfig config, Action<AcceleratorStream, KernelConfig> launch) =>
+        _ops.Add(new PlanOp(name, kernel, shape, flops, bytes, config, st => launch(st, config)));
 
     private void Build(Func<ArrayView<byte>> images, VariantInfo v)
     {
@@ -84,15 +94,15 @@ public sealed class ForwardPlan : IDisposable
         var facesView = Faces.View;
 
         var x = Alloc((long)b * 3 * s * s, $"[{b},3,{s},{s}]");
-        Add("preprocess", "CropNormalize", x.Shape, (long)b * s * s * 40, (long)b * s * s * 3 * 5, st =>
-            k.CropNormalize(st, k.Config((long)b * s * s), images(), facesView, x.View, b));
+        Add("preprocess", "CropNormalize", x.Shape, (long)b * s * s * 40, (long)b * s * s * 3 * 5, k.Config((long)b * s * s), (st, c) =>
+            k.CropNormalize(st, c, images(), facesView, x.View, b));
 
         var c1 = Conv("conv1", x, 3, s, s, 7, 2, 3, Activation.Relu);
         Free(x);
         var pooled = Alloc((long)b * 64 * 48 * 48, $"[{b},64,48,48]");
         var pp = new PoolParams { Batch = b, Channels = 64, InHeight = 96, InWidth = 96, OutHeight = 48, OutWidth = 48 };
-        Add("maxpool", "MaxPool3x3S2", pooled.Shape, pp.OutputCount * 9L, (long)b * 64 * (96 * 96 + 48 * 48) * 4, st =>
-            k.MaxPool(st, k.Config(pp.ThreadCount), c1.View, pooled.View, pp));
+        Add("maxpool", "MaxPool3x3S2", pooled.Shape, pp.OutputCount * 9L, (long)b * 64 * (96 * 96 + 48 * 48) * 4, k.Config(pp.ThreadCount), (st, c) =>
+            k.MaxPool(st, c, c1.View, pooled.View, pp));
         Free(c1);
 
         var cur = pooled;
@@ -140,12 +150,12 @@ public sealed class ForwardPlan : IDisposable
         var layout = Layout;
         var results = Results.View;
         int size = hw;
-        Add("soft_argmax", "SoftArgmax", $"[{b},68,{size},{size}]->[{b},68,2]", (long)b * 68 * size * size * 8, (long)b * 68 * size * size * 4, st =>
-            k.SoftArgmax(st, k.Config(b * 68), heat.View, results, b, 68, size, layout.Stride, layout.Landmarks));
+        Add("soft_argmax", "SoftArgmax", $"[{b},68,{size},{size}]->[{b},68,2]", (long)b * 68 * size * size * 8, (long)b * 68 * size * size * 4, k.Config(b * 68), (st, c) =>
+            k.SoftArgmax(st, c, heat.View, results, b, 68, size, layout.Stride, layout.Landmarks));
         Free(heat, cur);
 
-        Add("geometry", "FinalGeometry", $"[{b},1220,3]", (long)b * 1220 * 30, (long)b * 1220 * 24, st =>
-            k.FinalGeometry(st, k.Config(b * 1220), facesView, results, layout, b));
+        Add("geometry", "FinalGeometry", $"[{b},1220,3]", (long)b * 1220 * 30, (long)b * 1220 * 24, k.Config(b * 1220), (st, c) =>
+            k.FinalGeometry(st, c, facesView, results, layout, b));
     }
 
     private Tensor Conv(string name, Tensor input, int cin, int h, int w, int kernel, int stride, int pad, Activation act,
@@ -175,28 +185,28 @@ public sealed class ForwardPlan : IDisposable
                 throw new InvalidOperationException($"{name}: Winograd weights, but the convolution is k{kernel} s{stride} p{pad}");
             // Counted work stays the direct convolution's (an "effective" rate), so the two algorithms compare directly.
             var config = k.Config(WinogradConvolution.ThreadCount(p));
-            Add(name, "WinogradF2x3", shape, 2 * macs, bytes, st =>
-                k.WinogradConv3x3(st, config, input.View, layer.Weight.View, layer.Bias.View,
+            Add(name, "WinogradF2x3", shape, 2 * macs, bytes, config, (st, c) =>
+                k.WinogradConv3x3(st, c, input.View, layer.Weight.View, layer.Bias.View,
                     shortcut?.View ?? dummy, layer.ShortcutWeight?.View ?? dummy, output.View, p));
         }
         else if (StemConvolution.Supports(p))
         {
             // The 3-channel 7x7/2 stem (conv1): constant shape, 16 channels per thread (see StemConvolution).
             var config = k.Config(StemConvolution.ThreadCount(p));
-            Add(name, "Stem7x7S2", shape, 2 * macs, bytes, st =>
-                k.StemConv7x7S2(st, config, input.View, layer.Weight.View, layer.Bias.View, output.View, p));
+            Add(name, "Stem7x7S2", shape, 2 * macs, bytes, config, (st, c) =>
+                k.StemConv7x7S2(st, c, input.View, layer.Weight.View, layer.Bias.View, output.View, p));
         }
         else if (Convolution.SupportsWide(p))
         {
             // 16 channels per thread wherever the channel count allows it (see Convolution.Conv2DWide).
             var config = k.Config(Convolution.WideThreadCount(p));
-            Add(name, "Conv2DWide", shape, 2 * macs, bytes, st =>
-                k.Conv2DWide(st, config, input.View, layer.Weight.View, layer.Bias.View, shortcut?.View ?? dummy, output.View, p));
+            Add(name, "Conv2DWide", shape, 2 * macs, bytes, config, (st, c) =>
+                k.Conv2DWide(st, c, input.View, layer.Weight.View, layer.Bias.View, shortcut?.View ?? dummy, output.View, p));
         }
         else
         {
-            Add(name, "Conv2D", shape, 2 * macs, bytes, st =>
-                k.Conv2D(st, p.Config(k.GroupSize), input.View, layer.Weight.View, layer.Bias.View,
+            Add(name, "Conv2D", shape, 2 * macs, bytes, p.Config(k.GroupSize), (st, c) =>
+                k.Conv2D(st, c, input.View, layer.Weight.View, layer.Bias.View,
                     shortcut?.View ?? dummy, layer.ShortcutWeight?.View ?? dummy, output.View, p));
         }
         return output;
@@ -211,8 +221,8 @@ public sealed class ForwardPlan : IDisposable
         long flops = 2L * Batch * 256 * 4 * hw * hw * cin * 4;
         long bytes = 4 * ((long)Batch * cin * hw * hw + layer.Weight.Length + output.Length);
         string shape = $"{input.Shape}->{output.Shape} Relu";
-        Add(name, "Deconv4x4S2", shape, flops, bytes, st =>
-            k.Deconv(st, p.Config(k.GroupSize), input.View, layer.Weight.View, layer.Bias.View, output.View, p));
+        Add(name, "Deconv4x4S2", shape, flops, bytes, p.Config(k.GroupSize), (st, c) =>
+            k.Deconv(st, c, input.View, layer.Weight.View, layer.Bias.View, output.View, p));
         return output;
     }
 
@@ -233,8 +243,8 @@ public sealed class ForwardPlan : IDisposable
             Batch = b, Channels = 256, MapSize = mapSize, Points = n, Iteration = i,
             RegressorInput = kin, RegressorTail = n * 5, Layout = layout,
         };
-        Add($"iter{i}.sample", "Sample", $"{map.Shape}@{n}pts->{sampled.Shape}", (long)sp.ThreadCount * 12, (long)sp.ThreadCount * 20, st =>
-            k.Sample(st, k.Config(sp.ThreadCount), map.View, w.PointsGrid.View, w.Subsample.View, w.InitFace.View, w.InitPose.View,
+        Add($"iter{i}.sample", "Sample", $"{map.Shape}@{n}pts->{sampled.Shape}", (long)sp.ThreadCount * 12, (long)sp.ThreadCount * 20, k.Config(sp.ThreadCount), (st, c) =>
+            k.Sample(st, c, map.View, w.PointsGrid.View, w.Subsample.View, w.InitFace.View, w.InitPose.View,
                 facesView, results, sampled.View, xc.View, sp));
 
         var y0 = Mlp(i, 0, null, sampled, n, 128, Activation.LeakyRelu, null, 0);
@@ -246,14 +256,14 @@ public sealed class ForwardPlan : IDisposable
         var hidden = Alloc((long)b * VariantInfo.Hidden, $"[{b},1024]");
         var hl = w[$"regressor{i}.hidden"];
         var lp = new LinearParams { Batch = b, In = kin, Out = VariantInfo.Hidden, InStride = kin, OutStride = VariantInfo.Hidden };
-        Add($"iter{i}.regressor", "Dense", $"{xc.Shape}->{hidden.Shape} (fc2*fc1)", 2L * b * kin * 1024, 4L * (hl.Weight.Length + b * (kin + 1024)), st =>
-            k.Dense(st, k.Config(lp.ThreadCount), xc.View, hl.Weight.View, hl.Bias.View, hidden.View, lp));
+        Add($"iter{i}.regressor", "Dense", $"{xc.Shape}->{hidden.Shape} (fc2*fc1)", 2L * b * kin * 1024, 4L * (hl.Weight.Length + b * (kin + 1024)), k.Config(lp.ThreadCount), (st, c) =>
+            k.Dense(st, c, xc.View, hl.Weight.View, hl.Bias.View, hidden.View, lp));
         Free(xc);
 
         var ol = w[$"regressor{i}.out"];
         var op = new LinearParams { Batch = b, In = VariantInfo.Hidden, Out = 3669, InStride = VariantInfo.Hidden, OutStride = 0 };
-        Add($"iter{i}.update", "DenseStateUpdate", $"{hidden.Shape}->face+=[{b},3660], pose9+=[{b},9]", 2L * b * 1024 * 3669, 4L * (ol.Weight.Length + b * 3669 * 3), st =>
-            k.DenseStateUpdate(st, k.Config(op.ThreadCount), hidden.View, ol.Weight.View, ol.Bias.View, w.InitFace.View, w.InitPose.View,
+        Add($"iter{i}.update", "DenseStateUpdate", $"{hidden.Shape}->face+=[{b},3660], pose9+=[{b},9]", 2L * b * 1024 * 3669, 4L * (ol.Weight.Length + b * 3669 * 3), k.Config(op.ThreadCount), (st, c) =>
+            k.DenseStateUpdate(st, c, hidden.View, ol.Weight.View, ol.Bias.View, w.InitFace.View, w.InitPose.View,
                 results, op, layout, i));
         Free(hidden);
     }
@@ -271,8 +281,8 @@ public sealed class ForwardPlan : IDisposable
         var k = _k;
         var dummy = _w.Dummy;
         Add($"iter{i}.mlp{l}", "PointMlp", $"[{Batch},{extraCh}+256,{n}]->[{Batch},{outCh},{n}] {act}", 2L * Batch * n * outCh * (extraCh + 256),
-            4L * (layer.Weight.Length + Batch * n * (extraCh + 256 + outCh)), st =>
-            k.PointMlp(st, p.Config(k.GroupSize), extra?.View ?? dummy, features.View, layer.Weight.View, layer.Bias.View, output.View, p));
+            4L * (layer.Weight.Length + Batch * n * (extraCh + 256 + outCh)), p.Config(k.GroupSize), (st, c) =>
+            k.PointMlp(st, c, extra?.View ?? dummy, features.View, layer.Weight.View, layer.Bias.View, output.View, p));
         return output;
     }
 

@@ -13,8 +13,8 @@ public enum DeviceKind { Auto, Cuda, OpenCL, Cpu }
 /// <summary>
 /// How the 3x3 stride-1 convolutions run: <see cref="Winograd"/> F(2x2, 3x3) (16 multiply-adds per 2x2 output tile
 /// and input channel instead of 36) or <see cref="Direct"/>. <see cref="Auto"/>: the environment variable
-/// <c>TRG_CONV</c> (<c>direct</c>, <c>winograd</c> or <c>auto</c>) when set, else Winograd on OpenCL and the CPU
-/// accelerator (measured about twice as fast on PoCL) and direct on CUDA (not measured yet).
+/// <c>TRG_CONV</c> (<c>direct</c>, <c>winograd</c> or <c>auto</c>) when set, else the device's
+/// <see cref="Backends.KernelPolicy"/> (Winograd on OpenCL and the CPU accelerator, direct on CUDA).
 /// </summary>
 public enum ConvAlgorithm { Auto, Direct, Winograd }
 
@@ -52,16 +52,23 @@ public sealed class InferenceSession : IDisposable
 
     public InferenceSession(ModelWeights weights, DeviceKind device = DeviceKind.Auto, TextWriter? log = null,
         ConvAlgorithm convolutions = ConvAlgorithm.Auto)
+        : this(weights, OpenChecked(convolutions, device, log, out var requested), requested)
+    {
+    }
+
+    /// <summary>
+    /// A session on an open device (owned from here on) with <see cref="KernelPolicy.For"/> its kind, the
+    /// convolutions overridden by <paramref name="convolutions"/> unless Auto.
+    /// </summary>
+    internal InferenceSession(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions, KernelPolicy? policy = null)
     {
         Weights = weights;
-        // Read before opening the device, so that a bad value fails fast and opens nothing.
-        var requested = convolutions == ConvAlgorithm.Auto ? FromEnvironment() : convolutions;
-        _device = ComputeDevice.Open(device, log);
+        _device = device;
         try
         {
-            Convolutions = requested != ConvAlgorithm.Auto ? requested
-                : _device.Kind == DeviceKind.Cuda ? ConvAlgorithm.Direct : ConvAlgorithm.Winograd;
-            _kernels = new DeviceKernels(_device.Accelerator, winograd: Convolutions == ConvAlgorithm.Winograd);
+            Policy = (policy ?? KernelPolicy.For(_device.Kind)).With(convolutions);
+            Convolutions = Policy.Convolutions;
+            _kernels = new DeviceKernels(_device.Accelerator, winograd: Convolutions == ConvAlgorithm.Winograd, Policy.GroupSize);
             _weights = new DeviceWeights(_device.Accelerator, new PackedModel(weights, winograd: Convolutions == ConvAlgorithm.Winograd));
         }
         catch
@@ -70,6 +77,16 @@ public sealed class InferenceSession : IDisposable
             throw;
         }
     }
+
+    /// <summary>Reads <see cref="ConvVariable"/> before opening the device, so that a bad value fails fast and opens nothing.</summary>
+    private static ComputeDevice OpenChecked(ConvAlgorithm convolutions, DeviceKind device, TextWriter? log, out ConvAlgorithm requested)
+    {
+        requested = convolutions == ConvAlgorithm.Auto ? FromEnvironment() : convolutions;
+        return ComputeDevice.Open(device, log);
+    }
+
+    /// <summary>The kernel shapes this session uses (<see cref="KernelPolicy.For"/> the device, with any override applied).</summary>
+    public KernelPolicy Policy { get; }
 
     private static ConvAlgorithm FromEnvironment() => ParseConv(Environment.GetEnvironmentVariable(ConvVariable));
 

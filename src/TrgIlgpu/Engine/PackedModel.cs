@@ -7,7 +7,7 @@ namespace TrgIlgpu.Engine;
 /// <summary>
 /// A layer's weights after load-time folding, in the layout its kernel reads. <paramref name="Winograd"/>: a 3x3
 /// stride-1 convolution whose <paramref name="Weight"/> holds Winograd U = G g G^T for
-/// <see cref="WinogradConvolution.Conv3x3"/>, not the direct kernel's taps (bias and shortcut weights are the same).
+/// <see cref="WinogradConvolution.WinogradF2x3"/>, not the direct kernel's taps (bias and shortcut weights are the same).
 /// </summary>
 public sealed record PackedLayer(string Name, int OutChannels, float[] Weight, float[] Bias, float[]? ShortcutWeight = null, bool Winograd = false);
 
@@ -136,7 +136,7 @@ public sealed class PackedModel
 
     /// <summary>
     /// U = G (scale g) G^T per (co, ci) in float64, rounded once, packed
-    /// <c>[((block * 4 + i) * Cin + ci) * 32 + j * 8 + c]</c> (see <see cref="WinogradConvolution.Conv3x3"/>).
+    /// <c>[((block * 4 + i) * Cin + ci) * 32 + j * 8 + c]</c> (see <see cref="WinogradConvolution.WinogradF2x3"/>).
     /// </summary>
     private static float[] PackWinograd(float[] src, double[] scale, int cout, int cin, int pad)
     {

@@ -5,7 +5,7 @@ using static TrgIlgpu.Tests.Kernels.ConvolutionKernelTests;
 namespace TrgIlgpu.Tests.Kernels;
 
 /// <summary>
-/// StemConvolution.Conv7x7S2 (the 3-channel 7x7/2 stem, 16 channels per thread) against the same float64 reference
+/// StemConvolution.Stem7x7S2 (the 3-channel 7x7/2 stem, 16 channels per thread) against the same float64 reference
 /// and tolerance as the direct kernel, with the direct kernel's packing.
 /// </summary>
 [Collection(KernelCollection.Name)]

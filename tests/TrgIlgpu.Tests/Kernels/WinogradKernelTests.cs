@@ -5,7 +5,7 @@ using static TrgIlgpu.Tests.Kernels.ConvolutionKernelTests;
 namespace TrgIlgpu.Tests.Kernels;
 
 /// <summary>
-/// WinogradConvolution.Conv3x3 against the same float64 reference as the direct kernel (conv2d 3x3/1/1 + BatchNorm
+/// WinogradConvolution.WinogradF2x3 against the same float64 reference as the direct kernel (conv2d 3x3/1/1 + BatchNorm
 /// (+ shortcut) + activation, written from the definition, not from Winograd's algebra), with the same tolerance.
 /// </summary>
 [Collection(KernelCollection.Name)]
