@@ -71,7 +71,7 @@ public sealed record SsdReferenceOutput(Hwc Conv11, Hwc Features, IReadOnlyList<
 /// <summary>face-api's SSD MobileNet v1 in float64 (ssdMobilenetv1/mobileNetV1.ts, predictionLayer.ts).</summary>
 public sealed class SsdReferenceNet(SsdMobilenetV1Weights w)
 {
-    public SsdMobilenetV1Weights Weights { get; } = w;
+    public SsdMobilenetV1Weights Weights => w;
 
     /// <summary>The normalised 512x512 input (x / 127.5 - 1).</summary>
     public static Hwc Input(RgbImage image) =>
@@ -117,7 +117,7 @@ public sealed record TinyReferenceOutput(IReadOnlyList<Hwc> Layers, Hwc Grid);
 /// <summary>face-api's tiny face detector in float64 (TinyYolov2Base.runMobilenet with the tiny face config).</summary>
 public sealed class TinyReferenceNet(TinyFaceDetectorWeights w)
 {
-    public TinyFaceDetectorWeights Weights { get; } = w;
+    public TinyFaceDetectorWeights Weights => w;
 
     /// <summary>The normalised input ((x - mean) / 255).</summary>
     public static Hwc Input(RgbImage image, int inputSize) =>
@@ -146,7 +146,7 @@ public sealed record LandmarkReferenceOutput(IReadOnlyList<Hwc> DenseBlocks, dou
 /// <summary>face-api's FaceLandmark68Net in float64 (faceFeatureExtractor/denseBlock.ts, FaceProcessor.runNet).</summary>
 public sealed class LandmarkReferenceNet(FaceLandmark68Weights w)
 {
-    public FaceLandmark68Weights Weights { get; } = w;
+    public FaceLandmark68Weights Weights => w;
 
     /// <summary>The normalised 112x112 input of a face crop ((x - mean) / 255, padding centred).</summary>
     public static Hwc Input(RgbImage image, FaceCrop crop) =>

@@ -51,7 +51,7 @@ public sealed class TfjsWeightsTests
         Assert.Equal(floats, t["c"].F32);
         for (int i = 0; i < 5; i++) Assert.Equal((int)Math.Floor(bytes[53 + i] * sd + md + 0.5), t["d"].I32![i]);
         Assert.Equal(halves.Select(h => (float)h), t["e"].F32);
-        Assert.Equal([-123456, 7], t["f"].I32);
+        Assert.Equal([-123456, 7], t["f"].I32!);
     }
 
     public static TheoryData<string, string> HostileManifests => new()
