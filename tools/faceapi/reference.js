@@ -44,16 +44,15 @@ async function detections(img, options) {
   const faces = [];
   for (const r of results) {
     const [crop] = await faceapi.extractFaceTensors(img, [r.detection]);
-    const cropInput = await faceapi.toNetInput(crop);
-    const raw = faceapi.nets.faceLandmark68Net.runNet(cropInput);
-    faces.push({
-      box: box(r.detection.box),
-      score: round(r.detection.score),
-      crop: [crop.shape[1], crop.shape[0]],
-      landmarks: r.landmarks.positions.map((p) => [round(p.x), round(p.y)]),
-      landmark_raw: Array.from(raw.dataSync(), round),
-    });
-    raw.dispose(); crop.dispose();
+    const face = { box: box(r.detection.box), score: round(r.detection.score), crop: null, landmarks: null, landmark_raw: null };
+    if (crop) { // an empty clipped box has no crop, and face-api no landmarks for it
+      const raw = faceapi.nets.faceLandmark68Net.runNet(await faceapi.toNetInput(crop));
+      face.crop = [crop.shape[1], crop.shape[0]];
+      face.landmarks = r.landmarks.positions.map((p) => [round(p.x), round(p.y)]);
+      face.landmark_raw = Array.from(raw.dataSync(), round);
+      raw.dispose(); crop.dispose();
+    }
+    faces.push(face);
   }
   return faces;
 }

@@ -5,8 +5,11 @@ using TrgIlgpu.Imaging;
 
 namespace TrgIlgpu.Tests.FaceApi;
 
-/// <summary>One face face-api found (tools/faceapi/reference.js): box l,t,r,b (pixels), score, crop size, landmarks, raw net outputs.</summary>
-public sealed record FixtureFace(double[] Box, double Score, int[] Crop, double[][] Landmarks, double[] LandmarkRaw);
+/// <summary>
+/// One face face-api found (tools/faceapi/reference.js): box l,t,r,b (pixels), score, and unless its clipped box is
+/// empty the crop size, landmarks (pixels) and the landmark net's raw outputs.
+/// </summary>
+public sealed record FixtureFace(double[] Box, double Score, int[]? Crop, double[][]? Landmarks, double[]? LandmarkRaw);
 
 /// <summary>One detector setting's faces.</summary>
 public sealed record FixtureDetections(DetectorOptions Options, IReadOnlyList<FixtureFace> Faces);
@@ -63,9 +66,14 @@ public sealed record FaceApiFixture(
         return image;
     }
 
-    private static List<FixtureFace> Faces(JsonElement setting) => setting.GetProperty("faces").EnumerateArray().Select(f => new FixtureFace(
-        Doubles(f.GetProperty("box")), f.GetProperty("score").GetDouble(), f.GetProperty("crop").EnumerateArray().Select(v => v.GetInt32()).ToArray(),
-        f.GetProperty("landmarks").EnumerateArray().Select(Doubles).ToArray(), Doubles(f.GetProperty("landmark_raw")))).ToList();
+    private static List<FixtureFace> Faces(JsonElement setting) => setting.GetProperty("faces").EnumerateArray().Select(f =>
+    {
+        bool hasCrop = f.GetProperty("crop").ValueKind == JsonValueKind.Array;
+        return new FixtureFace(Doubles(f.GetProperty("box")), f.GetProperty("score").GetDouble(),
+            hasCrop ? f.GetProperty("crop").EnumerateArray().Select(v => v.GetInt32()).ToArray() : null,
+            hasCrop ? f.GetProperty("landmarks").EnumerateArray().Select(Doubles).ToArray() : null,
+            hasCrop ? Doubles(f.GetProperty("landmark_raw")) : null);
+    }).ToList();
 
     private static double[] Doubles(JsonElement a) => a.EnumerateArray().Select(v => v.GetDouble()).ToArray();
 }
