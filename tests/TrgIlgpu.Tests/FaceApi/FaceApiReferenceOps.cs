@@ -15,6 +15,16 @@ public sealed class Hwc(int height, int width, int channels)
 
     /// <summary>As float32 (what a device buffer would hold), same HWC order.</summary>
     public float[] ToFloat() => Array.ConvertAll(Data, v => (float)v);
+
+    /// <summary>As float32 in CHW order (the engine's device layout), to compare with or feed as device output.</summary>
+    public float[] ToChwFloat()
+    {
+        var chw = new float[Data.Length];
+        int cells = H * W;
+        for (int p = 0; p < cells; p++)
+            for (int c = 0; c < C; c++) chw[(long)c * cells + p] = (float)Data[(long)p * C + c];
+        return chw;
+    }
 }
 
 /// <summary>'same' or 'valid' padding as TensorFlow defines it.</summary>

@@ -22,7 +22,13 @@ public sealed class FaceApiReferenceParityTests(ITestOutputHelper output)
         var image = fixture.LoadImage();
         var p = Pipeline.Value;
 
-        var ssdRaw = p.Ssd.Decode(p.Ssd.Run(SsdReferenceNet.Input(image)));
+        var ssdOut = p.Ssd.Run(SsdReferenceNet.Input(image));
+        var ssdRaw = p.Ssd.Decode(ssdOut);
+        // the device hands the heads over as CHW: the same decoding from that layout
+        var ssdChw = SsdDecoder.Decode(p.Ssd.Weights.Anchors.F32!, ssdOut.BoxEncodings.Select(h => h.ToChwFloat()).ToList(),
+            ssdOut.ClassLogits.Select(h => h.ToChwFloat()).ToList(), TensorLayout.Chw);
+        Assert.Equal(ssdRaw.Boxes, ssdChw.Boxes);
+        Assert.Equal(ssdRaw.Scores, ssdChw.Scores);
         double scoreErr = 0, boxErr = 0;
         foreach (var a in fixture.SsdRawTop)
         {
@@ -32,13 +38,14 @@ public sealed class FaceApiReferenceParityTests(ITestOutputHelper output)
         output.WriteLine($"{name}: SSD top-{fixture.SsdRawTop.Count} anchors: max |score diff| {scoreErr:G3}, max |box diff| {boxErr:G3} (relative units)");
         Assert.True(scoreErr < 2e-3 && boxErr < 2e-3, $"SSD raw outputs differ from face-api: score {scoreErr}, box {boxErr}");
 
-        var grids = new Dictionary<int, float[]>();
-        float[] Grid(int inputSize)
+        var grids = new Dictionary<int, Hwc>();
+        Hwc GridOf(int inputSize)
         {
             if (!grids.TryGetValue(inputSize, out var g))
-                grids[inputSize] = g = p.Tiny.Run(TinyReferenceNet.Input(image, inputSize)).Grid.ToFloat();
+                grids[inputSize] = g = p.Tiny.Run(TinyReferenceNet.Input(image, inputSize)).Grid;
             return g;
         }
+        float[] Grid(int inputSize) => GridOf(inputSize).ToFloat();
         if (fixture.TinyGrid is { } expectedGrid)
         {
             var grid = Grid(fixture.TinyGridInputSize);
@@ -54,6 +61,8 @@ public sealed class FaceApiReferenceParityTests(ITestOutputHelper output)
             var found = o.Detector == DetectorKind.Ssd
                 ? SsdDecoder.Faces(ssdRaw, image.Width, image.Height, o)
                 : TinyYoloDecoder.Faces(Grid(o.TinyInputSize), TensorLayout.Hwc, image.Width, image.Height, o);
+            if (o.Detector == DetectorKind.Tiny)
+                Assert.Equal(found, TinyYoloDecoder.Faces(GridOf(o.TinyInputSize).ToChwFloat(), TensorLayout.Chw, image.Width, image.Height, o));
             string label = o.Detector == DetectorKind.Ssd ? $"ssd@{o.ScoreThreshold}" : $"tiny{o.TinyInputSize}@{o.ScoreThreshold}";
             Assert.True(found.Count == setting.Faces.Count, $"{name} {label}: found {found.Count} faces, face-api {setting.Faces.Count}");
             double minIou = 1, maxScore = 0, maxLandmark = 0, maxRaw = 0;
