@@ -1,0 +1,209 @@
+using ILGPU;
+
+namespace TrgIlgpu.Kernels;
+
+/// <summary>Shape and epilogue of one <see cref="SeparableConvolution.DepthwiseConv3x3"/> launch (NCHW).</summary>
+public struct DepthwiseParams
+{
+    public int Batch, Channels, InHeight, InWidth, OutHeight, OutWidth, Stride;
+    /// <summary>Zero padding before the first row / column (<see cref="TfPadding.Before"/>); taps past the far edges are 0 too.</summary>
+    public int PadTop, PadLeft;
+    /// <summary>Applied to each input value as it is read (<see cref="Activation.Relu"/> for the dense blocks) or none.</summary>
+    public Activation InputActivation;
+    /// <summary>Applied last.</summary>
+    public Activation Activation;
+
+    /// <summary>Groups of <see cref="SeparableConvolution.RowOutputs"/> adjacent outputs in a row.</summary>
+    public readonly int ColumnGroups => Tiling.CeilDiv(OutWidth, SeparableConvolution.RowOutputs);
+    /// <summary>One thread per (plane, output row, column group).</summary>
+    public readonly long ThreadCount => (long)Batch * Channels * OutHeight * ColumnGroups;
+}
+
+/// <summary>Whether <see cref="SeparableConvolution.PointwiseConv"/> adds a tensor to its result.</summary>
+public enum PointwiseAccumulate
+{
+    None,
+    /// <summary>Add the <c>accumulate</c> tensor (the output's shape) after the bias, before the activation.</summary>
+    Add,
+}
+
+/// <summary>Shape and epilogue of one <see cref="SeparableConvolution.PointwiseConv"/> launch (NCHW).</summary>
+public struct PointwiseParams
+{
+    public int Batch, InChannels, OutChannels;
+    /// <summary>Height x width of the map (input and output).</summary>
+    public int Positions;
+    public PointwiseAccumulate Accumulate;
+    /// <summary>Applied last.</summary>
+    public Activation Activation;
+
+    public readonly int OutChannelsPadded => Tiling.PadChannels(OutChannels, SeparableConvolution.PointwiseChannelTile);
+    public readonly int ChannelBlocks => OutChannelsPadded / SeparableConvolution.PointwiseChannelTile;
+    public readonly int PositionThreads => Tiling.CeilDiv(Positions, Tiling.Positions);
+    /// <summary>One thread per (batch, 16-channel block, position thread), positions fastest.</summary>
+    public readonly long ThreadCount => (long)Batch * ChannelBlocks * PositionThreads;
+}
+
+/// <summary>
+/// Depthwise 3x3 and pointwise (1x1) convolutions: the separable convolutions of the face networks (face-api 1.7.15),
+/// plus the pointwise layers and 1x1 predictors of SSD MobileNet v1.
+/// <para>
+/// <b>How the networks use them.</b> SSD MobileNet v1 pair k: <c>DepthwiseConv3x3</c> (TF 'same', stride 1 or 2,
+/// BatchNorm folded into weight and bias, <see cref="Activation.Relu6"/>), then <c>PointwiseConv</c> (bias = the BN
+/// offset, Relu6). Box / class predictors: <c>PointwiseConv</c> with bias, no activation. Tiny Face Detector
+/// separable conv (pad 1, 'valid' = 'same' at stride 1): <c>DepthwiseConv3x3</c> (no bias, no activation), then
+/// <c>PointwiseConv</c> (bias, <see cref="Activation.LeakyRelu01"/>); its conv8 is a <c>PointwiseConv</c> with bias.
+/// TF's separableConv2d rounds the depthwise result to float32 before the pointwise step, as these two launches do.
+/// </para>
+/// <para>
+/// <b>FaceLandmark68Net dense block (denseBlock4) in 4 x 2 launches, no separate add or ReLU.</b> TF computes
+/// <c>out1 = relu(conv0(x))</c>, <c>out2 = sep1(out1)</c>, <c>out3 = sep2(relu(out1 + out2))</c>,
+/// <c>out4 = sep3(relu(out1 + out2 + out3))</c>, <c>block = relu(out1 + out2 + out3 + out4)</c>, where sepK is a
+/// depthwise 3x3 ('same', stride 1, no bias) then a pointwise conv + bias with no activation between. Keep the running
+/// pre-activation sum S in one buffer: <c>S1 = out1</c>, <c>Sk = Sk-1 + sepk(relu(Sk-1))</c>, so <c>block = relu(S4)</c>:
+/// <list type="number">
+/// <item>S1 = out1. First block: <c>Convolution.Conv2D</c> 3x3/2 'same' 3 -> 32 with bias, <see cref="Activation.Relu"/>.
+/// Other blocks: <c>DepthwiseConv3x3</c> stride 2 'same' on the previous block's S4 with
+/// <c>InputActivation = Relu</c> (its ReLU), into T; then <c>PointwiseConv</c>(T) + bias, Relu, into S.</item>
+/// <item>k = 2, 3, 4: <c>DepthwiseConv3x3</c> stride 1 on S with <c>InputActivation = Relu</c> (relu(Sk-1); for k = 2
+/// it is a no-op, S1 being a ReLU output) into T; then <c>PointwiseConv</c>(T) + bias with
+/// <c>Accumulate = Add, accumulate = S, output = S</c> (in place: each thread reads exactly the elements it writes),
+/// no activation.</item>
+/// <item>The block's ReLU is applied by whoever reads S4: the next block's first depthwise conv, or
+/// <c>FacePooling.GlobalAvgPool</c> (the 7x7/2 'valid' average pool of the 7x7 map) with <c>InputActivation = Relu</c>,
+/// then <c>Linear.Dense</c> 256 -> 136.</item>
+/// </list>
+/// The sums are formed as ((out1 + out2) + out3) + out4 where TF forms out1 + (out2 + (out3 + out4)): the same values
+/// up to float32 rounding of the additions, within the kernel tests' tolerance.
+/// </para>
+/// </summary>
+public static class SeparableConvolution
+{
+    /// <summary>Adjacent outputs of a row per depthwise thread: their 3x3 windows share input columns.</summary>
+    public const int RowOutputs = 4;
+
+    /// <summary>Output channels per pointwise thread (two 8-wide vectors, as <see cref="Convolution.Conv2DWide"/>).</summary>
+    public const int PointwiseChannelTile = 16;
+
+    /// <summary>
+    /// Depthwise 3x3 convolution + per-channel bias + activation; launch <see cref="DepthwiseParams.ThreadCount"/>
+    /// threads. Weights packed <c>[c * 9 + ky * 3 + kx]</c> (a folded BatchNorm's scale already multiplied in), bias
+    /// <c>[c]</c> (zeros where the layer has none). Each thread computes 4 adjacent outputs of one row of one plane;
+    /// neighbouring threads take neighbouring column groups. Taps outside the input read 0, after
+    /// <see cref="DepthwiseParams.InputActivation"/>.
+    /// </summary>
+    public static void DepthwiseConv3x3(ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
+        ArrayView<float> output, DepthwiseParams p)
+    {
+        int gid = Grid.GlobalIndex.X;
+        if (gid >= p.ThreadCount) return;
+        int groups = p.ColumnGroups;
+        int ox0 = gid % groups * RowOutputs;
+        int oy = gid / groups % p.OutHeight;
+        int plane = gid / groups / p.OutHeight;
+        int c = plane % p.Channels;
+        int inBase = plane * p.InHeight * p.InWidth;
+        // Input column of tap kx = 0 for each of the four outputs.
+        int s = p.Stride;
+        int ix0 = ox0 * s - p.PadLeft, ix1 = ix0 + s, ix2 = ix1 + s, ix3 = ix2 + s;
+
+        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f;
+        for (int ky = 0; ky < 3; ky++)
+        {
+            int iy = oy * s - p.PadTop + ky;
+            bool rowIn = iy >= 0 && iy < p.InHeight;
+            int row = inBase + (rowIn ? iy : 0) * p.InWidth;
+            for (int kx = 0; kx < 3; kx++)
+            {
+                float w = weight[c * 9 + ky * 3 + kx];
+                a0 += w * Tap(input, row, rowIn, ix0 + kx, p);
+                a1 += w * Tap(input, row, rowIn, ix1 + kx, p);
+                a2 += w * Tap(input, row, rowIn, ix2 + kx, p);
+                a3 += w * Tap(input, row, rowIn, ix3 + kx, p);
+            }
+        }
+
+        float b = bias[c];
+        int o = (plane * p.OutHeight + oy) * p.OutWidth + ox0;
+        output[o] = Act.Apply(a0 + b, p.Activation);
+        if (ox0 + 1 < p.OutWidth) output[o + 1] = Act.Apply(a1 + b, p.Activation);
+        if (ox0 + 2 < p.OutWidth) output[o + 2] = Act.Apply(a2 + b, p.Activation);
+        if (ox0 + 3 < p.OutWidth) output[o + 3] = Act.Apply(a3 + b, p.Activation);
+    }
+
+    /// <summary>Branch-free tap: the load stays in range, taps in the padding are selected away to 0.</summary>
+    private static float Tap(ArrayView<float> input, int row, bool rowIn, int ix, DepthwiseParams p)
+    {
+        bool inside = rowIn && ix >= 0 && ix < p.InWidth;
+        float v = Act.Apply(input[row + (inside ? ix : 0)], p.InputActivation);
+        return inside ? v : 0f;
+    }
+
+    /// <summary>
+    /// 1x1 convolution (a GEMM over channels) + bias (+ the <c>accumulate</c> tensor) + activation; launch
+    /// <see cref="PointwiseParams.ThreadCount"/> threads. Weights packed <c>[ci * CoutPad16 + co]</c> (TF's
+    /// <c>[1, 1, Cin, Cout]</c> with the output channels padded to 16 with zeros), bias <c>[CoutPad16]</c>. Each thread
+    /// owns 16 output channels x 4 positions strided by the number of position threads (neighbouring threads read
+    /// neighbouring input elements). <paramref name="accumulate"/> may be the output buffer itself (in place).
+    /// </summary>
+    public static void PointwiseConv(ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
+        ArrayView<float> accumulate, ArrayView<float> output, PointwiseParams p)
+    {
+        // No early exit: the loop stays uniform across a work-group (PoCL). Spare threads compute a copy and store nothing.
+        int q = p.PositionThreads;
+        int blocks = p.ChannelBlocks;
+        int total = (int)p.ThreadCount;
+        bool active = Grid.GlobalIndex.X < total;
+        int g = active ? Grid.GlobalIndex.X : total - 1;
+        int t = g % q;
+        int co = g / q % blocks * PointwiseChannelTile;
+        int b = g / q / blocks;
+        int hw = p.Positions;
+        int coutPad = p.OutChannelsPadded;
+        int pos0 = t, pos1 = t + q, pos2 = t + 2 * q, pos3 = t + 3 * q;
+        // Positions past the end are clamped for reading and skipped when writing.
+        int r0 = Math.Min(pos0, hw - 1), r1 = Math.Min(pos1, hw - 1), r2 = Math.Min(pos2, hw - 1), r3 = Math.Min(pos3, hw - 1);
+
+        // Channels co..co+7 in a*, co+8..co+15 in d*.
+        var a0 = new Acc8(); var a1 = new Acc8(); var a2 = new Acc8(); var a3 = new Acc8();
+        var d0 = new Acc8(); var d1 = new Acc8(); var d2 = new Acc8(); var d3 = new Acc8();
+        int x = b * p.InChannels * hw;
+        int w = co;
+        for (int ci = 0; ci < p.InChannels; ci++)
+        {
+            float v0 = input[x + r0], v1 = input[x + r1], v2 = input[x + r2], v3 = input[x + r3];
+            a0.Fma(weight, w, v0); a1.Fma(weight, w, v1); a2.Fma(weight, w, v2); a3.Fma(weight, w, v3);
+            int w8 = w + 8;
+            d0.Fma(weight, w8, v0); d1.Fma(weight, w8, v1); d2.Fma(weight, w8, v2); d3.Fma(weight, w8, v3);
+            w += coutPad;
+            x += hw;
+        }
+
+        if (!active) return;
+        StoreTile(output, bias, accumulate, a0, a1, a2, a3, b, co, pos0, pos1, pos2, pos3, p);
+        StoreTile(output, bias, accumulate, d0, d1, d2, d3, b, co + 8, pos0, pos1, pos2, pos3, p);
+    }
+
+    private static void StoreTile(ArrayView<float> output, ArrayView<float> bias, ArrayView<float> accumulate,
+        Acc8 a0, Acc8 a1, Acc8 a2, Acc8 a3, int b, int co, int pos0, int pos1, int pos2, int pos3, PointwiseParams p)
+    {
+        for (int c = 0; c < 8; c++)
+        {
+            if (co + c >= p.OutChannels) break;
+            int outBase = (b * p.OutChannels + co + c) * p.Positions;
+            float bc = bias[co + c];
+            Store(output, accumulate, outBase + pos0, pos0, a0.Get(c) + bc, p);
+            Store(output, accumulate, outBase + pos1, pos1, a1.Get(c) + bc, p);
+            Store(output, accumulate, outBase + pos2, pos2, a2.Get(c) + bc, p);
+            Store(output, accumulate, outBase + pos3, pos3, a3.Get(c) + bc, p);
+        }
+    }
+
+    /// <summary>TF's order: (conv + bias), then + the accumulated tensor, then the activation.</summary>
+    private static void Store(ArrayView<float> output, ArrayView<float> accumulate, int at, int pos, float v, PointwiseParams p)
+    {
+        if (pos >= p.Positions) return;
+        if (p.Accumulate == PointwiseAccumulate.Add) v += accumulate[at];
+        output[at] = Act.Apply(v, p.Activation);
+    }
+}
