@@ -16,8 +16,8 @@ public struct MaxPool2x2Params
 public struct GlobalPoolParams
 {
     public int Batch, Channels, Height, Width;
-    /// <summary>Applied to each input value as it is read (<see cref="Activation.Relu"/>: the last dense block's ReLU) or none.</summary>
-    public Activation InputActivation;
+    /// <summary>Applied to each input value as it is read (<see cref="ReadActivation.Relu"/>: the last dense block's ReLU) or none.</summary>
+    public ReadActivation InputActivation;
     /// <summary>One thread per (batch, channel).</summary>
     public readonly long ThreadCount => (long)Batch * Channels;
 }
@@ -61,8 +61,13 @@ public static class FacePooling
         if (gid >= p.ThreadCount) return;
         int hw = p.Height * p.Width;
         int at = gid * hw;
+        float floor = p.InputActivation == ReadActivation.Relu ? 0f : float.NegativeInfinity;
         float sum = 0f;
-        for (int i = 0; i < hw; i++) sum += Act.Apply(input[at + i], p.InputActivation);
+        for (int i = 0; i < hw; i++)
+        {
+            float v = input[at + i];
+            sum += v < floor ? floor : v;
+        }
         output[gid] = sum / hw;
     }
 

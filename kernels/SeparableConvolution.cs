@@ -8,8 +8,8 @@ public struct DepthwiseParams
     public int Batch, Channels, InHeight, InWidth, OutHeight, OutWidth, Stride;
     /// <summary>Zero padding before the first row / column (<see cref="TfPadding.Before"/>); taps past the far edges are 0 too.</summary>
     public int PadTop, PadLeft;
-    /// <summary>Applied to each input value as it is read (<see cref="Activation.Relu"/> for the dense blocks) or none.</summary>
-    public Activation InputActivation;
+    /// <summary>Applied to each input value as it is read (<see cref="ReadActivation.Relu"/> for the dense blocks) or none.</summary>
+    public ReadActivation InputActivation;
     /// <summary>Applied last.</summary>
     public Activation Activation;
 
@@ -17,6 +17,14 @@ public struct DepthwiseParams
     public readonly int ColumnGroups => Tiling.CeilDiv(OutWidth, SeparableConvolution.RowOutputs);
     /// <summary>One thread per (plane, output row, column group).</summary>
     public readonly long ThreadCount => (long)Batch * Channels * OutHeight * ColumnGroups;
+}
+
+/// <summary>What a kernel applies to each input value as it reads it (the dense blocks' deferred ReLU).</summary>
+public enum ReadActivation
+{
+    None,
+    /// <summary>max(x, 0); a NaN passes through (as TF's relu).</summary>
+    Relu,
 }
 
 /// <summary>Whether <see cref="SeparableConvolution.PointwiseConv"/> adds a tensor to its result.</summary>
@@ -90,7 +98,8 @@ public static class SeparableConvolution
     /// threads. Weights packed <c>[c * 9 + ky * 3 + kx]</c> (a folded BatchNorm's scale already multiplied in), bias
     /// <c>[c]</c> (zeros where the layer has none). Each thread computes 4 adjacent outputs of one row of one plane;
     /// neighbouring threads take neighbouring column groups. Taps outside the input read 0, after
-    /// <see cref="DepthwiseParams.InputActivation"/>.
+    /// <see cref="DepthwiseParams.InputActivation"/>. A thread loads the 6 (stride 1) or 9 (stride 2) input columns
+    /// under its windows once per row and shares them.
     /// </summary>
     public static void DepthwiseConv3x3(ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
         ArrayView<float> output, DepthwiseParams p)
@@ -103,23 +112,36 @@ public static class SeparableConvolution
         int plane = gid / groups / p.OutHeight;
         int c = plane % p.Channels;
         int inBase = plane * p.InHeight * p.InWidth;
-        // Input column of tap kx = 0 for each of the four outputs.
-        int s = p.Stride;
-        int ix0 = ox0 * s - p.PadLeft, ix1 = ix0 + s, ix2 = ix1 + s, ix3 = ix2 + s;
+        // The first input column under the thread's four windows; the windows of stride 1 span 6 columns, of stride 2, 9.
+        int x0 = ox0 * p.Stride - p.PadLeft;
+        float floor = p.InputActivation == ReadActivation.Relu ? 0f : float.NegativeInfinity;
 
         float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f;
         for (int ky = 0; ky < 3; ky++)
         {
-            int iy = oy * s - p.PadTop + ky;
+            int iy = oy * p.Stride - p.PadTop + ky;
             bool rowIn = iy >= 0 && iy < p.InHeight;
             int row = inBase + (rowIn ? iy : 0) * p.InWidth;
-            for (int kx = 0; kx < 3; kx++)
+            int w = c * 9 + ky * 3;
+            float w0 = weight[w], w1 = weight[w + 1], w2 = weight[w + 2];
+            float v0 = Tap(input, row, rowIn, x0, p.InWidth, floor), v1 = Tap(input, row, rowIn, x0 + 1, p.InWidth, floor);
+            float v2 = Tap(input, row, rowIn, x0 + 2, p.InWidth, floor), v3 = Tap(input, row, rowIn, x0 + 3, p.InWidth, floor);
+            float v4 = Tap(input, row, rowIn, x0 + 4, p.InWidth, floor), v5 = Tap(input, row, rowIn, x0 + 5, p.InWidth, floor);
+            if (p.Stride == 1)
             {
-                float w = weight[c * 9 + ky * 3 + kx];
-                a0 += w * Tap(input, row, rowIn, ix0 + kx, p);
-                a1 += w * Tap(input, row, rowIn, ix1 + kx, p);
-                a2 += w * Tap(input, row, rowIn, ix2 + kx, p);
-                a3 += w * Tap(input, row, rowIn, ix3 + kx, p);
+                a0 += w0 * v0 + w1 * v1 + w2 * v2;
+                a1 += w0 * v1 + w1 * v2 + w2 * v3;
+                a2 += w0 * v2 + w1 * v3 + w2 * v4;
+                a3 += w0 * v3 + w1 * v4 + w2 * v5;
+            }
+            else
+            {
+                float v6 = Tap(input, row, rowIn, x0 + 6, p.InWidth, floor), v7 = Tap(input, row, rowIn, x0 + 7, p.InWidth, floor);
+                float v8 = Tap(input, row, rowIn, x0 + 8, p.InWidth, floor);
+                a0 += w0 * v0 + w1 * v1 + w2 * v2;
+                a1 += w0 * v2 + w1 * v3 + w2 * v4;
+                a2 += w0 * v4 + w1 * v5 + w2 * v6;
+                a3 += w0 * v6 + w1 * v7 + w2 * v8;
             }
         }
 
@@ -131,11 +153,16 @@ public static class SeparableConvolution
         if (ox0 + 3 < p.OutWidth) output[o + 3] = Act.Apply(a3 + b, p.Activation);
     }
 
-    /// <summary>Branch-free tap: the load stays in range, taps in the padding are selected away to 0.</summary>
-    private static float Tap(ArrayView<float> input, int row, bool rowIn, int ix, DepthwiseParams p)
+    /// <summary>
+    /// One input value, each loaded once per row and shared by the windows over it: the load stays in range, the
+    /// input ReLU is a max with <paramref name="floor"/> (0, or -inf for none; a NaN passes), taps in the padding are
+    /// selected away to 0.
+    /// </summary>
+    private static float Tap(ArrayView<float> input, int row, bool rowIn, int ix, int width, float floor)
     {
-        bool inside = rowIn && ix >= 0 && ix < p.InWidth;
-        float v = Act.Apply(input[row + (inside ? ix : 0)], p.InputActivation);
+        bool inside = rowIn && ix >= 0 && ix < width;
+        float v = input[row + (inside ? ix : 0)];
+        v = v < floor ? floor : v;
         return inside ? v : 0f;
     }
 

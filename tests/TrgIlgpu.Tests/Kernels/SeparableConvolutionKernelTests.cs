@@ -16,7 +16,7 @@ public sealed class SeparableConvolutionKernelTests(KernelDevices devices)
     private const double Rtol = 1e-5;
 
     /// <summary>Input [B, C, H, W], stride, BatchNorm folded or none, input ReLU on read, activation.</summary>
-    public sealed record DwCase(int Batch, int C, int H, int W, int Stride, bool Bn, Activation InputAct, Activation Act)
+    public sealed record DwCase(int Batch, int C, int H, int W, int Stride, bool Bn, ReadActivation InputAct, Activation Act)
     {
         public override string ToString() => $"dw [{Batch},{C},{H},{W}]/{Stride}{(Bn ? " bn" : "")} in:{InputAct} {Act}";
     }
@@ -25,12 +25,12 @@ public sealed class SeparableConvolutionKernelTests(KernelDevices devices)
 
     private static readonly DwCase[] DwCpu =
     [
-        new(2, 3, 7, 5, 1, true, Activation.None, Activation.Relu6),     // odd map, stride 1, SSD layer
-        new(3, 2, 8, 6, 2, true, Activation.None, Activation.Relu6),     // even map, stride 2: pad 0 before, 1 after
-        new(2, 5, 9, 11, 2, false, Activation.None, Activation.None),    // odd map, stride 2: pad 1 before and after
-        new(2, 4, 6, 9, 1, false, Activation.Relu, Activation.None),     // dense-block step: ReLU on read, no bias
-        new(1, 3, 1, 2, 1, true, Activation.Relu, Activation.Relu),      // one row, shorter than a column group
-        new(2, 2, 5, 13, 2, true, Activation.Relu, Activation.LeakyRelu01),
+        new(2, 3, 7, 5, 1, true, ReadActivation.None, Activation.Relu6),     // odd map, stride 1, SSD layer
+        new(3, 2, 8, 6, 2, true, ReadActivation.None, Activation.Relu6),     // even map, stride 2: pad 0 before, 1 after
+        new(2, 5, 9, 11, 2, false, ReadActivation.None, Activation.None),    // odd map, stride 2: pad 1 before and after
+        new(2, 4, 6, 9, 1, false, ReadActivation.Relu, Activation.None),     // dense-block step: ReLU on read, no bias
+        new(1, 3, 1, 2, 1, true, ReadActivation.Relu, Activation.Relu),      // one row, shorter than a column group
+        new(2, 2, 5, 13, 2, true, ReadActivation.Relu, Activation.LeakyRelu01),
     ];
 
     [Theory]
@@ -42,11 +42,11 @@ public sealed class SeparableConvolutionKernelTests(KernelDevices devices)
     public void DepthwiseConv3x3_OpenCL_NetworkShapes_MatchReference()
     {
         var cl = devices.OpenCL;
-        RunDepthwise(cl, new(2, 512, 32, 32, 1, true, Activation.None, Activation.Relu6), seed: 1150);
-        RunDepthwise(cl, new(2, 256, 64, 64, 2, true, Activation.None, Activation.Relu6), seed: 1151);
-        RunDepthwise(cl, new(2, 1024, 16, 16, 1, true, Activation.None, Activation.Relu6), seed: 1152);
-        RunDepthwise(cl, new(3, 32, 56, 56, 2, false, Activation.Relu, Activation.None), seed: 1153);
-        RunDepthwise(cl, new(2, 32, 207, 207, 1, false, Activation.None, Activation.None), seed: 1154); // tiny detector conv1
+        RunDepthwise(cl, new(2, 512, 32, 32, 1, true, ReadActivation.None, Activation.Relu6), seed: 1150);
+        RunDepthwise(cl, new(2, 256, 64, 64, 2, true, ReadActivation.None, Activation.Relu6), seed: 1151);
+        RunDepthwise(cl, new(2, 1024, 16, 16, 1, true, ReadActivation.None, Activation.Relu6), seed: 1152);
+        RunDepthwise(cl, new(3, 32, 56, 56, 2, false, ReadActivation.Relu, Activation.None), seed: 1153);
+        RunDepthwise(cl, new(2, 32, 207, 207, 1, false, ReadActivation.None, Activation.None), seed: 1154); // tiny detector conv1
     }
 
     private static void RunDepthwise(DeviceUnderTest device, DwCase c, int seed)
@@ -57,7 +57,7 @@ public sealed class SeparableConvolutionKernelTests(KernelDevices devices)
         var filter = rng.Gaussian(9L * c.C, 0.4);
         var bn = c.Bn ? TfBn(rng, c.C) : null;
 
-        var input = RefActivation.Apply(RefTf.Exact(x), c.InputAct);
+        var input = RefActivation.Apply(RefTf.Exact(x), c.InputAct == ReadActivation.Relu ? Activation.Relu : Activation.None);
         var y = RefTf.DepthwiseConv2d(input, xs, filter, c.Stride, same: true, out var ys);
         if (bn is not null) y = RefTf.BatchNorm(y, ys, bn);
         y = RefActivation.Apply(y, c.Act);
@@ -176,7 +176,7 @@ public sealed class SeparableConvolutionKernelTests(KernelDevices devices)
 
         var dw = FacePacking.Depthwise("test.dw", dwFilter, cin);
         var pw = FacePacking.Pointwise("test.pw", pwFilter, cin, cout, bias);
-        var dp = DepthwiseFor(xs, 1, Activation.None, Activation.None);
+        var dp = DepthwiseFor(xs, 1, ReadActivation.None, Activation.None);
         var pp = new PointwiseParams { Batch = batch, InChannels = cin, OutChannels = cout, Positions = h * w, Activation = Activation.LeakyRelu01 };
         using var d = device.Begin();
         var mid = d.Poisoned(ts.Length);
@@ -236,7 +236,7 @@ public sealed class SeparableConvolutionKernelTests(KernelDevices devices)
             int c = k == 0 ? cin : cout;
             var dw = FacePacking.Depthwise($"dense.conv{k}.dw", dwF[k], c);
             var pw = FacePacking.Pointwise($"dense.conv{k}.pw", pwF[k], c, cout, bias[k]);
-            var dp = DepthwiseFor(k == 0 ? xs : ys, k == 0 ? 2 : 1, Activation.Relu, Activation.None);
+            var dp = DepthwiseFor(k == 0 ? xs : ys, k == 0 ? 2 : 1, ReadActivation.Relu, Activation.None);
             var pp = new PointwiseParams
             {
                 Batch = batch, InChannels = c, OutChannels = cout, Positions = ys.H * ys.W,
@@ -255,7 +255,7 @@ public sealed class SeparableConvolutionKernelTests(KernelDevices devices)
     }
 
     /// <summary>A depthwise launch with TF 'same' output size and padding.</summary>
-    internal static DepthwiseParams DepthwiseFor(Shape4 xs, int stride, Activation inputAct, Activation act) => new()
+    internal static DepthwiseParams DepthwiseFor(Shape4 xs, int stride, ReadActivation inputAct, Activation act) => new()
     {
         Batch = xs.N, Channels = xs.C, InHeight = xs.H, InWidth = xs.W, Stride = stride,
         OutHeight = TfPadding.Output(xs.H, 3, stride, TfPaddingMode.Same), OutWidth = TfPadding.Output(xs.W, 3, stride, TfPaddingMode.Same),
