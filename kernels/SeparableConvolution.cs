@@ -88,7 +88,7 @@ public struct PointwiseParams
 public static class SeparableConvolution
 {
     /// <summary>Adjacent outputs of a row per depthwise thread: their 3x3 windows share input columns.</summary>
-    public const int RowOutputs = 4;
+    public const int RowOutputs = 8;
 
     /// <summary>Output channels per pointwise thread (two 8-wide vectors, as <see cref="Convolution.Conv2DWide"/>).</summary>
     public const int PointwiseChannelTile = 16;
@@ -96,10 +96,11 @@ public static class SeparableConvolution
     /// <summary>
     /// Depthwise 3x3 convolution + per-channel bias + activation; launch <see cref="DepthwiseParams.ThreadCount"/>
     /// threads. Weights packed <c>[c * 9 + ky * 3 + kx]</c> (a folded BatchNorm's scale already multiplied in), bias
-    /// <c>[c]</c> (zeros where the layer has none). Each thread computes 4 adjacent outputs of one row of one plane;
+    /// <c>[c]</c> (zeros where the layer has none). Each thread computes 8 adjacent outputs of one row of one plane;
     /// neighbouring threads take neighbouring column groups. Taps outside the input read 0, after
-    /// <see cref="DepthwiseParams.InputActivation"/>. A thread loads the 6 (stride 1) or 9 (stride 2) input columns
-    /// under its windows once per row and shares them.
+    /// <see cref="DepthwiseParams.InputActivation"/>. A thread loads the 10 (stride 1) or 17 (stride 2) input columns
+    /// under its windows once per row and shares them; where they all lie inside the row (every thread but those at
+    /// the left and right edges) the loads are contiguous and unmasked, which PoCL's vectoriser packs.
     /// </summary>
     public static void DepthwiseConv3x3(ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
         ArrayView<float> output, DepthwiseParams p)
@@ -107,41 +108,77 @@ public static class SeparableConvolution
         int gid = Grid.GlobalIndex.X;
         if (gid >= p.ThreadCount) return;
         int groups = p.ColumnGroups;
-        int ox0 = gid % groups * RowOutputs;
-        int oy = gid / groups % p.OutHeight;
-        int plane = gid / groups / p.OutHeight;
+        int rowIndex = gid / groups;
+        int ox0 = (gid - rowIndex * groups) * RowOutputs;
+        int oy = rowIndex % p.OutHeight;
+        int plane = rowIndex / p.OutHeight;
         int c = plane % p.Channels;
         int inBase = plane * p.InHeight * p.InWidth;
-        // The first input column under the thread's four windows; the windows of stride 1 span 6 columns, of stride 2, 9.
+        // The first input column under the thread's windows, and whether all the columns they span lie in the row.
         int x0 = ox0 * p.Stride - p.PadLeft;
+        bool interior = x0 >= 0 && x0 + (RowOutputs - 1) * p.Stride + 3 <= p.InWidth;
         float floor = p.InputActivation == ReadActivation.Relu ? 0f : float.NegativeInfinity;
 
-        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f;
+        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
         for (int ky = 0; ky < 3; ky++)
         {
             int iy = oy * p.Stride - p.PadTop + ky;
-            bool rowIn = iy >= 0 && iy < p.InHeight;
-            int row = inBase + (rowIn ? iy : 0) * p.InWidth;
+            if (iy < 0 || iy >= p.InHeight) continue; // a padding row adds nothing
+            int row = inBase + iy * p.InWidth;
+            int at = row + x0;
             int w = c * 9 + ky * 3;
             float w0 = weight[w], w1 = weight[w + 1], w2 = weight[w + 2];
-            float v0 = Tap(input, row, rowIn, x0, p.InWidth, floor), v1 = Tap(input, row, rowIn, x0 + 1, p.InWidth, floor);
-            float v2 = Tap(input, row, rowIn, x0 + 2, p.InWidth, floor), v3 = Tap(input, row, rowIn, x0 + 3, p.InWidth, floor);
-            float v4 = Tap(input, row, rowIn, x0 + 4, p.InWidth, floor), v5 = Tap(input, row, rowIn, x0 + 5, p.InWidth, floor);
+            float v0, v1, v2, v3, v4, v5, v6, v7, v8, v9;
             if (p.Stride == 1)
             {
+                if (interior)
+                {
+                    v0 = Floor(input[at + 0], floor); v1 = Floor(input[at + 1], floor); v2 = Floor(input[at + 2], floor); v3 = Floor(input[at + 3], floor);
+                    v4 = Floor(input[at + 4], floor); v5 = Floor(input[at + 5], floor); v6 = Floor(input[at + 6], floor); v7 = Floor(input[at + 7], floor);
+                    v8 = Floor(input[at + 8], floor); v9 = Floor(input[at + 9], floor);
+                }
+                else
+                {
+                    v0 = Tap(input, row, x0 + 0, p.InWidth, floor); v1 = Tap(input, row, x0 + 1, p.InWidth, floor); v2 = Tap(input, row, x0 + 2, p.InWidth, floor); v3 = Tap(input, row, x0 + 3, p.InWidth, floor);
+                    v4 = Tap(input, row, x0 + 4, p.InWidth, floor); v5 = Tap(input, row, x0 + 5, p.InWidth, floor); v6 = Tap(input, row, x0 + 6, p.InWidth, floor); v7 = Tap(input, row, x0 + 7, p.InWidth, floor);
+                    v8 = Tap(input, row, x0 + 8, p.InWidth, floor); v9 = Tap(input, row, x0 + 9, p.InWidth, floor);
+                }
                 a0 += w0 * v0 + w1 * v1 + w2 * v2;
                 a1 += w0 * v1 + w1 * v2 + w2 * v3;
                 a2 += w0 * v2 + w1 * v3 + w2 * v4;
                 a3 += w0 * v3 + w1 * v4 + w2 * v5;
+                a4 += w0 * v4 + w1 * v5 + w2 * v6;
+                a5 += w0 * v5 + w1 * v6 + w2 * v7;
+                a6 += w0 * v6 + w1 * v7 + w2 * v8;
+                a7 += w0 * v7 + w1 * v8 + w2 * v9;
             }
             else
             {
-                float v6 = Tap(input, row, rowIn, x0 + 6, p.InWidth, floor), v7 = Tap(input, row, rowIn, x0 + 7, p.InWidth, floor);
-                float v8 = Tap(input, row, rowIn, x0 + 8, p.InWidth, floor);
+                float v10, v11, v12, v13, v14, v15, v16;
+                if (interior)
+                {
+                    v0 = Floor(input[at + 0], floor); v1 = Floor(input[at + 1], floor); v2 = Floor(input[at + 2], floor); v3 = Floor(input[at + 3], floor);
+                    v4 = Floor(input[at + 4], floor); v5 = Floor(input[at + 5], floor); v6 = Floor(input[at + 6], floor); v7 = Floor(input[at + 7], floor);
+                    v8 = Floor(input[at + 8], floor); v9 = Floor(input[at + 9], floor); v10 = Floor(input[at + 10], floor); v11 = Floor(input[at + 11], floor);
+                    v12 = Floor(input[at + 12], floor); v13 = Floor(input[at + 13], floor); v14 = Floor(input[at + 14], floor); v15 = Floor(input[at + 15], floor);
+                    v16 = Floor(input[at + 16], floor);
+                }
+                else
+                {
+                    v0 = Tap(input, row, x0 + 0, p.InWidth, floor); v1 = Tap(input, row, x0 + 1, p.InWidth, floor); v2 = Tap(input, row, x0 + 2, p.InWidth, floor); v3 = Tap(input, row, x0 + 3, p.InWidth, floor);
+                    v4 = Tap(input, row, x0 + 4, p.InWidth, floor); v5 = Tap(input, row, x0 + 5, p.InWidth, floor); v6 = Tap(input, row, x0 + 6, p.InWidth, floor); v7 = Tap(input, row, x0 + 7, p.InWidth, floor);
+                    v8 = Tap(input, row, x0 + 8, p.InWidth, floor); v9 = Tap(input, row, x0 + 9, p.InWidth, floor); v10 = Tap(input, row, x0 + 10, p.InWidth, floor); v11 = Tap(input, row, x0 + 11, p.InWidth, floor);
+                    v12 = Tap(input, row, x0 + 12, p.InWidth, floor); v13 = Tap(input, row, x0 + 13, p.InWidth, floor); v14 = Tap(input, row, x0 + 14, p.InWidth, floor); v15 = Tap(input, row, x0 + 15, p.InWidth, floor);
+                    v16 = Tap(input, row, x0 + 16, p.InWidth, floor);
+                }
                 a0 += w0 * v0 + w1 * v1 + w2 * v2;
                 a1 += w0 * v2 + w1 * v3 + w2 * v4;
                 a2 += w0 * v4 + w1 * v5 + w2 * v6;
                 a3 += w0 * v6 + w1 * v7 + w2 * v8;
+                a4 += w0 * v8 + w1 * v9 + w2 * v10;
+                a5 += w0 * v10 + w1 * v11 + w2 * v12;
+                a6 += w0 * v12 + w1 * v13 + w2 * v14;
+                a7 += w0 * v14 + w1 * v15 + w2 * v16;
             }
         }
 
@@ -151,18 +188,20 @@ public static class SeparableConvolution
         if (ox0 + 1 < p.OutWidth) output[o + 1] = Act.Apply(a1 + b, p.Activation);
         if (ox0 + 2 < p.OutWidth) output[o + 2] = Act.Apply(a2 + b, p.Activation);
         if (ox0 + 3 < p.OutWidth) output[o + 3] = Act.Apply(a3 + b, p.Activation);
+        if (ox0 + 4 < p.OutWidth) output[o + 4] = Act.Apply(a4 + b, p.Activation);
+        if (ox0 + 5 < p.OutWidth) output[o + 5] = Act.Apply(a5 + b, p.Activation);
+        if (ox0 + 6 < p.OutWidth) output[o + 6] = Act.Apply(a6 + b, p.Activation);
+        if (ox0 + 7 < p.OutWidth) output[o + 7] = Act.Apply(a7 + b, p.Activation);
     }
 
-    /// <summary>
-    /// One input value, each loaded once per row and shared by the windows over it: the load stays in range, the
-    /// input ReLU is a max with <paramref name="floor"/> (0, or -inf for none; a NaN passes), taps in the padding are
-    /// selected away to 0.
-    /// </summary>
-    private static float Tap(ArrayView<float> input, int row, bool rowIn, int ix, int width, float floor)
+    /// <summary>The input ReLU as a max with <paramref name="floor"/> (0, or -inf for none); a NaN passes.</summary>
+    private static float Floor(float v, float floor) => v < floor ? floor : v;
+
+    /// <summary>A column at the row's edge: the load stays in range, a column in the padding is selected away to 0.</summary>
+    private static float Tap(ArrayView<float> input, int row, int ix, int width, float floor)
     {
-        bool inside = rowIn && ix >= 0 && ix < width;
-        float v = input[row + (inside ? ix : 0)];
-        v = v < floor ? floor : v;
+        bool inside = ix >= 0 && ix < width;
+        float v = Floor(input[row + (inside ? ix : 0)], floor);
         return inside ? v : 0f;
     }
 
