@@ -31,6 +31,8 @@ public sealed class SeparableConvolutionKernelTests(KernelDevices devices)
         new(2, 4, 6, 9, 1, false, ReadActivation.Relu, Activation.None),     // dense-block step: ReLU on read, no bias
         new(1, 3, 1, 2, 1, true, ReadActivation.Relu, Activation.Relu),      // one row, shorter than a column group
         new(2, 2, 5, 13, 2, true, ReadActivation.Relu, Activation.LeakyRelu01),
+        new(2, 3, 4, 29, 1, true, ReadActivation.Relu, Activation.Relu6),   // interior threads (unmasked loads) between edge ones
+        new(3, 2, 3, 38, 2, false, ReadActivation.None, Activation.None),   // stride 2 interior, a partial last group
     ];
 
     [Theory]
