@@ -4,10 +4,27 @@ namespace TrgIlgpu.Kernels;
 
 internal static class Act
 {
-    public static float Apply(float v, int activation) =>
-        activation == (int)Activation.Relu ? (v > 0f ? v : 0f)
-        : activation == (int)Activation.LeakyRelu ? (v > 0f ? v : v * 0.01f)
+    public static float Apply(float v, int activation) => Apply(v, (Activation)activation);
+
+    public static float Apply(float v, Activation activation) =>
+        activation == Activation.Relu ? (v > 0f ? v : 0f)
+        : activation == Activation.LeakyRelu ? (v > 0f ? v : v * 0.01f)
+        : activation == Activation.Relu6 ? (v > 0f ? (v < 6f ? v : 6f) : 0f)
+        : activation == Activation.LeakyRelu01 ? LeakyTenth(v)
         : v;
+
+    /// <summary>
+    /// face-api's <c>leaky</c>: <c>m = x * 0.1f; relu(x - m) + m</c>, computed in that form rather than as
+    /// <c>x &gt; 0 ? x : 0.1 x</c>. For x &gt; 0, (x - m) + m is rounded twice in float32 and can differ from x by an ulp;
+    /// keeping TF's three operations makes the result bit-identical to the TF graph for the same input, which the
+    /// end-to-end parity checks rely on. Two extra operations per output are negligible next to the convolution.
+    /// </summary>
+    private static float LeakyTenth(float v)
+    {
+        float m = v * 0.1f;
+        float d = v - m;
+        return (d > 0f ? d : 0f) + m;
+    }
 }
 
 /// <summary>Four floats: one accumulator per output channel of a thread's tile.</summary>

@@ -7,8 +7,15 @@ public enum Activation
 {
     None = 0,
     Relu = 1,
-    /// <summary>LeakyReLU with slope 0.01 (the only slope the model uses).</summary>
+    /// <summary>LeakyReLU with slope 0.01 (PyTorch's default, TRG's only slope).</summary>
     LeakyRelu = 2,
+    /// <summary>clip(x, 0, 6) (TF's relu6 / <c>clipByValue(x, 0, 6)</c>: SSD MobileNet v1).</summary>
+    Relu6 = 3,
+    /// <summary>
+    /// face-api's leaky ReLU with slope 0.1, in its float32 form <c>relu(x - m) + m</c> with <c>m = 0.1f x</c>
+    /// (tinyYolov2/leaky.ts): the Tiny Face Detector.
+    /// </summary>
+    LeakyRelu01 = 4,
 }
 
 /// <summary>

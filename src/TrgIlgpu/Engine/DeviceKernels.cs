@@ -22,6 +22,12 @@ internal sealed class DeviceKernels
     public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, LinearParams> Dense;
     public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, LinearParams, ResultLayout, int> DenseStateUpdate;
     public readonly Action<AcceleratorStream, KernelConfig, ArrayView<FaceParams>, V, ResultLayout, int> FinalGeometry;
+    // The face networks (face-api: SSD MobileNet v1, Tiny Face Detector, FaceLandmark68Net).
+    public readonly Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<SquareResizeItem>, V, int, int, FaceNormalization> ResizeToSquare;
+    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, DepthwiseParams> DepthwiseConv3x3;
+    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, PointwiseParams> PointwiseConv;
+    public readonly Action<AcceleratorStream, KernelConfig, V, V, MaxPool2x2Params> MaxPool2x2;
+    public readonly Action<AcceleratorStream, KernelConfig, V, V, GlobalPoolParams> GlobalAvgPool;
 
     /// <summary>Threads per group: the policy's (64), or the device's maximum when smaller.</summary>
     public readonly int GroupSize;
@@ -49,6 +55,11 @@ internal sealed class DeviceKernels
         Dense = a.LoadKernel<V, V, V, V, LinearParams>(Linear.Dense);
         DenseStateUpdate = a.LoadKernel<V, V, V, V, V, V, LinearParams, ResultLayout, int>(Linear.DenseStateUpdate);
         FinalGeometry = a.LoadKernel<ArrayView<FaceParams>, V, ResultLayout, int>(PoseMath.FinalGeometry);
+        ResizeToSquare = a.LoadKernel<ArrayView<byte>, ArrayView<SquareResizeItem>, V, int, int, FaceNormalization>(FacePreprocess.ResizeToSquare);
+        DepthwiseConv3x3 = a.LoadKernel<V, V, V, V, DepthwiseParams>(SeparableConvolution.DepthwiseConv3x3);
+        PointwiseConv = a.LoadKernel<V, V, V, V, V, PointwiseParams>(SeparableConvolution.PointwiseConv);
+        MaxPool2x2 = a.LoadKernel<V, V, MaxPool2x2Params>(FacePooling.MaxPool2x2);
+        GlobalAvgPool = a.LoadKernel<V, V, GlobalPoolParams>(FacePooling.GlobalAvgPool);
     }
 
     /// <summary>Launch shape for a barrier-free kernel over <paramref name="threads"/> threads.</summary>
