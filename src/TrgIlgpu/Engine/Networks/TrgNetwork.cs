@@ -22,7 +22,7 @@ internal sealed class TrgNetwork
     private readonly GraphTensor _images, _faces, _results, _initFace, _initPose, _pointsGrid, _subsample;
     private readonly ArrayView<FaceParams> _facesView;
 
-    private TrgNetwork(NetworkBuilder nb, int batch, ResultLayout layout, Func<ArrayView<byte>> images,
+    private TrgNetwork(NetworkBuilder nb, int batch, ResultLayout layout,
         MemoryBuffer1D<FaceParams, Stride1D.Dense> faces, MemoryBuffer1D<float, Stride1D.Dense> results)
     {
         _nb = nb;
@@ -40,15 +40,14 @@ internal sealed class TrgNetwork
         _initPose = nb.Constant("init_pose", w.InitPose);
         _pointsGrid = nb.Constant("points_grid", w.PointsGrid);
         _subsample = g.External("subsample", new TensorShape(checked((int)w.Subsample.Length)));
-        Build(images);
     }
 
     /// <summary>Adds the whole forward for <paramref name="batch"/> faces to <paramref name="nb"/>'s graph.</summary>
     public static void Build(NetworkBuilder nb, int batch, ResultLayout layout, Func<ArrayView<byte>> images,
         MemoryBuffer1D<FaceParams, Stride1D.Dense> faces, MemoryBuffer1D<float, Stride1D.Dense> results) =>
-        _ = new TrgNetwork(nb, batch, layout, images, faces, results);
+        new TrgNetwork(nb, batch, layout, faces, results).Define(images);
 
-    private void Build(Func<ArrayView<byte>> images)
+    private void Define(Func<ArrayView<byte>> images)
     {
         var nb = _nb;
         var x = Preprocess(images);
