@@ -114,10 +114,10 @@ internal sealed class TrgNetwork
         TensorAccess[] writes = first ? [sampled, new(xc, "vertex tail")] : [sampled, new(xc, "vertex tail"), new(_results, $"points[{i - 1}]")];
         var k = nb.Kernels;
         var w = nb.Weights;
-        var (faces, results) = (_facesView, _results);
+        var (faces, results, grid, initFace, initPose) = (_facesView, _results, _pointsGrid, _initFace, _initPose);
         g.Add(op, "Sample", $"{mapShape}@{n}pts->{sampled.Shape}", (long)sp.ThreadCount * 12, (long)sp.ThreadCount * 20, k.Config(sp.ThreadCount),
             [map, _subsample, _faces, .. state], writes, (st, c) =>
-            k.Sample(st, c, map.View, w.PointsGrid.View, w.Subsample.View, w.InitFace.View, w.InitPose.View, faces, results.View, sampled.View, xc.View, sp));
+            k.Sample(st, c, map.View, grid.View, w.Subsample.View, initFace.View, initPose.View, faces, results.View, sampled.View, xc.View, sp));
 
         var y0 = Mlp(i, 0, null, sampled, Activation.LeakyRelu, null);
         var y1 = Mlp(i, 1, y0, sampled, Activation.LeakyRelu, null);
@@ -179,12 +179,11 @@ internal sealed class TrgNetwork
         var lp = new LinearParams { Batch = b, In = inputs, Out = outs, InStride = inputs, OutStride = 0 };
         TensorAccess[] previous = i == 0 ? [_initFace, _initPose] : [new(_results, "face_head"), new(_results, $"pose_history[{i - 1}]")];
         var k = _nb.Kernels;
-        var w = _nb.Weights;
-        var (layout, results) = (_layout, _results);
+        var (layout, results, initFace, initPose) = (_layout, _results, _initFace, _initPose);
         _nb.Graph.Add(op, "DenseStateUpdate", $"{hShape}->face+=[{b},{face}], pose9+=[{b},{pose}]", 2L * hShape.ElementCount * outs,
             4L * (layer.Weight.Length + (long)b * outs * 3), k.Config(lp.ThreadCount), [hidden, weight, bias, .. previous],
             [new(_results, "face_head"), new(_results, $"pose_history[{i}]")], (st, c) =>
-            k.DenseStateUpdate(st, c, hidden.View, weight.View, bias.View, w.InitFace.View, w.InitPose.View, results.View, lp, layout, i));
+            k.DenseStateUpdate(st, c, hidden.View, weight.View, bias.View, initFace.View, initPose.View, results.View, lp, layout, i));
     }
 
     private void SoftArgmax(GraphTensor heat)
