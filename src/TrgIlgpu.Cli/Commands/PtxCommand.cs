@@ -103,7 +103,7 @@ internal static class PtxCommand
             for (int i = 0; i < ops.Count; i++)
             {
                 var op = ops[i];
-                var c = op.Config;
+                var c = op;
                 var occ = target.OccupancyOf(c.GroupSize, reports.TryGetValue(op.Kernel, out var r) ? r.Registers : 0, r?.SharedBytes ?? 0);
                 double waves = occ.BlocksPerSm == 0 ? double.PositiveInfinity : (double)c.Groups / ((long)sms * occ.BlocksPerSm);
                 double fill = Math.Min(c.Groups, sms) / (double)sms;

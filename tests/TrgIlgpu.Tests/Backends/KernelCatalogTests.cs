@@ -98,8 +98,8 @@ public sealed class KernelCatalogTests(KernelDevices devices)
             foreach (var op in session.Plan(batch).Ops)
             {
                 Assert.True(names.Contains(op.Kernel), $"{op.Name}: kernel label '{op.Kernel}' is not a catalogue name");
-                Assert.True(op.Config.Groups >= 1, $"{op.Name}: {op.Config}");
-                Assert.InRange(op.Config.GroupSize, 1, session.Accelerator.MaxNumThreadsPerGroup);
+                Assert.True(op.Groups >= 1, $"{op.Name}: {op.Config}");
+                Assert.InRange(op.GroupSize, 1, session.Accelerator.MaxNumThreadsPerGroup);
             }
     }
 

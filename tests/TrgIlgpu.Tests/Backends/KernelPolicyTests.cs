@@ -31,11 +31,11 @@ public sealed class KernelPolicyTests
         foreach (var op in ops)
         {
             // Groups of the policy's 64 threads, as on a GPU (the default CPU accelerator allows only 16).
-            Assert.Equal(policy.GroupSize, op.Config.GroupSize);
-            Assert.True(op.Config.Groups >= 1, op.Name);
+            Assert.Equal(policy.GroupSize, op.GroupSize);
+            Assert.True(op.Groups >= 1, op.Name);
         }
         // The preprocessing launch covers one thread per output pixel of the batch's crops.
         var pre = ops.Single(o => o.Name == "preprocess");
-        Assert.Equal(Tiling.CeilDiv(2 * VariantInfo.InputSize * VariantInfo.InputSize, policy.GroupSize), pre.Config.Groups);
+        Assert.Equal(Tiling.CeilDiv(2 * VariantInfo.InputSize * VariantInfo.InputSize, policy.GroupSize), pre.Groups);
     }
 }

@@ -1,0 +1,192 @@
+using ILGPU;
+using ILGPU.Runtime;
+using TrgIlgpu.Kernels;
+
+namespace TrgIlgpu.Engine;
+
+/// <summary>
+/// The network-agnostic layer helpers over a <see cref="ComputeGraph"/>: each infers and checks its output shape
+/// (<see cref="Shapes"/>), checks the packed weight against the input, picks the kernel, counts the work and adds one
+/// op that records what it reads and writes. A network definition (e.g. <see cref="TrgNetwork"/>) is a sequence of
+/// these calls plus its own special ops; it never writes a dimension or frees a buffer.
+/// </summary>
+internal sealed class NetworkBuilder(ComputeGraph graph, DeviceKernels kernels, DeviceWeights weights)
+{
+    private readonly Dictionary<string, LayerTensors> _layers = new();
+
+    public ComputeGraph Graph { get; } = graph;
+    public DeviceKernels Kernels { get; } = kernels;
+    public DeviceWeights Weights { get; } = weights;
+
+    /// <summary>A packed layer and its buffers as the graph's external tensors (flat: the packed layouts are the kernels').</summary>
+    public sealed record LayerTensors(DeviceLayer Layer, GraphTensor Weight, GraphTensor Bias, GraphTensor? ShortcutWeight);
+
+    /// <summary>The layer <paramref name="name"/> of the model, its buffers registered once as externals.</summary>
+    public LayerTensors Layer(string name)
+    {
+        if (_layers.TryGetValue(name, out var known)) return known;
+        var layer = Weights[name];
+        var t = new LayerTensors(layer, Constant($"{name}.weight", layer.Weight), Constant($"{name}.bias", layer.Bias),
+            layer.ShortcutWeight is { } sw ? Constant($"{name}.shortcut_weight", sw) : null);
+        _layers[name] = t;
+        return t;
+    }
+
+    /// <summary>A device buffer of the model (weights, constants) as an external tensor of its length.</summary>
+    public GraphTensor Constant(string name, MemoryBuffer1D<float, Stride1D.Dense> buffer) =>
+        Graph.External(name, new TensorShape(checked((int)buffer.Length)), () => buffer.View);
+
+    /// <summary>
+    /// A square convolution with folded BatchNorm and <paramref name="act"/>, optionally adding a residual
+    /// <paramref name="shortcut"/> (identity, or the layer's 1x1 projection when it has one; its stride is inferred
+    /// from the shapes). Kernel: Winograd when the layer is packed for it, the 3-channel stem, the 16-channel tile,
+    /// else the 8-channel direct convolution.
+    /// </summary>
+    public GraphTensor Conv(string name, GraphTensor input, int kernel, int stride, Padding2D pad, Activation act, GraphTensor? shortcut = null)
+    {
+        var (layer, weight, bias, shortcutWeight) = Layer(name);
+        var inShape = Input(name, input);
+        if (!pad.IsSymmetric) throw new GraphException(name, $"the convolution kernels take symmetric padding only, got {pad}");
+        int cout = layer.OutChannels, coutPadded = Tiling.PadChannels(cout, Convolution.ChannelTile);
+        int taps = layer.Winograd ? 16 : kernel * kernel;
+        var outShape = Shapes.Conv2D(name, inShape, WeightInputs(name, layer.Weight.Length, taps * coutPadded, $"{taps} taps x {coutPadded} padded outputs"),
+            cout, kernel, stride, pad);
+        var p = new ConvParams
+        {
+            Batch = inShape.Batch, InChannels = inShape[1], InHeight = inShape[2], InWidth = inShape[3],
+            OutChannels = cout, OutHeight = outShape[2], OutWidth = outShape[3],
+            Kernel = kernel, Stride = stride, Pad = pad.Top, Activation = (int)act,
+            ShortcutMode = shortcut is null ? Convolution.ShortcutNone : shortcutWeight is not null ? Convolution.ShortcutProjection : Convolution.ShortcutIdentity,
+        };
+        if (shortcut is not null) SetShortcut(name, ref p, Input(name, shortcut), outShape, layer);
+        var output = Graph.Activation(name, outShape);
+
+        long macs = outShape.ElementCount * (inShape[1] * kernel * kernel + (p.ShortcutMode == Convolution.ShortcutProjection ? p.ShortcutChannels : 0));
+        long bytes = 4 * (inShape.ElementCount + layer.Weight.Length + outShape.ElementCount);
+        string sc = p.ShortcutMode switch { Convolution.ShortcutProjection => " +proj", Convolution.ShortcutIdentity => " +res", _ => "" };
+        string text = $"{inShape}->{outShape} k{kernel}s{stride}{sc} {act}";
+        var reads = new List<TensorAccess> { input, weight, bias };
+        if (shortcut is not null) reads.Add(shortcut);
+        if (shortcutWeight is not null && shortcut is not null) reads.Add(shortcutWeight);
+        var k = Kernels;
+        var dummy = Weights.Dummy;
+        var scWeight = layer.ShortcutWeight;
+        if (layer.Winograd)
+        {
+            // Packed for Winograd by PackedModel; only a 3x3 stride-1 pad-1 convolution can read that layout.
+            if (!WinogradConvolution.Supports(p))
+                throw new GraphException(name, $"Winograd weights, but the convolution is k{kernel} s{stride} {pad}");
+            // Counted work stays the direct convolution's (an "effective" rate), so the two algorithms compare directly.
+            Graph.Add(name, "WinogradF2x3", text, 2 * macs, bytes, k.Config(WinogradConvolution.ThreadCount(p)), reads, [output], (st, c) =>
+                k.WinogradConv3x3(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, scWeight?.View ?? dummy, output.View, p));
+        }
+        else if (StemConvolution.Supports(p))
+        {
+            // The 3-channel 7x7/2 stem: 16 channels per thread (see StemConvolution).
+            Graph.Add(name, "Stem7x7S2", text, 2 * macs, bytes, k.Config(StemConvolution.ThreadCount(p)), reads, [output], (st, c) =>
+                k.StemConv7x7S2(st, c, input.View, weight.View, bias.View, output.View, p));
+        }
+        else if (Convolution.SupportsWide(p))
+        {
+            // 16 channels per thread wherever the channel count allows it (see Convolution.Conv2DWide).
+            Graph.Add(name, "Conv2DWide", text, 2 * macs, bytes, k.Config(Convolution.WideThreadCount(p)), reads, [output], (st, c) =>
+                k.Conv2DWide(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, output.View, p));
+        }
+        else
+        {
+            Graph.Add(name, "Conv2D", text, 2 * macs, bytes, p.Config(k.GroupSize), reads, [output], (st, c) =>
+                k.Conv2D(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, scWeight?.View ?? dummy, output.View, p));
+        }
+        return output;
+    }
+
+    /// <summary>Shortcut geometry from its shape: identity needs the output's shape, a projection a whole stride.</summary>
+    private static void SetShortcut(string name, ref ConvParams p, TensorShape sc, TensorShape outShape, DeviceLayer layer)
+    {
+        Shapes.RequireSameBatch(name, sc, outShape);
+        int stride = sc[2] / outShape[2];
+        if (p.ShortcutMode == Convolution.ShortcutIdentity)
+            Shapes.RequireShape(name, "the identity shortcut", sc, outShape);
+        else
+        {
+            if (stride < 1 || (sc[2] - 1) / stride + 1 != outShape[2] || (sc[3] - 1) / stride + 1 != outShape[3])
+                throw new GraphException(name, $"shortcut {sc} does not subsample to the output {outShape}");
+            int padded = Tiling.PadChannels(layer.OutChannels, Convolution.ChannelTile);
+            if (layer.ShortcutWeight!.Length != (long)sc[1] * padded)
+                throw new GraphException(name, $"shortcut {sc} has {sc[1]} channels, the projection weight holds {layer.ShortcutWeight.Length} floats ({padded} padded outputs)");
+        }
+        p.ShortcutChannels = sc[1];
+        p.ShortcutHeight = sc[2];
+        p.ShortcutWidth = sc[3];
+        p.ShortcutStride = Math.Max(stride, 1);
+    }
+
+    /// <summary>Max pooling 3x3, stride 2, padding 1 (PyTorch's ResNet pool); the kernel clamps at the edges.</summary>
+    public GraphTensor MaxPool3x3S2(string name, GraphTensor input)
+    {
+        var inShape = Input(name, input);
+        var outShape = Shapes.Pool2D(name, inShape, 3, 2, Padding2D.Symmetric(1));
+        var output = Graph.Activation(name, outShape);
+        var pp = new PoolParams
+        {
+            Batch = inShape.Batch, Channels = inShape[1], InHeight = inShape[2], InWidth = inShape[3], OutHeight = outShape[2], OutWidth = outShape[3],
+        };
+        var k = Kernels;
+        Graph.Add(name, "MaxPool3x3S2", outShape.ToString(), pp.OutputCount * 9L, 4 * (inShape.ElementCount + outShape.ElementCount),
+            k.Config(pp.ThreadCount), [input], [output], (st, c) => k.MaxPool(st, c, input.View, output.View, pp));
+        return output;
+    }
+
+    /// <summary>A 4x4 stride-2 padding-1 transposed convolution (doubles height and width) with folded BatchNorm.</summary>
+    public GraphTensor Deconv4x4S2(string name, GraphTensor input, Activation act)
+    {
+        var (layer, weight, bias, _) = Layer(name);
+        var inShape = Input(name, input);
+        int cout = layer.OutChannels, padded = Tiling.PadChannels(cout, TransposedConvolution.ChannelTile);
+        var outShape = Shapes.ConvTranspose2D(name, inShape, WeightInputs(name, layer.Weight.Length, 16 * padded, $"16 taps x {padded} padded outputs"),
+            cout, 4, 2, 1);
+        var p = new DeconvParams
+        {
+            Batch = inShape.Batch, InChannels = inShape[1], InHeight = inShape[2], InWidth = inShape[3], OutChannels = cout, Activation = (int)act,
+        };
+        var output = Graph.Activation(name, outShape);
+        var k = Kernels;
+        long flops = 2L * outShape.ElementCount * inShape[1] * 4;
+        long bytes = 4 * (inShape.ElementCount + layer.Weight.Length + outShape.ElementCount);
+        Graph.Add(name, "Deconv4x4S2", $"{inShape}->{outShape} {act}", flops, bytes, p.Config(k.GroupSize), [input, weight, bias], [output], (st, c) =>
+            k.Deconv(st, c, input.View, weight.View, bias.View, output.View, p));
+        return output;
+    }
+
+    /// <summary>
+    /// A dense layer (the model's layer <paramref name="layerName"/>) over every non-batch element of
+    /// <paramref name="input"/>; <paramref name="note"/> is appended to the shape text.
+    /// </summary>
+    public GraphTensor Dense(string name, string layerName, GraphTensor input, string? note = null)
+    {
+        var (layer, weight, bias, _) = Layer(layerName);
+        var inShape = Input(name, input);
+        int outs = layer.OutChannels, padded = Tiling.PadChannels(outs, Linear.ChannelTile);
+        var outShape = Shapes.Dense(name, inShape, WeightInputs(name, layer.Weight.Length, padded, $"{padded} padded outputs"), outs);
+        int features = checked((int)(inShape.ElementCount / inShape.Batch));
+        var lp = new LinearParams { Batch = inShape.Batch, In = features, Out = outs, InStride = features, OutStride = outs };
+        var output = Graph.Activation(name, outShape);
+        var k = Kernels;
+        Graph.Add(name, "Dense", $"{inShape}->{outShape}{(note is null ? "" : " " + note)}", 2L * inShape.ElementCount * outs,
+            4L * (layer.Weight.Length + inShape.ElementCount + outShape.ElementCount), k.Config(lp.ThreadCount), [input, weight, bias], [output], (st, c) =>
+            k.Dense(st, c, input.View, weight.View, bias.View, output.View, lp));
+        return output;
+    }
+
+    /// <summary>The shape of an op's input (an activation or a shaped external).</summary>
+    public static TensorShape Input(string op, GraphTensor input) =>
+        input.Shape ?? throw new GraphException(op, $"input '{input.Name}' has no shape");
+
+    /// <summary>Input channels (or features) a packed weight holds: its length over the per-input size, which must divide it.</summary>
+    public static int WeightInputs(string op, long weightLength, int perInput, string what)
+    {
+        if (weightLength % perInput != 0)
+            throw new GraphException(op, $"the packed weight holds {weightLength} floats, not a whole number of inputs of {what}");
+        return checked((int)(weightLength / perInput));
+    }
+}

@@ -1,0 +1,96 @@
+using ILGPU;
+using TrgIlgpu.Backends;
+using TrgIlgpu.Engine;
+using TrgIlgpu.Kernels;
+using TrgIlgpu.Model;
+
+namespace TrgIlgpu.Tests.Engine;
+
+/// <summary>The TRG and TRGv2 forward graphs as built on the CPU accelerator: allocation, op records, shape checks.</summary>
+public sealed class TrgGraphTests
+{
+    [Theory]
+    [InlineData("trgv2", 1, 37)]
+    [InlineData("trgv2", 8, 37)]
+    [InlineData("trg", 1, 43)]
+    [InlineData("trg", 8, 43)]
+    public void Plan_SlotsNeverHoldTwoLiveTensors_AndOpsRecordWhatTheyTouch(string variant, int batch, int launches)
+    {
+        using var session = new InferenceSession(ModelWeights.Load($"synthetic:{variant}:3"), DeviceKind.Cpu);
+        var plan = session.Plan(batch);
+        var g = plan.Graph;
+        Assert.Equal(launches, plan.Ops.Count);
+        GraphInvariants.Check(g, $"{variant} batch {batch}");
+
+        // Memory: the slots plus the faces and results buffers, nothing else.
+        Assert.Equal(g.SlotBytes + plan.Faces.LengthInBytes + plan.Results.LengthInBytes, plan.AllocatedBytes);
+
+        // Tensors live at the same time resolve to different device buffers (what the launches actually bind).
+        var roots = g.Tensors.Where(t => t.Kind == TensorKind.Activation && t.Source is null).ToList();
+        foreach (var a in roots)
+        {
+            Assert.Equal(a.Length, a.View.Length);
+            foreach (var b in roots.Where(b => b.Id > a.Id && b.FirstUse <= a.LastUse && a.FirstUse <= b.LastUse))
+                Assert.NotSame(((IArrayView)a.View).Buffer, ((IArrayView)b.View).Buffer);
+        }
+
+        var readLater = new HashSet<GraphTensor>();
+        foreach (var op in plan.Ops.Reverse())
+        {
+            // Every op writes something; every activation it writes is read by a later op (no dead launches).
+            Assert.NotEmpty(op.Writes);
+            foreach (var w in op.Writes.Where(w => w.Tensor.Kind == TensorKind.Activation))
+                Assert.True(readLater.Contains(w.Tensor.Root), $"{op.Name} writes '{w.Tensor.Name}', which nothing reads");
+            foreach (var r in op.Reads) readLater.Add(r.Tensor.Root);
+            // The results row is shared by many ops: each writes a named region of it.
+            Assert.All(op.Writes.Where(w => w.Tensor.Name == "results"), w => Assert.NotNull(w.Region));
+            Assert.True(op.Config.GridDim.X >= 1 && op.Config.GroupDim.X >= 1, op.Name);
+        }
+
+        // The shape text of each convolution, deconvolution and dense op is its recorded input -> output.
+        foreach (var op in plan.Ops.Where(o => o.Kernel is "Conv2D" or "Conv2DWide" or "WinogradF2x3" or "Stem7x7S2" or "Deconv4x4S2" or "Dense"))
+            Assert.StartsWith($"{op.Reads[0].Tensor.Shape}->{op.Writes[0].Tensor.Shape}", op.Shape);
+
+        // Weights and the results buffer are externals; the first op reads the uploaded images, the last writes results.
+        Assert.All(g.Tensors.Where(t => t.Name.EndsWith(".weight")), t => Assert.Equal(TensorKind.External, t.Kind));
+        Assert.Contains(plan.Ops[0].Reads, r => r.Tensor.Name == "images");
+        Assert.All(plan.Ops[^1].Writes, w => Assert.Equal("results", w.Tensor.Name));
+        Assert.All(plan.Ops.Where(o => o.Kernel == "DenseStateUpdate"), o => Assert.Contains(o.Writes, w => w.ToString().StartsWith("results[pose_history[")));
+        Assert.Contains("slot", plan.Describe());
+    }
+
+    [Fact]
+    public void Builder_RejectsInputsThatDoNotFitTheModel_NamingTheOp()
+    {
+        using var device = ComputeDevice.Open(DeviceKind.Cpu);
+        var a = device.Accelerator;
+        var kernels = new DeviceKernels(a, winograd: false);
+        using var weights = new DeviceWeights(a, new PackedModel(ModelWeights.Load("synthetic:trgv2:3"), winograd: true));
+        var g = new ComputeGraph("test");
+        var nb = new NetworkBuilder(g, kernels, weights);
+
+        void Throws(string op, string fragment, Action build)
+        {
+            var e = Assert.Throws<GraphException>(build);
+            Assert.Equal(op, e.Op);
+            Assert.Contains(fragment, e.Message);
+        }
+
+        Throws("layer2.1.conv1", "65 channels", () => nb.Conv("layer2.1.conv1", g.External("x65", TensorShape.Nchw(2, 65, 24, 24)), 3, 1, Padding2D.Symmetric(1), Activation.Relu));
+        Throws("layer1.0.conv2", "batch", () => nb.Conv("layer1.0.conv2", g.External("x", TensorShape.Nchw(2, 64, 47, 47)), 3, 1, Padding2D.Symmetric(1), Activation.Relu,
+            shortcut: g.External("sc", TensorShape.Nchw(3, 64, 47, 47))));
+        Throws("layer1.0.conv2", "identity shortcut", () => nb.Conv("layer1.0.conv2", g.External("y", TensorShape.Nchw(2, 64, 47, 47)), 3, 1, Padding2D.Symmetric(1), Activation.Relu,
+            shortcut: g.External("sc2", TensorShape.Nchw(2, 64, 45, 47))));
+        Throws("layer1.1.conv1", "Winograd", () => nb.Conv("layer1.1.conv1", g.External("z", TensorShape.Nchw(2, 64, 47, 47)), 3, 2, Padding2D.Symmetric(1), Activation.Relu));
+        Throws("layer2.0.conv1", "symmetric", () => nb.Conv("layer2.0.conv1", g.External("w", TensorShape.Nchw(2, 64, 48, 48)), 3, 2, Padding2D.Same(48, 48, 3, 2), Activation.Relu));
+        Throws("deconv0", "channels", () => nb.Deconv4x4S2("deconv0", g.External("d", TensorShape.Nchw(1, 256, 7, 7)), Activation.Relu));
+        Throws("iter0.regressor", "features", () => nb.Dense("iter0.regressor", "regressor0.hidden", g.External("f", new TensorShape(3, VariantInfo.TrgV2.RegressorInput(0) - 1))));
+        Throws("maxpool", "NCHW", () => nb.MaxPool3x3S2("maxpool", g.External("m", new TensorShape(2, 64, 96))));
+        Assert.Empty(g.Ops);
+
+        // The same layers accept inputs that fit, with odd sizes and the shapes inferred.
+        var ok = nb.Conv("layer2.0.conv1", g.External("ok", TensorShape.Nchw(3, 64, 47, 45)), 3, 2, Padding2D.Symmetric(1), Activation.Relu);
+        Assert.Equal(TensorShape.Nchw(3, 128, 24, 23), ok.Shape);
+        Assert.Equal(TensorShape.Nchw(3, 256, 48, 46), nb.Deconv4x4S2("deconv1", g.External("ok2", TensorShape.Nchw(3, 256, 24, 23)), Activation.Relu).Shape);
+    }
+}
