@@ -85,9 +85,31 @@ public readonly record struct EulerAngles(double Yaw, double Pitch, double Roll)
     }
 }
 
+/// <summary>How a face's pose was computed.</summary>
+public enum PoseMethod
+{
+    /// <summary>The TRG / TRGv2 network (a model file was given).</summary>
+    Trg,
+    /// <summary>
+    /// No TRG model: the 68 detected landmarks fitted to the TRG template's 68 landmarks by perspective-n-point
+    /// (a rigid mean-face fit, docs/landmark-fit.md). Head-space vertices are the template.
+    /// </summary>
+    Landmarks,
+}
+
 /// <summary>What the model says about one face (MODEL_SPEC.md section 6).</summary>
 public sealed class FaceResult
 {
+    /// <summary>Which method produced the pose: the TRG network or the landmark fit.</summary>
+    public PoseMethod Method { get; init; } = PoseMethod.Trg;
+    /// <summary>
+    /// The face as found: detector box and score, the landmark net's 68 points, the TRG box from them. Null when
+    /// the face box was given and TRG ran on it directly; the score is NaN for a box given to the landmark net.
+    /// </summary>
+    public Faces.FoundFace? Detection { get; init; }
+    /// <summary>For <see cref="PoseMethod.Landmarks"/>: root-mean-square reprojection error of the fit, pixels.</summary>
+    public double? FitRmsPixels { get; init; }
+
     public required FaceBox Box { get; init; }
     /// <summary>The camera intrinsics the face was estimated with (pixels of the input image).</summary>
     public required CameraIntrinsics Camera { get; init; }

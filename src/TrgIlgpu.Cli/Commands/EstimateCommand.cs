@@ -7,18 +7,58 @@ namespace TrgIlgpu.Cli.Commands;
 /// <summary>`trg estimate`: head poses for the face boxes in images, as JSON / JSON Lines, with optional overlay pictures.</summary>
 internal static class EstimateCommand
 {
-    public static Command Create() => Create(TrgEstimator.Create);
+    public static Command Create() => Create(HeadPoseEstimator.Create);
 
-    /// <summary>The command with a chosen way to make the estimator (tests pass a stand-in engine).</summary>
-    internal static Command Create(Func<string, EstimatorOptions, TrgEstimator> createEstimator)
+    /// <summary>
+    /// The command with a chosen TRG engine (tests pass a stand-in): runs with a model use it; face finding and the
+    /// landmark fit (no model) run on the real networks.
+    /// </summary>
+    internal static Command Create(Func<string, EstimatorOptions, TrgEstimator> createEstimator) =>
+        Create(o => o.Model is null
+            ? HeadPoseEstimator.Create(o)
+            : HeadPoseEstimator.ForTrg(createEstimator(o.Model, new EstimatorOptions
+            {
+                Device = o.Device, Log = o.Log, MaxBatchSize = o.MaxBatchSize, Convolutions = o.Convolutions,
+            }), o));
+
+    /// <summary>The command with a chosen way to make the photo-to-pose estimator.</summary>
+    internal static Command Create(Func<HeadPoseOptions, HeadPoseEstimator> createEstimator)
     {
         var inputs = new Argument<string[]>("INPUT")
         {
             Description = "Image files, folders (their image files, not recursive) or @LIST files (one path per line, relative to the list)",
             Arity = ArgumentArity.OneOrMore,
         };
-        var model = CommonOptions.Model();
+        var model = CommonOptions.Model(required: false);
+        model.Description = "TRG model file (.safetensors from `trg export`) or synthetic:trgv2[:SEED]; without it, poses come from fitting "
+            + "the detected 68 landmarks to the TRG template (\"method\": \"landmarks\")";
         model.Aliases.Add("-m");
+        var detector = new Option<string>("--detector")
+        {
+            Description = "Face detector: ssd (face-api SSD MobileNet v1 at 512, finds small and turned faces) or tiny (tiny face detector, faster)",
+            DefaultValueFactory = _ => "ssd",
+        };
+        detector.AcceptOnlyFromAmong("ssd", "tiny");
+        var score = new Option<float>("--score")
+        {
+            Description = "Keep detections scoring above this, in (0, 1)",
+            DefaultValueFactory = _ => 0.5f,
+        };
+        var minFace = new Option<float>("--min-face")
+        {
+            Description = "Drop detected faces whose box is smaller than this many pixels (width or height)",
+            DefaultValueFactory = _ => 0f,
+        };
+        var tinySize = new Option<int>("--tiny-size")
+        {
+            Description = "Input side of the tiny detector, a multiple of 32 (416; 608 finds smaller faces)",
+            DefaultValueFactory = _ => 416,
+        };
+        var maxFaces = new Option<int>("--max-faces")
+        {
+            Description = "Most faces per image (highest scores)",
+            DefaultValueFactory = _ => 100,
+        };
         var bbox = new Option<string[]>("--bbox")
         {
             Description = "Face box l,t,r,b in pixels, for every image (repeat for several faces)",
@@ -68,7 +108,7 @@ internal static class EstimateCommand
 
         var cmd = new Command("estimate", "Estimate head pose (R, T), face mesh and landmarks for face boxes in images")
         {
-            inputs, model, bbox, boxes, focal, camera, calibration, device, json, jsonl, overlay, sidePanel, ignoreExif, maxPixels, batch, quiet,
+            inputs, model, bbox, boxes, detector, score, minFace, tinySize, maxFaces, focal, camera, calibration, device, json, jsonl, overlay, sidePanel, ignoreExif, maxPixels, batch, quiet,
         };
         cmd.SetAction((parse, cancellationToken) =>
         {
@@ -76,7 +116,15 @@ internal static class EstimateCommand
             var settings = new EstimateSettings
             {
                 Inputs = parse.GetValue(inputs)!,
-                Model = parse.GetValue(model)!,
+                Model = parse.GetValue(model),
+                Detector = new Faces.DetectorOptions
+                {
+                    Detector = parse.GetValue(detector) == "tiny" ? Faces.DetectorKind.Tiny : Faces.DetectorKind.Ssd,
+                    ScoreThreshold = parse.GetValue(score),
+                    MinFaceSize = parse.GetValue(minFace),
+                    TinyInputSize = parse.GetValue(tinySize),
+                    MaxFaces = parse.GetValue(maxFaces),
+                },
                 Boxes = boxTexts.Select(EstimateSettings.ParseBox).ToArray(),
                 BoxesFile = parse.GetValue(boxes),
                 Focal = parse.GetValue(focal),
@@ -108,8 +156,7 @@ internal static class EstimateCommand
         foreach (var input in s.Inputs)
             if (input.Length > 1 && input[0] == '-' && !char.IsDigit(input[1]) && !File.Exists(input) && !Directory.Exists(input))
                 throw new TrgException(ErrorKind.Usage, $"unknown option '{input}' (see trg estimate --help)");
-        if (s.Boxes.Count == 0 && s.BoxesFile is null)
-            throw new TrgException(ErrorKind.Usage, "no face boxes: give --bbox l,t,r,b (repeatable) or --boxes FILE.json");
+        s.Detector.Validate();
         if (s.Boxes.Count > 0 && s.BoxesFile is not null)
             throw new TrgException(ErrorKind.Usage, "--bbox and --boxes cannot be combined: put every box in the boxes file");
         if (s.JsonPath is not null && s.JsonLinesPath is not null)

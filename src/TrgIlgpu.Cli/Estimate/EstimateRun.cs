@@ -9,7 +9,7 @@ namespace TrgIlgpu.Cli.Estimate;
 /// One `trg estimate` run: expand the inputs, decode images ahead on a worker while the device runs, batch faces across
 /// images, write JSON / overlays in input order, report each failure and carry on, print a summary, pick the exit code.
 /// </summary>
-internal sealed class EstimateRun(EstimateSettings settings, Func<string, EstimatorOptions, TrgEstimator> createEstimator,
+internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOptions, HeadPoseEstimator> createEstimator,
     TextWriter stdout, TextWriter stderr, bool stderrIsTerminal)
 {
     private sealed record Loaded(InputItem Item, RgbImage? Image, TrgException? Error, double DecodeMs);
@@ -35,15 +35,16 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<string, Estima
 
         var loadClock = Stopwatch.StartNew();
         var imageOptions = new ImageLoadOptions { MaxPixels = settings.MaxPixels, ApplyExifOrientation = !settings.IgnoreExif };
-        using var estimator = createEstimator(settings.Model, new EstimatorOptions
+        using var estimator = createEstimator(new HeadPoseOptions
         {
+            Model = settings.Model,
             Device = settings.Device,
             Log = settings.Quiet ? null : stderr,
-            Images = imageOptions,
+            Detector = settings.Detector,
             MaxBatchSize = settings.BatchSize,
         });
         _stats.ModelLoadMs = loadClock.Elapsed.TotalMilliseconds;
-        sink.Begin(estimator.Weights, estimator.DeviceName);
+        sink.Begin(estimator.Weights, estimator.DeviceName, estimator.Method, estimator.Options.Detector);
 
         bool showProgress = !settings.Quiet && stderrIsTerminal && items.Count > 1;
         void Work(Action<int> advance) =>
@@ -63,7 +64,7 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<string, Estima
         return ExitCode();
     }
 
-    private void Process(List<InputItem> items, BoxesFile? boxesFile, ImageLoadOptions imageOptions, TrgEstimator estimator,
+    private void Process(List<InputItem> items, BoxesFile? boxesFile, ImageLoadOptions imageOptions, HeadPoseEstimator estimator,
         ResultSink sink, OverlayTarget? overlays, Action<int> advance, CancellationToken ct)
     {
         // Decode ahead, in order, a few images: the device works while the next ones are decoded. Kept small because
@@ -87,15 +88,16 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<string, Estima
             }
         }, stop.Token);
 
-        var pending = new List<(Loaded Loaded, ImageOutcome Outcome, List<FaceRequest> Requests)>();
+        var pending = new List<(Loaded Loaded, ImageOutcome Outcome, PhotoRequest? Photo)>();
         int pendingFaces = 0;
         try
         {
             foreach (var loaded in channel.Reader.ReadAllAsync(ct).ToBlockingEnumerable(ct))
             {
-                var (outcome, requests) = Prepare(loaded, boxesFile);
-                pending.Add((loaded, outcome, requests));
-                pendingFaces += requests.Count;
+                var (outcome, photo) = Prepare(loaded, boxesFile);
+                pending.Add((loaded, outcome, photo));
+                // An image whose faces are still to be found counts as one face towards the batch.
+                pendingFaces += photo is null ? 0 : photo.Boxes?.Count ?? 1;
                 if (pendingFaces >= settings.BatchSize)
                 {
                     Flush(pending, estimator, sink, overlays, advance, ct);
@@ -129,18 +131,19 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<string, Estima
         }
     }
 
-    private (ImageOutcome, List<FaceRequest>) Prepare(Loaded loaded, BoxesFile? boxesFile)
+    /// <summary>The image's outcome so far and what to estimate (null when the image already failed).</summary>
+    private (ImageOutcome, PhotoRequest?) Prepare(Loaded loaded, BoxesFile? boxesFile)
     {
-        var requests = new List<FaceRequest>();
         var path = loaded.Item.Path;
         if (loaded.Image is not { } image)
-            return (new ImageOutcome { Path = path, Error = loaded.Error, DecodeMs = loaded.DecodeMs }, requests);
+            return (new ImageOutcome { Path = path, Error = loaded.Error, DecodeMs = loaded.DecodeMs }, null);
 
-        IReadOnlyList<FaceBox>? boxes = boxesFile is null ? settings.Boxes : boxesFile.Find(path);
-        if (boxes is null)
+        // No --bbox and no --boxes: find the faces.
+        IReadOnlyList<FaceBox>? boxes = boxesFile is not null ? boxesFile.Find(path) : settings.Boxes.Count > 0 ? settings.Boxes : null;
+        if (boxesFile is not null && boxes is null)
         {
-            var error = new TrgException(ErrorKind.InvalidBox, $"no entry for this image in the boxes file {boxesFile!.Path}", path);
-            return (new ImageOutcome { Path = path, Error = error, DecodeMs = loaded.DecodeMs }, requests);
+            var error = new TrgException(ErrorKind.InvalidBox, $"no entry for this image in the boxes file {boxesFile.Path}", path);
+            return (new ImageOutcome { Path = path, Error = error, DecodeMs = loaded.DecodeMs }, null);
         }
         CameraIntrinsics camera;
         try
@@ -149,17 +152,19 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<string, Estima
         }
         catch (TrgException e)
         {
-            return (new ImageOutcome { Path = path, Error = e, DecodeMs = loaded.DecodeMs }, requests);
+            return (new ImageOutcome { Path = path, Error = e, DecodeMs = loaded.DecodeMs }, null);
         }
         var outcome = new ImageOutcome { Path = path, Width = image.Width, Height = image.Height, Camera = camera, DecodeMs = loaded.DecodeMs };
+        if (boxes is null) return (outcome, new PhotoRequest(image, camera));
+        var good = new List<FaceBox>();
         for (int i = 0; i < boxes.Count; i++)
         {
             if (TrgEstimator.BoxProblem(boxes[i], image.Width, image.Height) is { } problem)
                 outcome.FaceErrors.Add((boxes[i], new TrgException(ErrorKind.InvalidBox, $"face {i}: {problem}", path)));
             else
-                requests.Add(new FaceRequest(image, boxes[i], camera));
+                good.Add(boxes[i]);
         }
-        return (outcome, requests);
+        return (outcome, new PhotoRequest(image, camera, good));
     }
 
     /// <summary>The camera of one image: --calibration (scaled to its size), --camera, --focal, else the W + H default.</summary>
@@ -168,25 +173,30 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<string, Estima
         ?? settings.Camera
         ?? CameraIntrinsics.FromFocalOrDefault(settings.Focal, image.Width, image.Height);
 
-    private void Flush(List<(Loaded Loaded, ImageOutcome Outcome, List<FaceRequest> Requests)> pending, TrgEstimator estimator,
+    private void Flush(List<(Loaded Loaded, ImageOutcome Outcome, PhotoRequest? Photo)> pending, HeadPoseEstimator estimator,
         ResultSink sink, OverlayTarget? overlays, Action<int> advance, CancellationToken ct)
     {
         if (pending.Count == 0) return;
-        var all = pending.SelectMany(p => p.Requests).ToList();
+        var photos = pending.Where(p => p.Photo is not null && (p.Photo.Boxes is null || p.Photo.Boxes.Count > 0)).Select(p => p.Photo!).ToList();
         var t = Stopwatch.StartNew();
-        var results = all.Count > 0 ? estimator.Estimate(all, ct) : [];
+        var results = photos.Count > 0 ? estimator.EstimateBatch(photos, ct) : [];
         double ms = t.Elapsed.TotalMilliseconds;
         int at = 0;
-        foreach (var (loaded, outcome, requests) in pending)
+        foreach (var (loaded, outcome, photo) in pending)
         {
-            outcome.Faces.AddRange(results.AsSpan(at, requests.Count).ToArray());
-            at += requests.Count;
-            if (requests.Count > 0) outcome.InferenceMs = ms;
+            if (photo is not null && (photo.Boxes is null || photo.Boxes.Count > 0))
+            {
+                var result = results[at++];
+                outcome.Faces.AddRange(result.Faces);
+                foreach (var failure in result.Failures)
+                    outcome.FaceErrors.Add((failure.Box, new TrgException(failure.Error.Kind, failure.Error.Message, loaded.Item.Path, failure.Error)));
+                outcome.InferenceMs = ms;
+            }
             if (overlays is not null && loaded.Image is { } image && outcome.Error is null)
             {
                 try
                 {
-                    overlays.Write(loaded.Item.Path, image, outcome.Faces, estimator.Weights.Triangles, settings.SidePanel);
+                    overlays.Write(loaded.Item.Path, image, outcome.Faces, estimator.Triangles, settings.SidePanel);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or TrgException)
                 {

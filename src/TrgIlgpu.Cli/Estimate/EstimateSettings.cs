@@ -8,8 +8,11 @@ namespace TrgIlgpu.Cli.Estimate;
 internal sealed record EstimateSettings
 {
     public required IReadOnlyList<string> Inputs { get; init; }
-    public required string Model { get; init; }
-    /// <summary>Boxes from --bbox, used for every image (empty when --boxes is used).</summary>
+    /// <summary>The TRG model; null: the landmark fit.</summary>
+    public string? Model { get; init; }
+    /// <summary>Face finding settings, for images without given boxes (and the landmark net).</summary>
+    public Faces.DetectorOptions Detector { get; init; } = new();
+    /// <summary>Boxes from --bbox, used for every image (empty when --boxes is used; both empty: find the faces).</summary>
     public IReadOnlyList<FaceBox> Boxes { get; init; } = [];
     public string? BoxesFile { get; init; }
     /// <summary>--focal: focal length with the principal point at each image's centre.</summary>

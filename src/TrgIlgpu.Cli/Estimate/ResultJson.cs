@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using TrgIlgpu.Faces;
 using TrgIlgpu.Model;
 
 namespace TrgIlgpu.Cli.Estimate;
@@ -35,8 +36,22 @@ internal static class ResultJson
     public static readonly JsonWriterOptions Indented = new() { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     public static readonly JsonWriterOptions Compact = new() { Indented = false, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    public static void WriteModel(Utf8JsonWriter w, ModelWeights weights)
+    /// <summary>The run's pose method ("trg" or "landmarks"), the TRG model (null without one) and the face finding settings.</summary>
+    public static void WriteModel(Utf8JsonWriter w, ModelWeights? weights, PoseMethod method, DetectorOptions detector)
     {
+        w.WriteString("method", MethodName(method));
+        w.WriteStartObject("face_finding");
+        w.WriteString("detector", detector.Detector == DetectorKind.Ssd ? "ssd" : "tiny");
+        w.WriteNumber("input_size", detector.InputSize);
+        w.WriteNumber("score_threshold", detector.ScoreThreshold);
+        w.WriteNumber("min_face", detector.MinFaceSize);
+        w.WriteNumber("max_faces", detector.MaxFaces);
+        w.WriteEndObject();
+        if (weights is null)
+        {
+            w.WriteNull("model");
+            return;
+        }
         w.WriteStartObject("model");
         w.WriteString("variant", weights.Variant.Name);
         w.WriteString("source", weights.Source);
@@ -93,9 +108,24 @@ internal static class ResultJson
         w.WriteEndObject();
     }
 
+    public static string MethodName(PoseMethod method) => method == PoseMethod.Trg ? "trg" : "landmarks";
+
     public static void WriteFace(Utf8JsonWriter w, FaceResult f)
     {
         w.WriteStartObject();
+        w.WriteString("method", MethodName(f.Method));
+        if (f.Detection is { } d)
+        {
+            w.WriteStartObject("detection");
+            w.WritePropertyName("box");
+            Row(w, [d.Detection.Box.Left, d.Detection.Box.Top, d.Detection.Box.Right, d.Detection.Box.Bottom], 0, 4);
+            w.WritePropertyName("score");
+            Number(w, d.Detection.Score);
+            w.WritePropertyName("landmarks68");
+            Rows(w, d.Landmarks68, 2);
+            w.WriteEndObject();
+        }
+        if (f.FitRmsPixels is { } rms) Number(w, "fit_rms_px", rms);
         WriteBox(w, f.Box);
         w.WritePropertyName("rotation");
         Matrix3(w, f.Rotation);

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using TrgIlgpu.Faces;
 using TrgIlgpu.Model;
 
 namespace TrgIlgpu.Cli.Estimate;
@@ -19,10 +20,15 @@ internal sealed class RunStats
 /// </summary>
 internal abstract class ResultSink : IDisposable
 {
-    protected ModelWeights Weights = null!;
+    protected ModelWeights? Weights;
     protected string Device = "";
+    protected PoseMethod Method;
+    protected DetectorOptions Detector = new();
 
-    public virtual void Begin(ModelWeights weights, string device) { Weights = weights; Device = device; }
+    public virtual void Begin(ModelWeights? weights, string device, PoseMethod method, DetectorOptions detector)
+    {
+        Weights = weights; Device = device; Method = method; Detector = detector;
+    }
     public abstract void Add(ImageOutcome outcome);
     public abstract void Finish(RunStats stats);
     public abstract void Dispose();
@@ -39,7 +45,7 @@ internal abstract class ResultSink : IDisposable
     protected void WriteModelAndDevice(Utf8JsonWriter w)
     {
         w.WriteString("device", Device);
-        ResultJson.WriteModel(w, Weights);
+        ResultJson.WriteModel(w, Weights, Method, Detector);
     }
 }
 
@@ -49,9 +55,9 @@ internal sealed class JsonDocumentSink(OutputTarget target, bool multi) : Result
     private ImageOutcome? _single;
     public override string Where => target.Where;
 
-    public override void Begin(ModelWeights weights, string device)
+    public override void Begin(ModelWeights? weights, string device, PoseMethod method, DetectorOptions detector)
     {
-        base.Begin(weights, device);
+        base.Begin(weights, device, method, detector);
         if (!multi) return;
         _writer = new Utf8JsonWriter(target.Stream, ResultJson.Indented);
         _writer.WriteStartObject();

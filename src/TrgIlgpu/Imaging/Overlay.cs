@@ -15,6 +15,8 @@ public sealed record OverlayOptions
     public bool Landmarks { get; init; } = true;
     public bool Axes { get; init; } = true;
     public bool Box { get; init; } = true;
+    /// <summary>Draw what face finding found (<see cref="FaceResult.Detection"/>): the detector's box and score and the landmark net's 68 points.</summary>
+    public bool Detection { get; init; } = true;
     public bool Text { get; init; } = true;
     /// <summary>A second panel: the camera-space meshes seen from the side (depth to the right, y down), as in Fig. 10 of the TRG paper.</summary>
     public bool SidePanel { get; init; }
@@ -36,6 +38,7 @@ public static class Overlay
     public static readonly Rgb MeshColor = new(0, 220, 255);
     public static readonly Rgb LandmarkColor = new(255, 0, 255);
     public static readonly Rgb BoxColor = new(255, 200, 0);
+    public static readonly Rgb DetectionColor = new(40, 255, 120);
     public static readonly Rgb AxisX = new(255, 40, 40), AxisY = new(40, 255, 40), AxisZ = new(60, 120, 255);
     public static readonly Rgb TextColor = new(255, 255, 255);
     public const float MeshAlpha = 0.55f;
@@ -88,6 +91,16 @@ public static class Overlay
         {
             if (options.Mesh) DrawMesh(photo, face, triangles, edges, options.CullBackFaces, lineWidth);
             if (options.Box) photo.Rect(face.Box.Left, face.Box.Top, face.Box.Right, face.Box.Bottom, BoxColor, lineWidth);
+            if (options.Detection && face.Detection is { } found)
+            {
+                var d = found.Detection.Box;
+                photo.Rect(d.Left, d.Top, d.Right, d.Bottom, DetectionColor, Math.Max(1, lineWidth - 1));
+                for (int k = 0; k + 1 < found.Landmarks68.Length; k += 2)
+                    photo.Disc(found.Landmarks68[k], found.Landmarks68[k + 1], lineWidth * 0.5f + 0.5f, DetectionColor);
+                if (options.Text && float.IsFinite(found.Detection.Score))
+                    photo.Text((int)MathF.Round(d.Left), (int)MathF.Round(d.Bottom) + 2 * lineWidth,
+                        found.Detection.Score.ToString("0.00", CultureInfo.InvariantCulture), DetectionColor, textScale);
+            }
             if (options.Axes) DrawAxes(photo, face, options.AxisLength, lineWidth + 1);
             if (options.Landmarks)
                 for (int k = 0; k + 1 < face.Landmarks68.Length; k += 2)

@@ -320,8 +320,12 @@ public partial class EstimateCliTests : IDisposable
     public static TheoryData<string[], string> UsageErrors => new()
     {
         { ["estimate"], "" },
-        { ["estimate", "x.png", "--bbox", "1,2,3,4"], "--model" },
-        { ["estimate", "x.png", "-m", "fake"], "no face boxes" },
+        { ["estimate", "x.png", "--score", "1.5"], "score threshold" },
+        { ["estimate", "x.png", "--score", "0"], "score threshold" },
+        { ["estimate", "x.png", "--detector", "yolo"], "yolo" },
+        { ["estimate", "x.png", "--detector", "tiny", "--tiny-size", "100"], "multiple of 32" },
+        { ["estimate", "x.png", "--min-face", "-1"], "minimum face size" },
+        { ["estimate", "x.png", "--max-faces", "0"], "maximum faces" },
         { ["estimate", "x.png", "-m", "fake", "--bbox", "1,2,3"], "four numbers" },
         { ["estimate", "x.png", "-m", "fake", "--bbox", "a,b,c,d"], "four numbers" },
         { ["estimate", "x.png", "-m", "fake", "--bbox", "1,2,30,40", "--boxes", "b.json"], "cannot be combined" },
@@ -364,7 +368,7 @@ public partial class EstimateCliTests : IDisposable
         var stdout = new StringWriter();
         var stderr = new StringWriter();
         Assert.Equal(0, CliApp.Run(["estimate", "--help"], stdout, stderr));
-        foreach (var option in new[] { "--model", "--bbox", "--boxes", "--focal", "--camera", "--calibration", "--device", "--json", "--jsonl", "--overlay", "--side-panel", "--ignore-exif", "--max-pixels", "--batch" })
+        foreach (var option in new[] { "--model", "--bbox", "--boxes", "--detector", "--score", "--min-face", "--tiny-size", "--max-faces", "--focal", "--camera", "--calibration", "--device", "--json", "--jsonl", "--overlay", "--side-panel", "--ignore-exif", "--max-pixels", "--batch" })
             Assert.Contains(option, stdout.ToString());
         Assert.Equal((int)ErrorKind.Usage, CliApp.Run([], new StringWriter(), new StringWriter()));
     }
