@@ -48,7 +48,7 @@ public class EvalCliTests : IDisposable
         Assert.Equal(4, root.GetProperty("n").GetInt32());
         Assert.Equal(expected.Errors.MaeR, root.GetProperty("mae_r").GetDouble(), 12);
         Assert.Equal(expected.Errors.AddMm!.Value, root.GetProperty("add_mm").GetDouble(), 9);
-        Assert.Equal(7, root.GetProperty("frames").GetProperty("listed").GetInt32());
+        Assert.Equal(6, root.GetProperty("frames").GetProperty("listed").GetInt32()); // 5 + 1 image files
         Assert.Equal(2, root.GetProperty("frames").GetProperty("skipped").GetInt32());
         Assert.Equal(0, root.GetProperty("frames").GetProperty("failed").GetInt32());
         Assert.Contains("TRG evaluation on BIWI", File.ReadAllText(Path.Combine(output, "metrics.md")));
