@@ -71,7 +71,7 @@ public class DatasetTests : IDisposable
         {
             Assert.True(File.Exists(frame.ImagePath), frame.ImagePath);
             var t = frame.Truth;
-            for (int k = 0; k < 8; k++)
+            for (int k = 0; k < SyntheticDatasets.ArkitVertices; k++)
             {
                 // The official loader: [v 1] @ R_t in the ARKit (OpenGL) camera, y and z flipped into OpenCV's.
                 var gl = Enumerable.Range(0, 3).Select(c => (double)w.Verts[k * 3] * w.Rt[c] + (double)w.Verts[k * 3 + 1] * w.Rt[4 + c]

@@ -22,6 +22,9 @@ internal static class SyntheticDatasets
 
     public const int Width = 160, Height = 120;
 
+    /// <summary>Vertices of an ARKitFace mesh.</summary>
+    public const int ArkitVertices = 1220;
+
     /// <summary>
     /// hpdb/01 (frames 1..<paramref name="frames"/>, frame 3's pose file missing when frames ≥ 3), hpdb/01.obj (a
     /// small template, mm), hpdb/02 (one frame, a malformed rgb.cal). Returns the frames that should read.
@@ -75,7 +78,7 @@ internal static class SyntheticDatasets
             Directory.CreateDirectory(imageDir);
             Directory.CreateDirectory(infoDir);
             using (var image = ImageLoaderTests.RandomImage(Height, Width, seed + i)) image.Save(Path.Combine(imageDir, img + "_ar.jpg"), new JpegEncoder());
-            var verts = Enumerable.Range(0, 8 * 3).Select(_ => (float)(rng.NextDouble() * 0.16 - 0.08)).ToArray();
+            var verts = Enumerable.Range(0, ArkitVertices * 3).Select(_ => (float)(rng.NextDouble() * 0.16 - 0.08)).ToArray();
             // ARKit: OpenGL camera (y up, z backward): the head lies at negative z. Row-vector R_t: rows 0-2 are R^T, row 3 is T.
             var r = RandomRotation(rng, 30);
             var rt = new float[16];
@@ -83,7 +86,7 @@ internal static class SyntheticDatasets
             rt[12] = (float)(rng.NextDouble() * 0.1 - 0.05); rt[13] = (float)(rng.NextDouble() * 0.1 - 0.05); rt[14] = (float)(-0.3 - rng.NextDouble() * 0.3); rt[15] = 1;
             var info = Path.Combine(infoDir, img + "_info.npz");
             if (i == frames) continue; // the info file is missing
-            WriteNpz(info, i == frames + 1 ? [("verts", [8, 3], verts)] : [("verts", [8, 3], verts), ("R_t", [4, 4], rt)]);
+            WriteNpz(info, i == frames + 1 ? [("verts", [ArkitVertices, 3], verts)] : [("verts", [ArkitVertices, 3], verts), ("R_t", [4, 4], rt)]);
             if (i < frames) good.Add(new ArkitFrame($"{subject}/{action}/{img}", verts, rt, Height, Width));
         }
         var listDir = Path.Combine(root, "ARKitFace_list", "list");
