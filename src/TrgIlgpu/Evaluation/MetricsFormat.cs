@@ -85,7 +85,7 @@ public static class MetricsFormat
         ArgumentNullException.ThrowIfNull(report);
         var rows = report.Unaligned is { } u
             ? new[] { ("without alignment", u), ($"with alignment (dT = {Mm(report.Alignment!)} mm, {Frame(report.Alignment!)})", report.Errors) }
-            : new[] { ("", report.Errors) };
+            : new[] { ("all samples", report.Errors) };
         var sb = new StringBuilder();
         sb.Append("# ").Append(title).Append("\n\n");
         sb.Append($"{report.Errors.N} samples");
