@@ -20,6 +20,9 @@ public static class CliApp
         BenchCommand.Create(),
         ProfileCommand.Create(),
         PtxCommand.Create(),
+        MetricsCommand.Create(),
+        AlignCommand.Create(),
+        EvalCommand.Create(),
     };
 
     public static int Run(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)

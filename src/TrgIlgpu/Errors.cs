@@ -21,6 +21,8 @@ public enum ErrorKind
     PartialFailure = 9,
     /// <summary>A kernel does not compile (ILGPU) or assemble (ptxas) for the requested target.</summary>
     KernelCompile = 10,
+    /// <summary>A data file (poses, landmarks, a dataset's annotation or calibration) is malformed.</summary>
+    InvalidData = 11,
 }
 
 /// <summary>An error with a kind (its exit code) and, where one is involved, the file it concerns.</summary>

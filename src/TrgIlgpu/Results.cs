@@ -64,9 +64,17 @@ public readonly record struct EulerAngles(double Yaw, double Pitch, double Roll)
     /// <summary>Angles of a row-major rotation matrix (SciPy's extrinsic yxz, with its gimbal-lock convention of roll = 0).</summary>
     public static EulerAngles FromMatrix(ReadOnlySpan<float> r)
     {
+        Span<double> m = stackalloc double[9];
+        for (int i = 0; i < 9; i++) m[i] = r[i];
+        return FromMatrix(m);
+    }
+
+    /// <summary>Angles of a row-major float64 rotation matrix (the same convention as the float overload).</summary>
+    public static EulerAngles FromMatrix(ReadOnlySpan<double> r)
+    {
         // R = Rz(c) Rx(b) Ry(a): R[2,1] = sin b; R[2,0] = -cos b sin a; R[2,2] = cos b cos a;
         // R[0,1] = -sin c cos b; R[1,1] = cos c cos b.
-        double r21 = Math.Clamp((double)r[7], -1.0, 1.0);
+        double r21 = Math.Clamp(r[7], -1.0, 1.0);
         double pitch = Math.Asin(r21);
         double yaw, roll;
         if (Math.Abs(r21) < 1 - 1e-9)

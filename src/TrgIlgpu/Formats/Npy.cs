@@ -24,7 +24,13 @@ public static partial class Npy
     public static HostTensor Read(string path, string? name = null)
     {
         name ??= Path.GetFileNameWithoutExtension(path);
-        var data = NumpyPickle.ReadAllBounded(path, MaxBytes, ".npy file");
+        return Parse(NumpyPickle.ReadAllBounded(path, MaxBytes, ".npy file"), name, path);
+    }
+
+    /// <summary>Parses the bytes of a .npy file (e.g. a member of an .npz archive); <paramref name="source"/> names it in errors.</summary>
+    public static HostTensor Parse(byte[] data, string name, string source)
+    {
+        var path = source;
         if (data.Length < 10 || !data.AsSpan(0, 6).SequenceEqual(Magic))
             throw Invalid("not a .npy file (no \\x93NUMPY magic)", path);
         int major = data[6];
