@@ -108,6 +108,9 @@ internal sealed class FaceNetworkPlan : IDisposable
         return Graph.External(name, shape, () => _output!.View.SubView(offset, shape.ElementCount));
     }
 
+    /// <summary>The one device buffer holding every output region (tests poison it before a run).</summary>
+    public MemoryBuffer1D<float, Stride1D.Dense> OutputBuffer => _output!;
+
     /// <summary>The shape of an output region (batch leading).</summary>
     public TensorShape OutputShape(string name) => _regions[name].Shape;
 

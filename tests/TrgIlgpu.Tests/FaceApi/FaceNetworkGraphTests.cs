@@ -1,0 +1,92 @@
+using TrgIlgpu.Backends;
+using TrgIlgpu.Engine;
+using TrgIlgpu.Faces;
+using TrgIlgpu.Tests.Engine;
+using TrgIlgpu.Tests.Kernels;
+using Xunit.Abstractions;
+
+namespace TrgIlgpu.Tests.FaceApi;
+
+/// <summary>
+/// The face networks' graphs on ILGPU's CPU accelerator: built at batch 1 and 3 they satisfy the allocator's
+/// invariants, write their outputs into the one output buffer, run the dense blocks' running sums in place, and
+/// reject inputs the architecture does not fit with a <see cref="GraphException"/> naming the op. The landmark net
+/// (small enough for the CPU simulator) also runs here against its float64 twin.
+/// </summary>
+public sealed class FaceNetworkGraphTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly ComputeDevice _device = ComputeDevice.Open(DeviceKind.Cpu);
+    private static readonly Lazy<FaceApiModels> Models = new(FaceApiModels.LoadEmbedded);
+
+    private FaceSession Session(params FaceNetworkKind[] networks) => new(_device, ownsDevice: false, Models.Value, networks);
+
+    public static TheoryData<FaceNetworkKind, int> Networks => new()
+    {
+        { FaceNetworkKind.SsdMobilenetV1, SsdDecoder.InputSize },
+        { FaceNetworkKind.TinyFaceDetector, 416 },
+        { FaceNetworkKind.TinyFaceDetector, 608 },
+        { FaceNetworkKind.FaceLandmark68, FaceApiGeometry.LandmarkInputSize },
+    };
+
+    [Theory]
+    [MemberData(nameof(Networks))]
+    public void Graph_KeepsTheAllocatorInvariants_AndWritesItsOutputsOnce(FaceNetworkKind network, int inputSize)
+    {
+        using var session = Session(network);
+        foreach (int batch in new[] { 1, 3 })
+        {
+            var plan = session.Plan(network, batch, inputSize);
+            var g = plan.Graph;
+            GraphInvariants.Check(g, $"{network} batch {batch}");
+            Assert.Equal("ResizeToSquare", g.Ops[0].Kernel);
+            Assert.Contains(g.Ops[0].Reads, r => r.Tensor.Name == "images");
+            // Every output region is written by exactly one op, and nothing reads it (it is downloaded).
+            var outputs = g.Tensors.Where(t => t.Kind == TensorKind.External && g.Ops.Any(o => o.Writes.Any(w => w.Tensor == t))).ToList();
+            Assert.NotEmpty(outputs);
+            Assert.All(outputs, t => Assert.Single(g.Ops, o => o.Writes.Any(w => w.Tensor == t)));
+            Assert.All(outputs, t => Assert.DoesNotContain(g.Ops, o => o.Reads.Any(r => r.Tensor == t)));
+            Assert.Equal(outputs.Sum(t => t.Length), plan.Host.LongLength);
+            Assert.All(outputs, t => Assert.Equal(batch, t.Shape!.Batch));
+            output.WriteLine($"{network} {inputSize} batch {batch}: {g.Ops.Count} launches, {g.SlotLengths.Count} slots, {g.SlotBytes / 1048576.0:F1} MiB, {g.Ops.Sum(o => o.Flops) / 1e9:F2} GFLOP");
+        }
+    }
+
+    [Fact]
+    public void Landmarks_DenseBlocksAccumulateInPlace()
+    {
+        using var session = Session(FaceNetworkKind.FaceLandmark68);
+        var g = session.Plan(FaceNetworkKind.FaceLandmark68, 2, FaceApiGeometry.LandmarkInputSize).Graph;
+        // resize; dense0: conv0 + 3 x 2; dense1..3: 4 x 2; pool; fc
+        Assert.Equal(1 + 7 + 3 * 8 + 2, g.Ops.Count);
+        var inPlace = g.Ops.Where(o => o.Kernel == "PointwiseConv" && o.Reads.Any(r => o.Writes.Any(w => w.Tensor == r.Tensor))).ToList();
+        Assert.Equal(4 * 3, inPlace.Count);
+        Assert.All(g.Ops.Where(o => o.Kernel == "DepthwiseConv3x3"), o => Assert.Contains("Relu(x)", o.Shape));
+    }
+
+    [Fact]
+    public void Builder_RejectsInputsTheArchitectureDoesNotFit_NamingTheOp()
+    {
+        using var session = Session(FaceNetworkKind.SsdMobilenetV1, FaceNetworkKind.FaceLandmark68, FaceNetworkKind.TinyFaceDetector);
+        // SSD at 256: its heads no longer have the decoder's grid sizes.
+        var e = Assert.Throws<GraphException>(() => session.Plan(FaceNetworkKind.SsdMobilenetV1, 1, 256));
+        Assert.Equal("box_encodings0", e.Op);
+        // The landmark net at 96: the last map is 6x6, not the pool's 7x7 window.
+        e = Assert.Throws<GraphException>(() => session.Plan(FaceNetworkKind.FaceLandmark68, 1, 96));
+        Assert.Equal("avgpool", e.Op);
+        // The tiny detector at 2: smaller than conv0's 'valid' 3x3 window.
+        e = Assert.Throws<GraphException>(() => session.Plan(FaceNetworkKind.TinyFaceDetector, 1, 2));
+        Assert.Equal("conv0", e.Op);
+    }
+
+    [Fact]
+    public void Landmarks_OnTheCpuAccelerator_MatchTheFloat64Net()
+    {
+        using var session = Session(FaceNetworkKind.FaceLandmark68);
+        var reference = new LandmarkReferenceNet(Models.Value.Landmarks);
+        var (rel, abs, n) = LandmarkParity.Run(session, reference, LandmarkParity.Crops(includeGroupPhoto: false));
+        output.WriteLine($"landmark net on the CPU accelerator, batch {n}: max |diff| {abs:G3}, max |diff| / (1 + |ref|) {rel:G3}");
+        Assert.True(rel <= FaceNetworkParityTests.LandmarkTolerance, $"landmark outputs differ from the float64 net by {rel} (relative)");
+    }
+
+    public void Dispose() => _device.Dispose();
+}
