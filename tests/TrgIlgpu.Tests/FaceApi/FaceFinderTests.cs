@@ -117,6 +117,27 @@ public sealed class FaceFinderTests(FaceFinderDevices devices, ITestOutputHelper
     }
 
     [OpenCLFact]
+    public void TrgEstimator_BorrowsTheFindersDevice_AndLeavesItOpen()
+    {
+        var image = FaceTestImages.Fixture("astronaut");
+        var finder = devices.Finder(new DetectorOptions());
+        var faces = finder.Find(image);
+        Assert.Single(faces);
+        FaceResult[] results;
+        using (var estimator = new TrgEstimator(TrgIlgpu.Model.ModelWeights.Load("synthetic:trgv2:1"), devices.OpenCL))
+        {
+            Assert.Equal(finder.DeviceName, estimator.DeviceName);
+            results = estimator.Estimate(image, faces.Select(f => f.TrgBox).ToList());
+        }
+        Assert.Single(results);
+        Assert.Equal(faces[0].TrgBox, results[0].Box);
+        Assert.All(results[0].Rotation, v => Assert.True(float.IsFinite(v)));
+        // Disposing the estimator did not close the shared device: the finder still runs and finds the same face.
+        var again = finder.Find(image);
+        Assert.Equal(faces[0].Landmarks68, again[0].Landmarks68);
+    }
+
+    [OpenCLFact]
     public void BadInput_GivesTypedErrors()
     {
         var finder = devices.Finder(new DetectorOptions());

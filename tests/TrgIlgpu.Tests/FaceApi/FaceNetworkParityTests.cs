@@ -10,7 +10,7 @@ namespace TrgIlgpu.Tests.FaceApi;
 /// batch of a real photo and a photo-like random image of an odd size. SSD: the 6 heads' box encodings and class
 /// logits; tiny: the output grid; landmarks: the 136 outputs of faces from several photos and a random crop, batched.
 /// Tolerance: |device - reference| &lt;= tol (1 + |reference|). The device computes in float32 through 30 (SSD),
-/// 8 (tiny) and 34 (landmarks) launches with sums of up to 4608 products (SSD's 3x3 convs over 512 channels), float32
+/// 8 (tiny) and 34 (landmarks) launches with sums of up to 2304 products (SSD's 3x3 convs over 256 channels), float32
 /// rounding growing through the layers. Measured maxima (PoCL, 2026-12-03): SSD 2.3e-5, tiny 416 / 608 2.7e-6 /
 /// 3.2e-6, landmarks 1.1e-7 (printed by each test); each tol is about 10x its maximum.
 /// </summary>
