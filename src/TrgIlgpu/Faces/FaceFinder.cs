@@ -173,6 +173,17 @@ public sealed class FaceFinder : IDisposable
         }
     }
 
+    /// <summary>The detector alone (upload, forward, download, decoding and NMS) on up to MaxBatchSize images: for the benchmark.</summary>
+    internal IReadOnlyList<FaceDetection>[] DetectOnly(IReadOnlyList<RgbImage> images)
+    {
+        if (images.Count > _options.MaxBatchSize) throw new TrgException(ErrorKind.Usage, $"{images.Count} images, more than the batch size {_options.MaxBatchSize}");
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return Detect(images, _session.Upload(images));
+        }
+    }
+
     /// <summary>The detector on a pass of uploaded images: one forward, one download, host decoding and NMS per image.</summary>
     private IReadOnlyList<FaceDetection>[] Detect(IReadOnlyList<RgbImage> images, int[] offsets)
     {
