@@ -18,7 +18,7 @@ internal sealed class FaceSession : IDisposable
     private readonly bool _ownsDevice;
     private readonly DeviceKernels _kernels;
     private readonly Dictionary<FaceNetworkKind, FaceNetworkWeights> _weights = new();
-    private readonly Dictionary<(FaceNetworkKind, int, FacePlanInput), FaceNetworkPlan> _plans = new();
+    private readonly Dictionary<(FaceNetworkKind, int Batch, int InputSize, FacePlanInput), FaceNetworkPlan> _plans = new();
     private MemoryBuffer1D<byte, Stride1D.Dense>? _images;
     private byte[] _staging = [];
 
@@ -56,10 +56,8 @@ internal sealed class FaceSession : IDisposable
     public FaceNetworkPlan Plan(FaceNetworkKind network, int batch, int inputSize, FacePlanInput source = FacePlanInput.Images)
     {
         if (!_weights.TryGetValue(network, out var weights)) throw new InvalidOperationException($"{network} is not loaded in this session");
-        // The tiny detector's input size is a setting; the others have one size, so the key need not hold it.
-        var key = (network, batch, source);
-        if (_plans.TryGetValue(key, out var plan) && plan.InputSize == inputSize) return plan;
-        plan?.Dispose();
+        var key = (network, batch, inputSize, source);
+        if (_plans.TryGetValue(key, out var plan)) return plan;
         plan = new FaceNetworkPlan(_device.Accelerator, _kernels, weights, network, batch, inputSize, source, () => _images!.View);
         _plans[key] = plan;
         return plan;
@@ -68,14 +66,10 @@ internal sealed class FaceSession : IDisposable
     /// <summary>Uploads the images (each once) in one copy; returns each one's byte offset in the device buffer.</summary>
     public int[] Upload(IReadOnlyList<RgbImage> images)
     {
-        var offsets = new int[images.Count];
-        long total = 0;
-        for (int i = 0; i < images.Count; i++)
-        {
-            offsets[i] = checked((int)Math.Min(total, int.MaxValue));
-            total += images[i].Pixels.Length;
-        }
+        long total = images.Sum(i => (long)i.Pixels.Length);
         if (total > int.MaxValue) throw new TrgException(ErrorKind.InvalidImage, "the images of one batch exceed 2 GiB; use a smaller MaxBatchSize");
+        var offsets = new int[images.Count];
+        for (int i = 1; i < images.Count; i++) offsets[i] = offsets[i - 1] + images[i - 1].Pixels.Length;
         if (_images is null || _images.Length < total)
         {
             _images?.Dispose();

@@ -149,6 +149,9 @@ public sealed class FaceFinderTests(FaceFinderDevices devices, ITestOutputHelper
         Assert.Contains("face 1", e.Message);
         Assert.Empty(finder.Landmarks(image, []));
         Assert.Empty(finder.FindBatch([]));
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        Assert.ThrowsAny<OperationCanceledException>(() => finder.FindBatch([image], cancelled.Token));
         Assert.Equal(ErrorKind.Usage, Assert.Throws<TrgException>(() => FaceFinder.Create(devices.OpenCL, new FaceFinderOptions { MaxBatchSize = 0 })).Kind);
         Assert.Equal(ErrorKind.Usage, Assert.Throws<TrgException>(() => FaceFinder.Create(devices.OpenCL, new FaceFinderOptions { Detector = new DetectorOptions { TinyInputSize = 100 } })).Kind);
     }

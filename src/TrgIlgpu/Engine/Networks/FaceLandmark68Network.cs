@@ -17,6 +17,9 @@ internal static class FaceLandmark68Network
     /// <summary>Separable convs of a dense block after its conv0.</summary>
     private const int BlockSeparables = 3;
 
+    /// <summary>dense0's conv0: a plain 3x3 conv.</summary>
+    private const int Conv0Kernel = 3;
+
     /// <summary>Each block's conv0 halves the map.</summary>
     private const int BlockStride = 2;
 
@@ -31,7 +34,7 @@ internal static class FaceLandmark68Network
         {
             var d = w.DenseBlocks[b];
             int cin = b == 0 ? NetworkBuilder.ImageChannels : ch[b - 1];
-            if (d.Conv0 is { } c0) yield return new($"dense{b}.conv0", FacePacking.Conv($"dense{b}.conv0", c0.Filters.F32!, 3, cin, ch[b], c0.Bias.F32!), ch[b]);
+            if (d.Conv0 is { } c0) yield return new($"dense{b}.conv0", FacePacking.Conv($"dense{b}.conv0", c0.Filters.F32!, Conv0Kernel, cin, ch[b], c0.Bias.F32!), ch[b]);
             else foreach (var l in Separable($"dense{b}.conv0", d.SeparableConv0!, cin, ch[b])) yield return l;
             SeparableConvWeights[] rest = [d.Conv1, d.Conv2, d.Conv3];
             for (int k = 0; k < BlockSeparables; k++)
@@ -54,17 +57,17 @@ internal static class FaceLandmark68Network
         {
             string conv0 = $"dense{b}.conv0";
             if (sum is null)
-                sum = nb.Conv(conv0, input, 3, BlockStride, NetworkBuilder.TfSame(conv0, input, 3, BlockStride), Activation.Relu);
+                sum = nb.Conv(conv0, input, Conv0Kernel, BlockStride, NetworkBuilder.TfSame(conv0, input, Conv0Kernel, BlockStride), Activation.Relu);
             else
             {
                 // The previous block's ReLU is applied as its running sum is read.
-                var t = nb.Depthwise3x3($"{conv0}.depthwise", sum, BlockStride, NetworkBuilder.TfSame(conv0, sum, 3, BlockStride), ReadActivation.Relu, Activation.None);
+                var t = nb.Depthwise3x3($"{conv0}.depthwise", sum, BlockStride, NetworkBuilder.TfSame(conv0, sum, NetworkBuilder.DepthwiseKernel, BlockStride), ReadActivation.Relu, Activation.None);
                 sum = nb.Pointwise($"{conv0}.pointwise", t, Activation.Relu);
             }
             for (int k = 1; k <= BlockSeparables; k++)
             {
                 string conv = $"dense{b}.conv{k}";
-                var t = nb.Depthwise3x3($"{conv}.depthwise", sum, 1, NetworkBuilder.TfSame(conv, sum, 3, 1), ReadActivation.Relu, Activation.None);
+                var t = nb.Depthwise3x3($"{conv}.depthwise", sum, 1, NetworkBuilder.TfSame(conv, sum, NetworkBuilder.DepthwiseKernel, 1), ReadActivation.Relu, Activation.None);
                 nb.Pointwise($"{conv}.pointwise", t, Activation.None, accumulate: sum);
             }
         }

@@ -14,6 +14,9 @@ internal sealed partial class NetworkBuilder
     /// <summary>Colour channels of a face network's input (RGB), as <see cref="FacePreprocess.ResizeToSquare"/> writes them.</summary>
     public const int ImageChannels = 3;
 
+    /// <summary>Window side of <see cref="Depthwise3x3"/>.</summary>
+    public const int DepthwiseKernel = 3;
+
     /// <summary>TensorFlow's 'same' padding of a square <paramref name="kernel"/> over <paramref name="input"/>'s map.</summary>
     public static Padding2D TfSame(string op, GraphTensor input, int kernel, int stride)
     {
@@ -50,12 +53,12 @@ internal sealed partial class NetworkBuilder
     /// </summary>
     public GraphTensor Depthwise3x3(string name, GraphTensor input, int stride, Padding2D pad, ReadActivation read, Activation act)
     {
-        const int taps = 9;
+        const int taps = DepthwiseKernel * DepthwiseKernel;
         var (layer, weight, bias, _) = Layer(name);
         var inShape = Input(name, input);
         if (pad.Top != pad.Left) throw new GraphException(name, $"the depthwise kernel pads rows and columns alike before the input, got {pad}");
         int channels = WeightInputs(name, layer.Weight.Length, taps, "3x3 taps");
-        var outShape = Shapes.Pool2D(name, inShape, 3, stride, pad);
+        var outShape = Shapes.Pool2D(name, inShape, DepthwiseKernel, stride, pad);
         if (inShape[1] != channels) throw new GraphException(name, $"input {inShape} has {inShape[1]} channels, the depthwise weight holds {channels}");
         var p = new DepthwiseParams
         {

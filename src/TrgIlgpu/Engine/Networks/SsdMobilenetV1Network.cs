@@ -10,6 +10,9 @@ namespace TrgIlgpu.Engine;
 /// </summary>
 internal static class SsdMobilenetV1Network
 {
+    /// <summary>MobileNet's first convolution: a plain 3x3 stride-2 conv.</summary>
+    private const int Conv0Kernel = 3, Conv0Stride = 2;
+
     /// <summary>The MobileNet pairs whose depthwise convolution has stride 2.</summary>
     private static readonly int[] DownsamplingPairs = [2, 4, 6, 12];
 
@@ -30,7 +33,7 @@ internal static class SsdMobilenetV1Network
     public static IEnumerable<NamedFaceLayer> Pack(SsdMobilenetV1Weights w)
     {
         var ch = SsdMobilenetV1Weights.MobileNetChannels;
-        yield return Conv("conv0", w.Conv0, 3, NetworkBuilder.ImageChannels, ch[0]);
+        yield return Conv("conv0", w.Conv0, Conv0Kernel, NetworkBuilder.ImageChannels, ch[0]);
         for (int i = 1; i < ch.Length; i++)
         {
             var pair = w.ConvPairs[i - 1];
@@ -64,13 +67,13 @@ internal static class SsdMobilenetV1Network
     /// </summary>
     public static void Define(NetworkBuilder nb, GraphTensor input, Func<string, TensorShape, GraphTensor> output)
     {
-        var x = nb.Conv("conv0", input, 3, 2, NetworkBuilder.TfSame("conv0", input, 3, 2), Activation.Relu6);
+        var x = nb.Conv("conv0", input, Conv0Kernel, Conv0Stride, NetworkBuilder.TfSame("conv0", input, Conv0Kernel, Conv0Stride), Activation.Relu6);
         GraphTensor? firstHead = null;
         for (int i = 1; i < SsdMobilenetV1Weights.MobileNetChannels.Length; i++)
         {
             int stride = DownsamplingPairs.Contains(i) ? 2 : 1;
             string dw = $"conv{i}.depthwise";
-            var d = nb.Depthwise3x3(dw, x, stride, NetworkBuilder.TfSame(dw, x, 3, stride), ReadActivation.None, Activation.Relu6);
+            var d = nb.Depthwise3x3(dw, x, stride, NetworkBuilder.TfSame(dw, x, NetworkBuilder.DepthwiseKernel, stride), ReadActivation.None, Activation.Relu6);
             x = nb.Pointwise($"conv{i}.pointwise", d, Activation.Relu6);
             if (i == FirstHeadPair) firstHead = x;
         }

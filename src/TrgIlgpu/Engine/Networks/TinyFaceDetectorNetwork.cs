@@ -17,6 +17,12 @@ internal static class TinyFaceDetectorNetwork
     /// <summary>Separable convs (conv1..conv5), each after a stride-2 pool.</summary>
     private static int SeparableCount => TinyFaceDetectorWeights.Channels.Length - 1;
 
+    /// <summary>conv0: a plain 3x3 'valid' conv.</summary>
+    private const int Conv0Kernel = 3;
+
+    /// <summary>The pools before conv1..conv5 halve the map; the one before conv8 keeps it.</summary>
+    private const int PoolStride = 2, LastPoolStride = 1;
+
     /// <summary>The separable convs pad one pixel all round (face-api's tf.pad before a 'valid' conv).</summary>
     private const int SeparablePad = 1;
 
@@ -24,7 +30,7 @@ internal static class TinyFaceDetectorNetwork
     public static IEnumerable<NamedFaceLayer> Pack(TinyFaceDetectorWeights w)
     {
         var ch = TinyFaceDetectorWeights.Channels;
-        yield return new("conv0", FacePacking.Conv("conv0", w.Conv0.Filters.F32!, 3, NetworkBuilder.ImageChannels, ch[0], w.Conv0.Bias.F32!), ch[0]);
+        yield return new("conv0", FacePacking.Conv("conv0", w.Conv0.Filters.F32!, Conv0Kernel, NetworkBuilder.ImageChannels, ch[0], w.Conv0.Bias.F32!), ch[0]);
         for (int i = 1; i <= SeparableCount; i++)
         {
             var s = w.Separable[i - 1];
@@ -37,14 +43,14 @@ internal static class TinyFaceDetectorNetwork
     /// <summary>Adds the forward from the normalised input <c>[B, 3, size, size]</c>; <paramref name="output"/> makes the grid tensor.</summary>
     public static void Define(NetworkBuilder nb, GraphTensor input, Func<string, TensorShape, GraphTensor> output)
     {
-        var x = nb.Conv("conv0", input, 3, 1, Padding2D.Valid, Activation.LeakyRelu01);
+        var x = nb.Conv("conv0", input, Conv0Kernel, 1, Padding2D.Valid, Activation.LeakyRelu01);
         for (int i = 1; i <= SeparableCount; i++)
         {
-            x = nb.MaxPool2x2($"pool{i - 1}", x, 2);
+            x = nb.MaxPool2x2($"pool{i - 1}", x, PoolStride);
             var d = nb.Depthwise3x3($"conv{i}.depthwise", x, 1, Padding2D.Symmetric(SeparablePad), ReadActivation.None, Activation.None);
             x = nb.Pointwise($"conv{i}.pointwise", d, Activation.LeakyRelu01);
         }
-        x = nb.MaxPool2x2($"pool{SeparableCount}", x, 1);
+        x = nb.MaxPool2x2($"pool{SeparableCount}", x, LastPoolStride);
         nb.Pointwise("conv8", x, Activation.None, into: s =>
         {
             if (s[2] != s[3]) throw new GraphException("conv8", $"the grid {s} is not square");
