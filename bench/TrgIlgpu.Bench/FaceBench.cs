@@ -28,6 +28,7 @@ internal static class FaceBench
         var kind = Compare.Arg(args, "--device", "opencl") switch { "cuda" => DeviceKind.Cuda, "cpu" => DeviceKind.Cpu, _ => DeviceKind.OpenCL };
         string outPath = Compare.Arg(args, "--out", Path.Combine(root, "bench", "RESULTS.md"));
         var photo = ImageLoader.LoadFile(image);
+        string loadBefore = LoadAverage();
 
         using var ssd = FaceFinder.Create(new FaceFinderOptions { Device = kind });
         using var tiny = FaceFinder.Create(new FaceFinderOptions { Device = kind, Detector = new DetectorOptions { Detector = DetectorKind.Tiny } });
@@ -46,8 +47,9 @@ internal static class FaceBench
             new("landmarks, batch 8", "the same, 8 faces in one pass", Median(iters, () => ssd.Landmarks(photo, eight)), N("landmarks_b8_ms")),
             new($"Find (SSD + landmarks of {faces.Length})", "the whole call", Median(iters, () => ssd.Find(photo)), N("ssd_find_with_landmarks_ms")),
         };
-        Write(outPath, Section(ssd.DeviceName, image, photo, faces.Length, iters, rows, node));
-        Console.WriteLine(Section(ssd.DeviceName, image, photo, faces.Length, iters, rows, node));
+        string section = Section(ssd.DeviceName, image, photo, faces.Length, iters, rows, node, $"{loadBefore} before, {LoadAverage()} after");
+        Write(outPath, section);
+        Console.WriteLine(section);
         return 0;
     }
 
@@ -85,14 +87,17 @@ internal static class FaceBench
         }
     }
 
-    private static string Section(string device, string image, RgbImage photo, int faces, int iters, List<Row> rows, JsonElement? node)
+    /// <summary>The 1-minute load average (Linux), to tell a quiet machine from a shared busy one.</summary>
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
+
+    private static string Section(string device, string image, RgbImage photo, int faces, int iters, List<Row> rows, JsonElement? node, string load)
     {
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
         sb.AppendLine(Begin);
         sb.AppendLine("## Face networks (face-api's detectors and landmark net)");
         sb.AppendLine();
-        sb.AppendLine(inv, $"Written by `dotnet run -c Release --project bench/TrgIlgpu.Bench -- faces` on {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC. Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}.");
+        sb.AppendLine(inv, $"Written by `dotnet run -c Release --project bench/TrgIlgpu.Bench -- faces` on {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC. Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}; load average {load} (a shared machine: runs differ by up to 2x).");
         sb.AppendLine(inv, $"Photo: `{Path.GetFileName(image)}` ({photo.Width}x{photo.Height}, {faces} faces). Median of {iters} calls after one warm-up, milliseconds.");
         string nodeName = node is { } n ? $"face-api 1.7.15, TF.js {n.GetProperty("backend").GetString()} backend (Node, `tools/faceapi/bench.js`)" : "face-api (not run)";
         sb.AppendLine();
