@@ -10,8 +10,9 @@ namespace TrgIlgpu.Tests.FaceApi;
 /// <summary>
 /// The face networks' graphs on ILGPU's CPU accelerator: built at batch 1 and 3 they satisfy the allocator's
 /// invariants, write their outputs into the one output buffer, run the dense blocks' running sums in place, and
-/// reject inputs the architecture does not fit with a <see cref="GraphException"/> naming the op. The landmark net
-/// (small enough for the CPU simulator) also runs here against its float64 twin.
+/// reject inputs the architecture does not fit with a <see cref="GraphException"/> naming the op. On the CPU
+/// simulator (small work only): the landmark net and the tiny detector at input 160 against their float64 twins, and
+/// a whole <see cref="FaceFinder.Find"/> (tiny at 224) against the float64 pipeline.
 /// </summary>
 public sealed class FaceNetworkGraphTests(ITestOutputHelper output) : IDisposable
 {
@@ -86,6 +87,43 @@ public sealed class FaceNetworkGraphTests(ITestOutputHelper output) : IDisposabl
         var (rel, abs, n) = LandmarkParity.Run(session, reference, LandmarkParity.Crops(includeGroupPhoto: false));
         output.WriteLine($"landmark net on the CPU accelerator, batch {n}: max |diff| {abs:G3}, max |diff| / (1 + |ref|) {rel:G3}");
         Assert.True(rel <= FaceNetworkParityTests.LandmarkTolerance, $"landmark outputs differ from the float64 net by {rel} (relative)");
+    }
+
+    [Fact]
+    public void Tiny_OnTheCpuAccelerator_MatchesTheFloat64Net()
+    {
+        // A small input (160: a 5x5 grid) keeps the CPU simulator quick; two photo-like images of odd sizes, one batch.
+        const int inputSize = 160;
+        using var session = Session(FaceNetworkKind.TinyFaceDetector);
+        var reference = new TinyReferenceNet(Models.Value.Tiny);
+        var inputs = new[] { FaceTestImages.Random(203, 151, 21), FaceTestImages.Random(97, 131, 22) }.Select(i => TinyReferenceNet.Input(i, inputSize)).ToList();
+        var plan = FaceTestImages.RunOnTensor(session, FaceNetworkKind.TinyFaceDetector, inputSize, inputs);
+        double rel = 0;
+        for (int b = 0; b < inputs.Count; b++)
+            rel = Math.Max(rel, FaceTestImages.Compare(plan.Output(TinyFaceDetectorNetwork.GridOutput, b), reference.Run(inputs[b]).Grid.ToChwFloat()).Relative);
+        output.WriteLine($"tiny {inputSize} on the CPU accelerator, batch {inputs.Count}: max |diff| / (1 + |ref|) {rel:G3}");
+        Assert.True(rel <= FaceNetworkParityTests.TinyTolerance, $"tiny grid differs from the float64 net by {rel} (relative)");
+    }
+
+    [Fact]
+    public void FaceFinder_OnTheCpuAccelerator_FindsWhatTheFloat64PipelineFinds()
+    {
+        // The whole path (upload, ResizeToSquare, tiny net, host decoding, landmark crops, landmark net) on the CPU
+        // simulator, at a small tiny input to stay quick.
+        var options = new DetectorOptions { Detector = DetectorKind.Tiny, TinyInputSize = 224 };
+        var image = FaceTestImages.Fixture("astronaut");
+        using var finder = FaceFinder.Create(_device, new FaceFinderOptions { Detector = options });
+        var found = finder.Find(image);
+        var expected = new FaceApiReferencePipeline(Models.Value).DetectWithLandmarks(image, options);
+        Assert.NotEmpty(expected);
+        Assert.Equal(expected.Count, found.Length);
+        for (int i = 0; i < found.Length; i++)
+        {
+            Assert.True(FaceTestImages.Iou(found[i].Detection.Box, expected[i].Detection.Box) >= 0.99);
+            Assert.True(Math.Abs(found[i].Detection.Score - expected[i].Detection.Score) <= 1e-3);
+            Assert.True(found[i].Landmarks68.Zip(expected[i].Landmarks!, (a, e) => Math.Abs(a - e)).Max() <= 1, $"face {i}: landmarks differ by more than a pixel");
+        }
+        Assert.Contains("CPU", finder.DeviceName);
     }
 
     public void Dispose() => _device.Dispose();
