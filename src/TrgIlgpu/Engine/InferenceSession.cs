@@ -53,7 +53,7 @@ public sealed class InferenceSession : IDisposable
 
     public InferenceSession(ModelWeights weights, DeviceKind device = DeviceKind.Auto, TextWriter? log = null,
         ConvAlgorithm convolutions = ConvAlgorithm.Auto)
-        : this(weights, OpenChecked(convolutions, device, log, out var requested), requested)
+        : this(weights, OpenChecked(convolutions, device, log, out var requested), requested, policy: null, ownsDevice: true)
     {
     }
 
@@ -72,7 +72,7 @@ public sealed class InferenceSession : IDisposable
     /// A session on an open device (owned from here on unless <paramref name="ownsDevice"/> is false) with
     /// <see cref="KernelPolicy.For"/> its kind, the convolutions overridden by <paramref name="convolutions"/> unless Auto.
     /// </summary>
-    internal InferenceSession(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions, KernelPolicy? policy = null, bool ownsDevice = true)
+    internal InferenceSession(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions, KernelPolicy? policy, bool ownsDevice = true)
     {
         Weights = weights;
         _device = device;

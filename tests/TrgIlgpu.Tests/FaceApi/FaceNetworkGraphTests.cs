@@ -126,5 +126,19 @@ public sealed class FaceNetworkGraphTests(ITestOutputHelper output) : IDisposabl
         Assert.Contains("CPU", finder.DeviceName);
     }
 
+    [Fact]
+    public void SessionsAndFinders_DisposeOnlyTheDevicesTheyOpened()
+    {
+        var weights = TrgIlgpu.Model.ModelWeights.Load("synthetic:trgv2:3");
+        var owning = new InferenceSession(weights, DeviceKind.Cpu);
+        var opened = owning.Accelerator;
+        owning.Dispose();
+        Assert.True(opened.IsDisposed);
+        using (new InferenceSession(weights, _device)) { }
+        using (var estimator = new TrgEstimator(weights, _device)) Assert.Equal(_device.Description, estimator.DeviceName);
+        using (FaceFinder.Create(_device, new FaceFinderOptions { Detector = new DetectorOptions { Detector = DetectorKind.Tiny } })) { }
+        Assert.False(_device.Accelerator.IsDisposed);
+    }
+
     public void Dispose() => _device.Dispose();
 }
