@@ -40,7 +40,9 @@ public sealed record FoundFace(FaceDetection Detection, float[] Landmarks68, Fac
 /// <para><b>Thread safety.</b> Like <see cref="TrgEstimator"/>: every public method may be called from any thread;
 /// calls are serialised with a lock (one device stream). A finder made with <see cref="Create(ComputeDevice, FaceFinderOptions?)"/>
 /// shares the device and its default stream with whoever else uses it (e.g. a <see cref="TrgEstimator"/> made on the
-/// same <see cref="ComputeDevice"/>): each keeps its own buffers, so their plans simply queue on the one stream.</para>
+/// same <see cref="ComputeDevice"/>): each keeps its own buffers, so their plans simply queue on the one stream. Each
+/// object has its own lock, so call objects that share a device from one thread at a time (the photo-to-pose pipeline
+/// calls them one after another); concurrent calls into different objects on one device are not tested.</para>
 /// <para><b>Memory.</b> Device buffers are planned once per network and batch size, then reused.</para>
 /// </remarks>
 public sealed class FaceFinder : IDisposable
