@@ -75,7 +75,9 @@ internal static class Compare
         }
         finally { tmp.Delete(true); }
 
-        File.WriteAllText(outPath, Report(variant, iters, launches, rows));
+        // The face networks' section (`-- faces`) is kept.
+        string faces = File.Exists(outPath) ? FaceBench.Existing(File.ReadAllText(outPath)) : "";
+        File.WriteAllText(outPath, Report(variant, iters, launches, rows) + (faces.Length > 0 ? "\n" + faces : ""));
         Console.WriteLine($"wrote {outPath}");
         return 0;
     }
@@ -179,14 +181,14 @@ internal static class Compare
         catch (Exception) { return "unknown CPU"; }
     }
 
-    private static string FindRoot()
+    internal static string FindRoot()
     {
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
             if (File.Exists(Path.Combine(d.FullName, "TrgIlgpu.sln"))) return d.FullName;
         return Directory.GetCurrentDirectory();
     }
 
-    private static string Arg(string[] args, string name, string fallback)
+    internal static string Arg(string[] args, string name, string fallback)
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;

@@ -9,8 +9,8 @@ namespace TrgIlgpu.Bench;
 
 /// <summary>
 /// One benchmark per face-network kernel (face-api's SSD MobileNet v1, Tiny Face Detector, FaceLandmark68Net) at one
-/// of the networks' real layer shapes, batch 1, seeded random inputs and weights: launch and synchronise. The face
-/// networks have no forward plan yet, so the shapes are listed here; <c>PointwiseConv</c> is paired with the direct
+/// of the networks' real layer shapes, batch 1, seeded random inputs and weights: launch and synchronise. The shapes
+/// are listed here (the whole networks are timed by <c>-- faces</c>, FaceBench); <c>PointwiseConv</c> is paired with the direct
 /// <c>Conv2DWide</c> on the same 1x1 layer.
 /// </summary>
 [MemoryDiagnoser]

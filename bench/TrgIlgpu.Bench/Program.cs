@@ -3,6 +3,8 @@ using TrgIlgpu.Bench;
 
 // `dotnet run -c Release --project bench/TrgIlgpu.Bench -- compare [...]`: engine and peers side by side -> bench/RESULTS.md.
 // Anything else goes to BenchmarkDotNet (e.g. `-- --filter '*KernelBenchmarks*'`).
+// `-- faces [...]`: face networks' latency next to face-api's (Node) -> the faces section of bench/RESULTS.md.
 if (args.Length > 0 && args[0] == "compare") return Compare.Run(args[1..]);
+if (args.Length > 0 && args[0] == "faces") return FaceBench.Run(args[1..]);
 BenchmarkSwitcher.FromAssembly(typeof(KernelBenchmarks).Assembly).Run(args);
 return 0;

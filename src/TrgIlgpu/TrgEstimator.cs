@@ -88,6 +88,23 @@ public sealed class TrgEstimator : IDisposable
         DeviceName = session.DeviceName;
     }
 
+    /// <summary>
+    /// Opens a session on a device the caller owns and keeps (it is not disposed with the estimator), e.g. the one a
+    /// <see cref="Faces.FaceFinder"/> runs on, so that detection, landmarks and TRG queue as plans on one stream.
+    /// <see cref="EstimatorOptions.Device"/> and <see cref="EstimatorOptions.Log"/> are not used.
+    /// </summary>
+    public TrgEstimator(ModelWeights weights, Backends.ComputeDevice device, EstimatorOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        ArgumentNullException.ThrowIfNull(device);
+        Options = Validate(options ?? new EstimatorOptions());
+        var session = new InferenceSession(weights, device, Options.Convolutions);
+        _owned = session;
+        _run = session.Run;
+        Weights = weights;
+        DeviceName = session.DeviceName;
+    }
+
     /// <summary>For tests and tools: an estimator around any runner with the engine's contract.</summary>
     internal TrgEstimator(ModelWeights weights, string deviceName,
         Func<IReadOnlyList<FaceRequest>, CancellationToken, FaceResult[]> run, EstimatorOptions? options = null, IDisposable? owned = null)

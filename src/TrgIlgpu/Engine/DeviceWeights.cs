@@ -16,42 +16,40 @@ internal sealed class DeviceLayer(MemoryBuffer1D<float, Stride1D.Dense> weight, 
     public bool Winograd { get; } = winograd;
 }
 
-/// <summary>The packed model uploaded once to one accelerator.</summary>
-internal sealed class DeviceWeights : IDisposable
+/// <summary>
+/// Named packed layers uploaded once to one accelerator (what <see cref="NetworkBuilder.Layer"/> looks up), plus the
+/// buffers a network binds to arguments it does not use. <see cref="DeviceWeights"/> adds TRG's model constants; the
+/// face networks use it as it is (<see cref="FaceNetworkWeights"/>).
+/// </summary>
+internal class DeviceLayers : IDisposable
 {
     private readonly Dictionary<string, DeviceLayer> _layers = new();
     private readonly List<MemoryBuffer> _buffers = new();
 
-    public VariantInfo Variant { get; }
-    public MemoryBuffer1D<float, Stride1D.Dense> InitFace { get; }
-    public MemoryBuffer1D<float, Stride1D.Dense> InitPose { get; }
-    public MemoryBuffer1D<float, Stride1D.Dense> PointsGrid { get; }
-    public MemoryBuffer1D<int, Stride1D.Dense> Subsample { get; }
     /// <summary>A tiny buffer bound to kernel arguments a launch does not use.</summary>
     public ArrayView<float> Dummy { get; }
     public long AllocatedBytes => _buffers.Sum(b => b.LengthInBytes);
 
-    public DeviceWeights(Accelerator a, PackedModel packed)
+    public DeviceLayers(Accelerator a)
     {
-        Variant = packed.Variant;
-        foreach (var (name, layer) in packed.Layers)
-        {
-            _layers[name] = new DeviceLayer(Upload(a, layer.Weight), Upload(a, layer.Bias),
-                layer.ShortcutWeight is null ? null : Upload(a, layer.ShortcutWeight), layer.OutChannels, layer.Winograd);
-        }
-        InitFace = Upload(a, packed.InitFace);
-        InitPose = Upload(a, packed.InitPose);
-        PointsGrid = Upload(a, packed.PointsGrid);
-        Subsample = a.Allocate1D(packed.Subsample);
-        _buffers.Add(Subsample);
         Dummy = Upload(a, new float[4]).View;
     }
 
-    public DeviceLayer this[string name] => _layers[name];
+    public DeviceLayer this[string name] => _layers.TryGetValue(name, out var layer)
+        ? layer
+        : throw new GraphException(name, $"the model has no layer '{name}'");
 
-    private MemoryBuffer1D<float, Stride1D.Dense> Upload(Accelerator a, float[] data)
+    /// <summary>Uploads one layer under <paramref name="name"/> (once).</summary>
+    protected void Add(Accelerator a, string name, float[] weight, float[] bias, float[]? shortcutWeight, int outChannels, bool winograd)
     {
-        var buffer = a.Allocate1D(data);
+        if (_layers.ContainsKey(name)) throw new InvalidOperationException($"layer '{name}' uploaded twice");
+        _layers[name] = new DeviceLayer(Upload(a, weight), Upload(a, bias), shortcutWeight is null ? null : Upload(a, shortcutWeight), outChannels, winograd);
+    }
+
+    protected MemoryBuffer1D<float, Stride1D.Dense> Upload(Accelerator a, float[] data) => Track(a.Allocate1D(data));
+
+    protected T Track<T>(T buffer) where T : MemoryBuffer
+    {
         _buffers.Add(buffer);
         return buffer;
     }
@@ -59,5 +57,27 @@ internal sealed class DeviceWeights : IDisposable
     public void Dispose()
     {
         foreach (var b in _buffers) b.Dispose();
+        _buffers.Clear();
+    }
+}
+
+/// <summary>The packed TRG model uploaded once to one accelerator.</summary>
+internal sealed class DeviceWeights : DeviceLayers
+{
+    public VariantInfo Variant { get; }
+    public MemoryBuffer1D<float, Stride1D.Dense> InitFace { get; }
+    public MemoryBuffer1D<float, Stride1D.Dense> InitPose { get; }
+    public MemoryBuffer1D<float, Stride1D.Dense> PointsGrid { get; }
+    public MemoryBuffer1D<int, Stride1D.Dense> Subsample { get; }
+
+    public DeviceWeights(Accelerator a, PackedModel packed) : base(a)
+    {
+        Variant = packed.Variant;
+        foreach (var (name, layer) in packed.Layers)
+            Add(a, name, layer.Weight, layer.Bias, layer.ShortcutWeight, layer.OutChannels, layer.Winograd);
+        InitFace = Upload(a, packed.InitFace);
+        InitPose = Upload(a, packed.InitPose);
+        PointsGrid = Upload(a, packed.PointsGrid);
+        Subsample = Track(a.Allocate1D(packed.Subsample));
     }
 }

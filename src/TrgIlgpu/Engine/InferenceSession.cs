@@ -27,6 +27,7 @@ public enum ConvAlgorithm { Auto, Direct, Winograd }
 public sealed class InferenceSession : IDisposable
 {
     private readonly ComputeDevice _device;
+    private readonly bool _ownsDevice;
     private readonly DeviceKernels _kernels;
     private readonly DeviceWeights _weights;
     private readonly Dictionary<int, (ForwardPlan Plan, float[] Host, FaceParams[] Faces)> _plans = new();
@@ -52,18 +53,30 @@ public sealed class InferenceSession : IDisposable
 
     public InferenceSession(ModelWeights weights, DeviceKind device = DeviceKind.Auto, TextWriter? log = null,
         ConvAlgorithm convolutions = ConvAlgorithm.Auto)
-        : this(weights, OpenChecked(convolutions, device, log, out var requested), requested)
+        : this(weights, OpenChecked(convolutions, device, log, out var requested), requested, policy: null, ownsDevice: true)
     {
     }
 
     /// <summary>
-    /// A session on an open device (owned from here on) with <see cref="KernelPolicy.For"/> its kind, the
-    /// convolutions overridden by <paramref name="convolutions"/> unless Auto.
+    /// A session on a device the caller owns (not disposed with the session), e.g. one a <see cref="Faces.FaceFinder"/>
+    /// also runs on: both queue their plans on the device's default stream. <paramref name="convolutions"/> as for
+    /// the other constructor (Auto: <see cref="ConvVariable"/>, else the device's policy).
     /// </summary>
-    internal InferenceSession(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions, KernelPolicy? policy = null)
+    public InferenceSession(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions = ConvAlgorithm.Auto)
+        : this(weights, device ?? throw new ArgumentNullException(nameof(device)),
+            convolutions == ConvAlgorithm.Auto ? FromEnvironment() : convolutions, policy: null, ownsDevice: false)
+    {
+    }
+
+    /// <summary>
+    /// A session on an open device (owned from here on unless <paramref name="ownsDevice"/> is false) with
+    /// <see cref="KernelPolicy.For"/> its kind, the convolutions overridden by <paramref name="convolutions"/> unless Auto.
+    /// </summary>
+    internal InferenceSession(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions, KernelPolicy? policy, bool ownsDevice = true)
     {
         Weights = weights;
         _device = device;
+        _ownsDevice = ownsDevice;
         try
         {
             Policy = (policy ?? KernelPolicy.For(_device.Kind)).With(convolutions);
@@ -73,7 +86,7 @@ public sealed class InferenceSession : IDisposable
         }
         catch
         {
-            _device.Dispose();
+            if (_ownsDevice) _device.Dispose();
             throw;
         }
     }
@@ -250,7 +263,7 @@ public sealed class InferenceSession : IDisposable
             foreach (var p in _plans.Values) p.Plan.Dispose();
             _images?.Dispose();
             _weights.Dispose();
-            _device.Dispose();
+            if (_ownsDevice) _device.Dispose();
         }
     }
 }

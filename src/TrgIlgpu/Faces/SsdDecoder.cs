@@ -23,6 +23,9 @@ public static class SsdDecoder
     /// <summary>SSD input side (face-api runs it at 512 only).</summary>
     public const int InputSize = 512;
 
+    /// <summary>Values a head holds per anchor: box encodings (dy, dx, dh, dw) and class logits (background, face, unused).</summary>
+    public const int BoxValues = 4, ClassValues = 3;
+
     /// <summary>face-api's SSD NMS IoU threshold.</summary>
     public const double IouThreshold = 0.5;
 

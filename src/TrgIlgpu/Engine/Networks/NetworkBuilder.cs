@@ -10,13 +10,13 @@ namespace TrgIlgpu.Engine;
 /// op that records what it reads and writes. A network definition (e.g. <see cref="TrgNetwork"/>) is a sequence of
 /// these calls plus its own special ops; it never writes a dimension or frees a buffer.
 /// </summary>
-internal sealed class NetworkBuilder(ComputeGraph graph, DeviceKernels kernels, DeviceWeights weights)
+internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels kernels, DeviceLayers weights)
 {
     private readonly Dictionary<string, LayerTensors> _layers = new();
 
     public ComputeGraph Graph { get; } = graph;
     public DeviceKernels Kernels { get; } = kernels;
-    public DeviceWeights Weights { get; } = weights;
+    public DeviceLayers Weights { get; } = weights;
 
     /// <summary>A packed layer and its buffers as the graph's external tensors (flat: the packed layouts are the kernels').</summary>
     public sealed record LayerTensors(DeviceLayer Layer, GraphTensor Weight, GraphTensor Bias, GraphTensor? ShortcutWeight);
@@ -46,7 +46,7 @@ internal sealed class NetworkBuilder(ComputeGraph graph, DeviceKernels kernels, 
     {
         var (layer, weight, bias, shortcutWeight) = Layer(name);
         var inShape = Input(name, input);
-        if (!pad.IsSymmetric) throw new GraphException(name, $"the convolution kernels take symmetric padding only, got {pad}");
+        if (pad.Top != pad.Left) throw new GraphException(name, $"the convolution kernels pad rows and columns alike before the input, got {pad}");
         int cout = layer.OutChannels, coutPadded = Tiling.PadChannels(cout, Convolution.ChannelTile);
         int taps = layer.Winograd ? 16 : kernel * kernel;
         var outShape = Shapes.Conv2D(name, inShape, WeightInputs(name, layer.Weight.Length, taps * coutPadded, $"{taps} taps x {coutPadded} padded outputs"),
@@ -59,6 +59,10 @@ internal sealed class NetworkBuilder(ComputeGraph graph, DeviceKernels kernels, 
             ShortcutMode = shortcut is null ? Convolution.ShortcutNone : shortcutWeight is not null ? Convolution.ShortcutProjection : Convolution.ShortcutIdentity,
         };
         if (shortcut is not null) SetShortcut(name, ref p, Input(name, shortcut), outShape, layer);
+        // The direct kernels bounds-check every tap, so padding after the input (TF 'same') needs no parameter;
+        // the Winograd and stem kernels assume symmetric padding.
+        if (!pad.IsSymmetric && (layer.Winograd || StemConvolution.Supports(p)))
+            throw new GraphException(name, $"the Winograd and stem kernels take symmetric padding only, got {pad}");
         var output = Graph.Activation(name, outShape);
 
         long macs = outShape.ElementCount * (inShape[1] * kernel * kernel + (p.ShortcutMode == Convolution.ShortcutProjection ? p.ShortcutChannels : 0));
@@ -162,7 +166,8 @@ internal sealed class NetworkBuilder(ComputeGraph graph, DeviceKernels kernels, 
     /// A dense layer (the model's layer <paramref name="layerName"/>) over every non-batch element of
     /// <paramref name="input"/>; <paramref name="note"/> is appended to the shape text.
     /// </summary>
-    public GraphTensor Dense(string name, string layerName, GraphTensor input, string? note = null)
+    /// <param name="into">Makes the tensor to write, given the output shape (an external output buffer); null: a new activation.</param>
+    public GraphTensor Dense(string name, string layerName, GraphTensor input, string? note = null, Func<TensorShape, GraphTensor>? into = null)
     {
         var (layer, weight, bias, _) = Layer(layerName);
         var inShape = Input(name, input);
@@ -170,7 +175,7 @@ internal sealed class NetworkBuilder(ComputeGraph graph, DeviceKernels kernels, 
         var outShape = Shapes.Dense(name, inShape, WeightInputs(name, layer.Weight.Length, padded, $"{padded} padded outputs"), outs);
         int features = checked((int)(inShape.ElementCount / inShape.Batch));
         var lp = new LinearParams { Batch = inShape.Batch, In = features, Out = outs, InStride = features, OutStride = outs };
-        var output = Graph.Activation(name, outShape);
+        var output = Target(name, outShape, into);
         var k = Kernels;
         Graph.Add(name, "Dense", $"{inShape}->{outShape}{(note is null ? "" : " " + note)}", 2L * inShape.ElementCount * outs,
             4L * (layer.Weight.Length + inShape.ElementCount + outShape.ElementCount), k.Config(lp.ThreadCount), [input, weight, bias], [output], (st, c) =>

@@ -26,11 +26,11 @@ internal sealed class TrgNetwork
         MemoryBuffer1D<FaceParams, Stride1D.Dense> faces, MemoryBuffer1D<float, Stride1D.Dense> results)
     {
         _nb = nb;
-        _v = nb.Weights.Variant;
+        var w = TrgWeights(nb);
+        _v = w.Variant;
         _batch = batch;
         _layout = layout;
         var g = nb.Graph;
-        var w = nb.Weights;
         // The uploaded images (bytes, resized per call) and the per-face crop parameters; the kernels bind them directly.
         _images = g.External("images", null);
         _faces = g.External("faces", new TensorShape(batch));
@@ -41,6 +41,10 @@ internal sealed class TrgNetwork
         _pointsGrid = nb.Constant("points_grid", w.PointsGrid);
         _subsample = g.External("subsample", new TensorShape(checked((int)w.Subsample.Length)));
     }
+
+    /// <summary>The TRG model's weights and constants (the builder of a TRG forward is made over them).</summary>
+    private static DeviceWeights TrgWeights(NetworkBuilder nb) => nb.Weights as DeviceWeights
+        ?? throw new InvalidOperationException("the TRG network is built over a TRG model's DeviceWeights");
 
     /// <summary>Adds the whole forward for <paramref name="batch"/> faces to <paramref name="nb"/>'s graph.</summary>
     public static void Build(NetworkBuilder nb, int batch, ResultLayout layout, Func<ArrayView<byte>> images,
@@ -113,7 +117,7 @@ internal sealed class TrgNetwork
         TensorAccess[] state = first ? [_pointsGrid, _initFace, _initPose] : [new(_results, "face_head"), new(_results, $"pose_history[{i - 1}]")];
         TensorAccess[] writes = first ? [sampled, new(xc, "vertex tail")] : [sampled, new(xc, "vertex tail"), new(_results, $"points[{i - 1}]")];
         var k = nb.Kernels;
-        var w = nb.Weights;
+        var w = TrgWeights(nb);
         var (faces, results, grid, initFace, initPose) = (_facesView, _results, _pointsGrid, _initFace, _initPose);
         g.Add(op, "Sample", $"{mapShape}@{n}pts->{sampled.Shape}", (long)sp.ThreadCount * 12, (long)sp.ThreadCount * 20, k.Config(sp.ThreadCount),
             [map, _subsample, _faces, .. state], writes, (st, c) =>
