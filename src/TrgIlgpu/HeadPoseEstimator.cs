@@ -98,14 +98,20 @@ public sealed class HeadPoseEstimator : IDisposable
         options = Validate(options ?? new HeadPoseOptions());
         var weights = options.Model is null ? null : ModelWeights.Load(options.Model);
         var device = ComputeDevice.Open(options.Device, options.Log);
-        if (weights is null) return new HeadPoseEstimator(options, null, device.Description, device, () => FaceFinder.Create(device, FinderOptions(options)));
-        InferenceSession session;
-        try { session = new InferenceSession(weights, device, options.Convolutions); }
-        catch { device.Dispose(); throw; }
-        // The session owns the device; the finder borrows it, so all three networks share one stream.
-        var trg = new TrgEstimator(weights, device.Description, session.Run,
-            new EstimatorOptions { Device = options.Device, MaxBatchSize = options.MaxBatchSize, Convolutions = options.Convolutions }, owned: session);
-        return new HeadPoseEstimator(options, trg, device.Description, null, () => FaceFinder.Create(device, FinderOptions(options)));
+        TrgEstimator? trg = null;
+        try
+        {
+            // The estimator owns the device; TRG and the finder borrow it, so all three networks share one stream.
+            if (weights is not null)
+                trg = new TrgEstimator(weights, device,
+                    new EstimatorOptions { Device = options.Device, MaxBatchSize = options.MaxBatchSize, Convolutions = options.Convolutions });
+        }
+        catch
+        {
+            device.Dispose();
+            throw;
+        }
+        return new HeadPoseEstimator(options, trg, device.Description, device, () => FaceFinder.Create(device, FinderOptions(options)));
     }
 
     /// <summary>For the CLI's tests: any TRG estimator (a stand-in engine); the finder opens its own device when needed.</summary>
