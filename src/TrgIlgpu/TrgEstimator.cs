@@ -15,7 +15,7 @@ public sealed record EstimatorOptions
     /// <summary>Where the engine says which device it took and what it planned (null: silent).</summary>
     public TextWriter? Log { get; init; }
 
-    /// <summary>Decoding rules for <see cref="TrgEstimator.EstimateFile"/>: pixel limit, EXIF orientation.</summary>
+    /// <summary>Decoding rules for <see cref="TrgEstimator.EstimateFile(string, IReadOnlyList{FaceBox}, float?, CancellationToken)"/>: pixel limit, EXIF orientation.</summary>
     public ImageLoadOptions Images { get; init; } = ImageLoadOptions.Default;
 
     /// <summary>
