@@ -11,7 +11,6 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 photo="$(realpath "${1:-$root/../shared/samples/astronaut.png}")"
 bbox="153,49,295,191"                      # the face in the sample photo (as in README.md)
-require_face_finding=false                 # INTEGRATOR: set to true once FaceFinder is merged (the no-box run must then find the face)
 
 export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 work="$(mktemp -d "${TMPDIR:-/tmp}/trg-packages.XXXXXX")"
@@ -46,8 +45,6 @@ echo "check-packages: tool: trg estimate --bbox ok"
 if "$trg" estimate "$photo" --json "$work/found.json" > "$work/found.log" 2>&1; then
   grep -q '"translation"' "$work/found.json" || fail "trg estimate (no box): no face found"
   echo "check-packages: tool: trg estimate (faces found) ok"
-elif [ "$require_face_finding" = false ] && grep -q "NotImplementedException" "$work/found.log"; then
-  echo "check-packages: tool: trg estimate without --bbox skipped: FaceFinder is still a stub on this branch"
 else
   cat "$work/found.log" >&2; fail "trg estimate (no box) failed"
 fi
