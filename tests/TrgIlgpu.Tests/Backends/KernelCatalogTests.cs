@@ -13,7 +13,7 @@ namespace TrgIlgpu.Tests.Backends;
 /// so a new kernel cannot escape `trg ptx`, the PTX tests or the OpenCL compiler.
 /// </summary>
 [Collection(KernelCollection.Name)]
-public sealed class KernelCatalogTests(KernelDevices devices)
+public sealed class KernelCatalogTests
 {
     /// <summary>The kernels the engine's forward plans launch today (the catalogue may hold more).</summary>
     private static readonly string[] EngineKernels =
