@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.OpenApi;
 using Prometheus;
 using TrgIlgpu.Cli.Estimate;
 using TrgIlgpu.Imaging;
@@ -205,7 +206,20 @@ internal sealed class ServeApp : IAsyncDisposable
                 : Results.Text(_stopping ? "stopping\n" : "loading\n", statusCode: StatusCodes.Status503ServiceUnavailable))
             .WithSummary("Readiness: weights loaded and kernels warm (503 while loading or stopping)");
         app.MapPost(EstimatePath, (Func<HttpContext, Task>)EstimateAsync)
-            .Accepts<byte[]>("image/jpeg", "image/png", "image/webp", "image/bmp", "image/gif", "image/tiff", "application/octet-stream")
+            // Any content type is taken (curl --data-binary sends form encoding): the body is described, not enforced.
+            .AddOpenApiOperationTransformer((operation, _, _) =>
+            {
+                operation.RequestBody = new OpenApiRequestBody
+                {
+                    Required = true,
+                    Description = "The encoded image (JPEG, PNG, BMP, GIF, TGA, TIFF, WebP, PBM), any content type",
+                    Content = new Dictionary<string, OpenApiMediaType>
+                    {
+                        ["application/octet-stream"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" } },
+                    },
+                };
+                return Task.CompletedTask;
+            })
             .Produces(StatusCodes.Status200OK, contentType: "application/json")
             .Produces(StatusCodes.Status400BadRequest, contentType: "application/json")
             .Produces(StatusCodes.Status401Unauthorized, contentType: "application/json")
