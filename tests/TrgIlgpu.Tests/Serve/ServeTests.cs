@@ -95,7 +95,7 @@ public class ServeTests
     }
 
     [Fact]
-    public async Task A_missing_api_key_file_is_a_not_found_error()
+    public void A_missing_api_key_file_is_a_not_found_error()
     {
         var e = Assert.Throws<TrgException>(() => ServeApp.Create(new ServeSettings { ApiKeyFile = "/nonexistent/trg.key" }, _ => throw new InvalidOperationException(), TextWriter.Null));
         Assert.Equal(ErrorKind.NotFound, e.Kind);
@@ -292,6 +292,20 @@ public class ServeTests
         Assert.True(paths.TryGetProperty("/v1/estimate", out var estimate));
         Assert.True(estimate.GetProperty("post").TryGetProperty("requestBody", out _));
         Assert.True(paths.TryGetProperty("/readyz", out _));
+    }
+
+    [Theory]
+    [InlineData("--max-batch", "0", "--max-batch 0: must be at least 1")]
+    [InlineData("--max-queue", "0", "--max-queue 0: must be at least 1")]
+    [InlineData("--max-delay-ms", "-1", "--max-delay-ms -1: must not be negative")]
+    [InlineData("--max-body-mb", "0", "--max-body-mb 0: must be in")]
+    [InlineData("--api-key-file", "/nonexistent/trg.key", "/nonexistent/trg.key: API key file not found")]
+    public void Bad_command_line_options_fail_before_anything_listens(string option, string value, string message)
+    {
+        var stderr = new StringWriter();
+        int code = TrgIlgpu.Cli.CliApp.Run(["serve", "--model", "synthetic:trgv2", "--urls", "http://127.0.0.1:0", option, value], TextWriter.Null, stderr);
+        Assert.Equal(message.Contains("not found") ? (int)ErrorKind.NotFound : (int)ErrorKind.Usage, code);
+        Assert.Contains("trg: error: " + message, stderr.ToString());
     }
 
     [Fact]
