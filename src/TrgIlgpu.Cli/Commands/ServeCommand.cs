@@ -8,6 +8,8 @@ namespace TrgIlgpu.Cli.Commands;
 internal static class ServeCommand
 {
     public const string Name = "serve";
+    /// <summary>Largest --max-body-mb: a body is held in one array.</summary>
+    private const int MaxBodyMiB = 1024;
 
     public static Command Create()
     {
@@ -46,7 +48,7 @@ internal static class ServeCommand
         {
             double delay = parse.GetValue(maxDelay), body = parse.GetValue(maxBody);
             if (!double.IsFinite(delay)) throw new TrgException(ErrorKind.Usage, $"--max-delay-ms {delay}: must be a finite number");
-            if (!(body > 0 && body <= 1 << 20)) throw new TrgException(ErrorKind.Usage, $"--max-body-mb {body}: must be in (0, 1048576]");
+            if (!(body > 0 && body <= MaxBodyMiB)) throw new TrgException(ErrorKind.Usage, $"--max-body-mb {body}: must be in (0, {MaxBodyMiB}]");
             var settings = new ServeSettings
             {
                 Model = parse.GetValue(model),

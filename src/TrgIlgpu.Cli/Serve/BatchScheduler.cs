@@ -57,13 +57,15 @@ internal sealed class BatchScheduler
     /// <summary>Queues a job; false when the queue is full or closed (the caller answers 429 or 503).</summary>
     public bool TryEnqueue(BatchJob job) => _queue.Writer.TryWrite(job);
 
+    private volatile bool _closed;
+
     /// <summary>True once <see cref="Close"/> was called.</summary>
-    public bool Closed { get; private set; }
+    public bool Closed => _closed;
 
     /// <summary>Takes no more jobs; the queued ones still run. <see cref="Completion"/> ends when they have.</summary>
     public void Close()
     {
-        Closed = true;
+        _closed = true;
         _queue.Writer.TryComplete();
     }
 

@@ -279,7 +279,8 @@ internal sealed class ServeApp : IAsyncDisposable
             PhotoResult result;
             try
             {
-                (result, queueMs, inferenceMs) = await job.Done;
+                // A client that leaves is answered by nobody at once; the scheduler drops its job when it comes to it.
+                (result, queueMs, inferenceMs) = await job.Done.WaitAsync(ct);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
