@@ -235,6 +235,18 @@ public class ServeTests
     }
 
     [Fact]
+    public async Task A_lone_request_runs_when_the_delay_has_passed_without_a_full_batch()
+    {
+        await using var server = await TestServer.StartAsync(new ServeSettings { MaxBatch = 16, MaxDelay = TimeSpan.FromMilliseconds(50) });
+        var response = await server.PostAsync("?bbox=153,49,295,191&bbox=100,60,260,230", TestServer.Astronaut);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal([2], server.Engine.BatchSizes);
+        using var doc = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var timing = doc.RootElement.GetProperty("timing_ms");
+        Assert.Equal(["decode", "queue", "inference", "total"], timing.EnumerateObject().Select(p => p.Name));
+    }
+
+    [Fact]
     public async Task A_photo_that_would_overflow_the_batch_opens_the_next_one()
     {
         await using var server = await TestServer.StartAsync(new ServeSettings { MaxBatch = 3, MaxDelay = TimeSpan.FromMilliseconds(200) });
