@@ -23,6 +23,7 @@ public static class CliApp
         MetricsCommand.Create(),
         AlignCommand.Create(),
         EvalCommand.Create(),
+        ServeCommand.Create(),
     };
 
     public static int Run(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
@@ -41,7 +42,13 @@ public static class CliApp
         }
         try
         {
-            return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+            return parse.Invoke(new InvocationConfiguration
+            {
+                Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false,
+                // `trg serve` handles SIGTERM itself (the ASP.NET Core host: stop accepting, drain, exit 0); the others are
+                // cancelled through their token and end within the parser's default 2 s.
+                ProcessTerminationTimeout = parse.CommandResult.Command.Name == ServeCommand.Name ? null : TimeSpan.FromSeconds(2),
+            });
         }
         catch (TrgException e)
         {

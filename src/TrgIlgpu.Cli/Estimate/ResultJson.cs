@@ -60,6 +60,20 @@ internal static class ResultJson
         w.WriteEndObject();
     }
 
+    /// <summary>
+    /// One image's whole document: `trg estimate` with one image, and each answer of `trg serve` (the same JSON).
+    /// </summary>
+    public static void WriteImageDocument(Utf8JsonWriter w, ImageOutcome o, string device, ModelWeights? weights, PoseMethod method,
+        DetectorOptions detector, IEnumerable<(string Name, double Ms)> timing)
+    {
+        w.WriteStartObject();
+        WriteImageFields(w, o);
+        w.WriteString("device", device);
+        WriteModel(w, weights, method, detector);
+        WriteTiming(w, timing);
+        w.WriteEndObject();
+    }
+
     /// <summary>The fields of one image's object (the caller opens and closes it).</summary>
     public static void WriteImageFields(Utf8JsonWriter w, ImageOutcome o)
     {

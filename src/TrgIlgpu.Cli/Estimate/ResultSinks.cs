@@ -102,13 +102,9 @@ internal sealed class JsonDocumentSink(OutputTarget target, bool multi) : Result
         {
             using var w = new Utf8JsonWriter(target.Stream, ResultJson.Indented);
             var o = _single ?? throw new InvalidOperationException("no image was processed");
-            w.WriteStartObject();
-            ResultJson.WriteImageFields(w, o);
-            WriteModelAndDevice(w);
-            ResultJson.WriteTiming(w, o.Error is null
+            ResultJson.WriteImageDocument(w, o, Device, Weights, Method, Detector, o.Error is null
                 ? [("model_load", stats.ModelLoadMs), ("decode", o.DecodeMs), ("inference", o.InferenceMs), ("total", stats.TotalMs)]
                 : [("model_load", stats.ModelLoadMs), ("total", stats.TotalMs)]);
-            w.WriteEndObject();
         }
         target.Stream.WriteByte((byte)'\n');
         target.Commit();
