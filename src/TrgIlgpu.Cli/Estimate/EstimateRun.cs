@@ -167,6 +167,9 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
         return (outcome, new PhotoRequest(image, camera, good));
     }
 
+    /// <summary>An image to run: decoded, and either faces to find or at least one valid box.</summary>
+    private static bool HasWork(PhotoRequest? photo) => photo is not null && (photo.Boxes is null || photo.Boxes.Count > 0);
+
     /// <summary>The camera of one image: --calibration (scaled to its size), --camera, --focal, else the W + H default.</summary>
     private CameraIntrinsics CameraFor(RgbImage image) =>
         _calibration?.For(image.Width, image.Height)
@@ -177,14 +180,14 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
         ResultSink sink, OverlayTarget? overlays, Action<int> advance, CancellationToken ct)
     {
         if (pending.Count == 0) return;
-        var photos = pending.Where(p => p.Photo is not null && (p.Photo.Boxes is null || p.Photo.Boxes.Count > 0)).Select(p => p.Photo!).ToList();
+        var photos = pending.Where(p => HasWork(p.Photo)).Select(p => p.Photo!).ToList();
         var t = Stopwatch.StartNew();
         var results = photos.Count > 0 ? estimator.EstimateBatch(photos, ct) : [];
         double ms = t.Elapsed.TotalMilliseconds;
         int at = 0;
         foreach (var (loaded, outcome, photo) in pending)
         {
-            if (photo is not null && (photo.Boxes is null || photo.Boxes.Count > 0))
+            if (HasWork(photo))
             {
                 var result = results[at++];
                 outcome.Faces.AddRange(result.Faces);

@@ -12,6 +12,20 @@ internal static class AppTestData
 {
     public static string RepoRoot => TestPaths.RepoRoot;
 
+    /// <summary>Runs the `trg` command line in process: exit code, stdout, stderr.</summary>
+    public static (int Code, string Out, string Err) Trg(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = TrgIlgpu.Cli.CliApp.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    /// <summary>Every number of a JSON value (nested arrays flattened), as float32.</summary>
+    public static float[] Floats(System.Text.Json.JsonElement e) => e.ValueKind == System.Text.Json.JsonValueKind.Array
+        ? e.EnumerateArray().SelectMany(Floats).ToArray()
+        : [e.GetSingle()];
+
     public static string Shared(params string[] parts) => TestPaths.SharedFile(parts);
 
     public static string AstronautPath => Shared("samples", "astronaut.png");

@@ -6,6 +6,8 @@ using TrgIlgpu.Formats;
 using TrgIlgpu.Imaging;
 using TrgIlgpu.Model;
 
+using static TrgIlgpu.Tests.App.AppTestData;
+
 namespace TrgIlgpu.Tests.App;
 
 /// <summary>
@@ -17,18 +19,6 @@ public class EndToEndTests : IDisposable
     private const string Model = "synthetic:trgv2:3";
     private readonly string _dir = Directory.CreateTempSubdirectory("trg-e2e-").FullName;
     public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private static (int Code, string Out, string Err) Trg(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
-    private static float[] Floats(JsonElement e) => e.ValueKind == JsonValueKind.Array
-        ? e.EnumerateArray().SelectMany(Floats).ToArray()
-        : [e.GetSingle()];
 
     [Fact]
     public void Cli_json_for_the_real_photo_equals_the_engine_for_the_same_crops()

@@ -5,6 +5,8 @@ using TrgIlgpu.Faces;
 using TrgIlgpu.Imaging;
 using TrgIlgpu.Tests.FaceApi;
 
+using static TrgIlgpu.Tests.App.AppTestData;
+
 namespace TrgIlgpu.Tests.App;
 
 /// <summary>
@@ -17,18 +19,6 @@ public sealed class PhotoToPoseTests : IDisposable
     private const string Model = "synthetic:trgv2:3";
     private readonly string _dir = Directory.CreateTempSubdirectory("trg-photo-").FullName;
     public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private static (int Code, string Out, string Err) Trg(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
-    private static float[] Floats(JsonElement e) => e.ValueKind == JsonValueKind.Array
-        ? e.EnumerateArray().SelectMany(Floats).ToArray()
-        : [e.GetSingle()];
 
     private static double Iou(float[] a, double[] b)
     {
