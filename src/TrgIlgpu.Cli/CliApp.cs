@@ -10,7 +10,7 @@ namespace TrgIlgpu.Cli;
 public static class CliApp
 {
     public const int InternalError = 1;
-    public const int Cancelled = 130;
+    public const int Cancelled = (int)ErrorKind.Cancelled;
 
     public static RootCommand CreateRoot() => new("TrgIlgpu: TRG / TRGv2 head-pose inference on ILGPU (CUDA, OpenCL, CPU).")
     {

@@ -23,6 +23,12 @@ public enum ErrorKind
     KernelCompile = 10,
     /// <summary>A data file (poses, landmarks, a dataset's annotation or calibration) is malformed.</summary>
     InvalidData = 11,
+    /// <summary>Device (or host) memory is exhausted for what was asked (e.g. a batch too large for the device).</summary>
+    OutOfMemory = 12,
+    /// <summary>A video, frame source or capture device cannot be opened, decoded or encoded (ffmpeg).</summary>
+    Video = 13,
+    /// <summary>The run was cancelled (Ctrl+C / SIGINT); finished outputs are complete, nothing half-written is left.</summary>
+    Cancelled = 130,
 }
 
 /// <summary>An error with a kind (its exit code) and, where one is involved, the file it concerns.</summary>
