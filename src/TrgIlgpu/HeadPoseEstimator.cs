@@ -97,20 +97,13 @@ public sealed class HeadPoseEstimator : IDisposable
     {
         options = Validate(options ?? new HeadPoseOptions());
         var weights = options.Model is null ? null : ModelWeights.Load(options.Model);
-        var device = ComputeDevice.Open(options.Device, options.Log);
-        TrgEstimator? trg = null;
-        try
-        {
-            // The estimator owns the device; TRG and the finder borrow it, so all three networks share one stream.
-            if (weights is not null)
-                trg = new TrgEstimator(weights, device,
-                    new EstimatorOptions { Device = options.Device, MaxBatchSize = options.MaxBatchSize, Convolutions = options.Convolutions });
-        }
-        catch
-        {
-            device.Dispose();
-            throw;
-        }
+        // The estimator owns the device; TRG and the finder borrow it, so all three networks share one stream. With
+        // --device auto, a backend whose kernels fail to compile is skipped for the next (ComputeDevice.OpenFor).
+        var (device, trg) = ComputeDevice.OpenFor(options.Device, options.Log, d => (d, weights is null ? null
+            : new TrgEstimator(weights, d, new EstimatorOptions
+            {
+                Device = options.Device, Log = options.Log, MaxBatchSize = options.MaxBatchSize, Convolutions = options.Convolutions,
+            })));
         return new HeadPoseEstimator(options, trg, device.Description, device, () => FaceFinder.Create(device, FinderOptions(options)));
     }
 

@@ -21,6 +21,8 @@ public sealed record EstimatorOptions
     /// <summary>
     /// Most faces in one forward pass. Larger requests are split into chunks of this size. The engine plans its
     /// device buffers once per batch size, so a steady stream of same-sized requests allocates nothing on the device.
+    /// A size whose plan does not fit the device's memory is lowered to the largest that does
+    /// (<see cref="TrgEstimator.BatchSize"/>).
     /// </summary>
     public int MaxBatchSize { get; init; } = 16;
 
@@ -54,6 +56,7 @@ public sealed class TrgEstimator : IDisposable
     private readonly object _gate = new();
     private readonly Func<IReadOnlyList<FaceRequest>, CancellationToken, FaceResult[]> _run;
     private readonly IDisposable? _owned;
+    private readonly InferenceSession? _session;
     private RgbImage? _staging;
     private bool _disposed;
 
@@ -64,6 +67,16 @@ public sealed class TrgEstimator : IDisposable
 
     /// <summary>The device in words, e.g. "OpenCL: pthread-skylake (Portable Computing Language)".</summary>
     public string DeviceName { get; }
+
+    /// <summary>
+    /// The most faces in one forward pass: <see cref="EstimatorOptions.MaxBatchSize"/>, or fewer when a plan that large
+    /// does not fit the device's memory (checked when the estimator is created, before anything of the batch's size is
+    /// allocated; the log says so). Larger requests are split into chunks of this size.
+    /// </summary>
+    public int BatchSize { get; }
+
+    /// <summary>Device bytes this estimator holds: weights, the plans made so far, the image buffer (0 for a stand-in engine).</summary>
+    public long DeviceBytes => _session?.AllocatedBytes ?? 0;
 
     /// <summary>
     /// Loads a model and opens a session on a device. <paramref name="model"/> is a model file path
@@ -82,10 +95,11 @@ public sealed class TrgEstimator : IDisposable
         ArgumentNullException.ThrowIfNull(weights);
         Options = Validate(options ?? new EstimatorOptions());
         var session = new InferenceSession(weights, Options.Device, Options.Log, Options.Convolutions);
-        _owned = session;
+        _owned = _session = session;
         _run = session.Run;
         Weights = weights;
         DeviceName = session.DeviceName;
+        BatchSize = FittingBatch(session, Options);
     }
 
     /// <summary>
@@ -99,10 +113,11 @@ public sealed class TrgEstimator : IDisposable
         ArgumentNullException.ThrowIfNull(device);
         Options = Validate(options ?? new EstimatorOptions());
         var session = new InferenceSession(weights, device, Options.Convolutions);
-        _owned = session;
+        _owned = _session = session;
         _run = session.Run;
         Weights = weights;
         DeviceName = session.DeviceName;
+        BatchSize = FittingBatch(session, Options);
     }
 
     /// <summary>For tests and tools: an estimator around any runner with the engine's contract.</summary>
@@ -114,6 +129,21 @@ public sealed class TrgEstimator : IDisposable
         DeviceName = deviceName;
         _run = run;
         _owned = owned;
+        BatchSize = Options.MaxBatchSize;
+    }
+
+    /// <summary>MaxBatchSize capped by the device's memory (the session disposed and an OutOfMemory error when not one face fits).</summary>
+    private static int FittingBatch(InferenceSession session, EstimatorOptions options)
+    {
+        int fits = session.LargestBatchThatFits(options.MaxBatchSize);
+        if (fits == options.MaxBatchSize) return fits;
+        if (fits == 0)
+        {
+            session.Dispose();
+            throw new TrgException(ErrorKind.OutOfMemory, $"not even one face fits next to the weights on {session.DeviceName} ({Backends.DeviceMemory.Size(session.PlanBytes(1).Bytes)} needed); free the device or use another one");
+        }
+        options.Log?.WriteLine($"trg: a batch of {options.MaxBatchSize} faces does not fit {session.DeviceName}'s memory; forward passes take at most {fits} faces");
+        return fits;
     }
 
     private static EstimatorOptions Validate(EstimatorOptions o)
@@ -275,7 +305,7 @@ public sealed class TrgEstimator : IDisposable
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (faces.Count == 0) return [];
-        int max = Options.MaxBatchSize;
+        int max = BatchSize;
         if (faces.Count <= max) return Check(_run(faces, cancellationToken), faces.Count);
         var results = new FaceResult[faces.Count];
         for (int at = 0; at < faces.Count; at += max)

@@ -27,7 +27,8 @@ internal static class BenchCommand
             int b = pr.GetValue(batch), w = pr.GetValue(warmup), n = pr.GetValue(iters);
             if (b < 1 || w < 0 || n < 1) throw new TrgException(ErrorKind.Usage, "--batch and --iters must be at least 1, --warmup at least 0");
             var weights = ModelWeights.Load(pr.GetValue(model)!);
-            using var session = new InferenceSession(weights, CommonOptions.ParseDevice(pr.GetValue(device)!), Console.Error);
+            // Fails with OutOfMemory (exit 12) before compiling anything when the batch cannot fit the device.
+            using var session = InferenceSession.ForBatch(weights, b, CommonOptions.ParseDevice(pr.GetValue(device)!), Console.Error);
             if (pr.GetValue(plan)) Console.WriteLine(session.Plan(b).Describe());
             var r = Benchmark.Run(session, b, w, n);
             Console.WriteLine($"model     {r.Variant} ({weights.Source})");

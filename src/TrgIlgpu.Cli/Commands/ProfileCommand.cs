@@ -26,7 +26,8 @@ internal static class ProfileCommand
             int b = pr.GetValue(batch);
             if (b < 1 || pr.GetValue(iters) < 1) throw new TrgException(ErrorKind.Usage, "--batch and --iters must be at least 1");
             var weights = ModelWeights.Load(pr.GetValue(model)!);
-            using var session = new InferenceSession(weights, CommonOptions.ParseDevice(pr.GetValue(device)!), Console.Error);
+            // Fails with OutOfMemory (exit 12) before compiling anything when the batch cannot fit the device.
+            using var session = InferenceSession.ForBatch(weights, b, CommonOptions.ParseDevice(pr.GetValue(device)!), Console.Error);
             var timings = Benchmark.Profile(session, b, pr.GetValue(warmup), pr.GetValue(iters));
             Console.WriteLine($"{session.Variant.Name} on {session.DeviceName}, batch {b}; each launch synchronised (sum {timings.Sum(t => t.DurationMs):F2} ms)");
             Console.WriteLine($"{"kernel",-18} {"launches",8} {"total ms",10} {"mean ms",9} {"share",7} {"GFLOP/s",9} {"GB/s",8}");

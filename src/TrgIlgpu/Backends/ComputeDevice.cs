@@ -23,6 +23,11 @@ public sealed class ComputeDevice : IDisposable
     public DeviceKind Kind { get; }
     public string Description { get; }
 
+    /// <summary>The device's memory as the engine budgets it (CUDA's free memory is read on each call).</summary>
+    public DeviceMemoryInfo Memory => DeviceMemory.Query(this);
+
+    private bool _disposed;
+
     private ComputeDevice(Context context, Accelerator accelerator, DeviceKind kind)
     {
         Context = context;
@@ -36,47 +41,107 @@ public sealed class ComputeDevice : IDisposable
         };
     }
 
-    public static ComputeDevice Open(DeviceKind kind, TextWriter? log = null)
+    /// <summary>The order <see cref="DeviceKind.Auto"/> tries the backends in.</summary>
+    public static IReadOnlyList<DeviceKind> AutoOrder { get; } = [DeviceKind.Cuda, DeviceKind.OpenCL, DeviceKind.Cpu];
+
+    /// <summary>
+    /// Opens a device of <paramref name="kind"/> (<see cref="DeviceKind.Auto"/>: the first of <see cref="AutoOrder"/>
+    /// that opens). Throws <see cref="TrgException"/> (<see cref="ErrorKind.Device"/>) when none can be opened.
+    /// </summary>
+    public static ComputeDevice Open(DeviceKind kind, TextWriter? log = null) => OpenFor(kind, log, device => device);
+
+    /// <summary>
+    /// Opens a device and runs <paramref name="load"/> on it (compile kernels, upload weights), which takes ownership of
+    /// the device when it returns; when it throws, the device is disposed. With <see cref="DeviceKind.Auto"/>, a backend
+    /// that fails to open or whose <paramref name="load"/> fails with <see cref="ErrorKind.Device"/> or
+    /// <see cref="ErrorKind.KernelCompile"/> is skipped for the next one (CUDA, then OpenCL, then the CPU accelerator),
+    /// and <paramref name="log"/> gets one line: the backend taken and, before it, each that failed and why. Any other
+    /// error (e.g. <see cref="ErrorKind.OutOfMemory"/>, a bad model) is thrown as it is: another backend would not fix it.
+    /// </summary>
+    public static T OpenFor<T>(DeviceKind kind, TextWriter? log, Func<ComputeDevice, T> load)
+    {
+        ArgumentNullException.ThrowIfNull(load);
+        if (kind != DeviceKind.Auto)
+            return LoadOrDispose(TryOpen(kind, log) ?? throw Missing(kind), load);
+
+        var failures = new List<TrgException>();
+        var reasons = new List<string>();
+        foreach (var candidate in AutoOrder)
+        {
+            try
+            {
+                if (TryOpen(candidate, log) is not { } device) continue;
+                string description = device.Description;
+                var loaded = LoadOrDispose(device, load);
+                log?.WriteLine(reasons.Count == 0
+                    ? $"trg: --device auto chose {description}"
+                    : $"trg: --device auto chose {description} after {string.Join("; ", reasons)}");
+                return loaded;
+            }
+            catch (TrgException e) when (e.Kind is ErrorKind.Device or ErrorKind.KernelCompile)
+            {
+                failures.Add(e);
+                reasons.Add($"{candidate} failed: {e.Message}");
+            }
+        }
+        if (failures.Count == 0) throw new TrgException(ErrorKind.Device, "no compute device found");
+        throw new TrgException(failures[^1].Kind, $"--device auto: no backend could be used ({string.Join("; ", reasons)})", inner: failures[^1]);
+    }
+
+    private static T LoadOrDispose<T>(ComputeDevice device, Func<ComputeDevice, T> load)
+    {
+        try
+        {
+            return load(device);
+        }
+        catch
+        {
+            device.Dispose();
+            throw;
+        }
+    }
+
+    private static TrgException Missing(DeviceKind kind) => new(ErrorKind.Device, kind switch
+    {
+        DeviceKind.Cuda => "no CUDA device found (is the NVIDIA driver's libcuda.so on the library path?)",
+        DeviceKind.OpenCL => "no usable OpenCL device found (install an OpenCL driver, e.g. Debian's pocl-opencl-icd, and ocl-icd-libopencl1)",
+        _ => "no compute device found",
+    });
+
+    /// <summary>The first device of one backend (never <see cref="DeviceKind.Auto"/>), or null when there is none.</summary>
+    private static ComputeDevice? TryOpen(DeviceKind kind, TextWriter? log)
     {
         var patched = new List<string>();
-        var context = ContextFactory.Create(builder =>
+        string backend = kind.ToString();
+        var context = DeviceFailures.Guard(DeviceStage.Open, kind, $"the {backend} backend", "creating its context", () => ContextFactory.Create(builder =>
         {
-            if (kind is DeviceKind.Auto or DeviceKind.Cuda) TryAdd(() => builder.Cuda());
-            if (kind is DeviceKind.Auto or DeviceKind.OpenCL) TryAdd(() => builder.OpenCL(d => AcceptOpenCL(d, patched)));
-            if (kind is DeviceKind.Auto or DeviceKind.Cpu) builder.CPU();
-        });
+            switch (kind)
+            {
+                case DeviceKind.Cuda: TryAdd(() => builder.Cuda()); break;
+                case DeviceKind.OpenCL: TryAdd(() => builder.OpenCL(d => AcceptOpenCL(d, patched))); break;
+                default: builder.CPU(); break;
+            }
+        }));
         foreach (var name in patched)
             log?.WriteLine($"trg: OpenCL device '{name}' is PoCL, which reports no generic address space; enabling it (PoCL handles ILGPU's kernels correctly, see docs/devices.md).");
 
-        Device? device = kind switch
-        {
-            DeviceKind.Cuda => context.Devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.Cuda),
-            DeviceKind.OpenCL => context.Devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.OpenCL),
-            DeviceKind.Cpu => context.Devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.CPU),
-            _ => context.Devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.Cuda)
-                 ?? context.Devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.OpenCL)
-                 ?? context.Devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.CPU),
-        };
-        if (device is null)
+        var type = kind switch { DeviceKind.Cuda => AcceleratorType.Cuda, DeviceKind.OpenCL => AcceleratorType.OpenCL, _ => AcceleratorType.CPU };
+        if (context.Devices.FirstOrDefault(d => d.AcceleratorType == type) is not { } device)
         {
             context.Dispose();
-            throw new TrgException(ErrorKind.Device, kind switch
-            {
-                DeviceKind.Cuda => "no CUDA device found (is the NVIDIA driver's libcuda.so on the library path?)",
-                DeviceKind.OpenCL => "no usable OpenCL device found (install an OpenCL driver, e.g. Debian's pocl-opencl-icd, and ocl-icd-libopencl1)",
-                _ => "no compute device found",
-            });
+            return null;
         }
-        var accelerator = device.CreateAccelerator(context);
-        var chosen = accelerator.AcceleratorType switch
+        try
         {
-            AcceleratorType.Cuda => DeviceKind.Cuda,
-            AcceleratorType.OpenCL => DeviceKind.OpenCL,
-            _ => DeviceKind.Cpu,
-        };
-        var result = new ComputeDevice(context, accelerator, chosen);
-        if (kind == DeviceKind.Auto) log?.WriteLine($"trg: --device auto chose {result.Description}");
-        return result;
+            var accelerator = DeviceFailures.Guard(DeviceStage.Open, kind, $"{backend} device '{device.Name}'", "creating its accelerator",
+                () => device.CreateAccelerator(context));
+            return new ComputeDevice(context, accelerator, kind);
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
@@ -111,8 +176,11 @@ public sealed class ComputeDevice : IDisposable
         return device.Capabilities.GenericAddressSpace;
     }
 
+    /// <summary>Releases the accelerator and its context (once; later calls do nothing).</summary>
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         Accelerator.Dispose();
         Context.Dispose();
     }

@@ -30,7 +30,7 @@ internal sealed class FaceSession : IDisposable
         try
         {
             var policy = KernelPolicy.For(device.Kind);
-            _kernels = new DeviceKernels(device.Accelerator, winograd: false, policy.GroupSize);
+            _kernels = DeviceFailures.LoadKernels(device, () => new DeviceKernels(device.Accelerator, winograd: false, policy.GroupSize));
             foreach (var n in networks.Distinct())
                 _weights[n] = new FaceNetworkWeights(device.Accelerator, n switch
                 {

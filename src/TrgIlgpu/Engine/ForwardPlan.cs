@@ -2,6 +2,7 @@ using System.Text;
 using ILGPU;
 using ILGPU.Runtime;
 using TrgIlgpu.Kernels;
+using TrgIlgpu.Model;
 
 namespace TrgIlgpu.Engine;
 
@@ -46,6 +47,38 @@ public sealed class ForwardPlan : IDisposable
         }
         AllocatedBytes = Graph.SlotBytes + Faces.LengthInBytes + Results.LengthInBytes;
     }
+
+    /// <summary>
+    /// What a plan for <paramref name="batch"/> faces would allocate on the device, from its graph (built and slotted
+    /// on the host; nothing of the batch's size is allocated): total bytes and the largest single buffer.
+    /// </summary>
+    internal static (long Bytes, long LargestBuffer) RequiredBytes(Accelerator accelerator, DeviceKernels kernels, DeviceWeights weights, int batch)
+    {
+        var layout = new ResultLayout { Iterations = weights.Variant.Iterations };
+        // One-element stand-ins: the graph only records the buffers, the sizes below are the batch's.
+        using var faces = accelerator.Allocate1D<FaceParams>(1);
+        using var results = accelerator.Allocate1D<float>(1);
+        using var graph = new ComputeGraph(weights.Variant.Name);
+        TrgNetwork.Build(new NetworkBuilder(graph, kernels, weights), batch, layout, () => default, faces, results);
+        var slots = graph.AssignSlots();
+        long faceBytes = checked((long)batch * Interop.SizeOf<FaceParams>());
+        long resultBytes = checked((long)batch * layout.Stride * sizeof(float));
+        long largest = Math.Max(slots.Count == 0 ? 0 : slots.Max() * sizeof(float), Math.Max(faceBytes, resultBytes));
+        return (checked(graph.SlotBytes + faceBytes + resultBytes), largest);
+    }
+
+    /// <summary>
+    /// A lower bound of <see cref="RequiredBytes"/> from the variant alone (no device, no kernels): every plan holds
+    /// the batch's crop input (3 x 192 x 192 floats a face), its face parameters and its result rows.
+    /// </summary>
+    internal static long MinimumBytes(VariantInfo variant, int batch)
+    {
+        long perFace = (long)ImageChannelsOfCrop * VariantInfo.InputSize * VariantInfo.InputSize * sizeof(float)
+            + Interop.SizeOf<FaceParams>() + (long)new ResultLayout { Iterations = variant.Iterations }.Stride * sizeof(float);
+        return checked(batch * perFace);
+    }
+
+    private const int ImageChannelsOfCrop = 3;
 
     /// <summary>The plan as a table: one line per launch with its shapes, counted work and the slot it writes.</summary>
     public string Describe()

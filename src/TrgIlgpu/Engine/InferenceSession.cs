@@ -53,8 +53,22 @@ public sealed class InferenceSession : IDisposable
 
     public InferenceSession(ModelWeights weights, DeviceKind device = DeviceKind.Auto, TextWriter? log = null,
         ConvAlgorithm convolutions = ConvAlgorithm.Auto)
-        : this(weights, OpenChecked(convolutions, device, log, out var requested), requested, policy: null, ownsDevice: true)
+        : this(weights, OpenLoaded(weights, device, log, convolutions, batch: null), ownsDevice: true)
     {
+    }
+
+    /// <summary>
+    /// A session for forwards of <paramref name="batch"/> faces (`trg bench`, `trg profile`): right after the device
+    /// opens, before any kernel is compiled or weight uploaded, a batch whose crop inputs and results alone
+    /// (<see cref="ForwardPlan"/>'s lower bound) cannot fit the device's memory fails with
+    /// <see cref="ErrorKind.OutOfMemory"/>; the exact check follows when the plan is made (<see cref="Plan"/>).
+    /// </summary>
+    public static InferenceSession ForBatch(ModelWeights weights, int batch, DeviceKind device = DeviceKind.Auto, TextWriter? log = null,
+        ConvAlgorithm convolutions = ConvAlgorithm.Auto)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
+        return new InferenceSession(weights, OpenLoaded(weights, device, log, convolutions, batch), ownsDevice: true);
     }
 
     /// <summary>
@@ -63,8 +77,8 @@ public sealed class InferenceSession : IDisposable
     /// the other constructor (Auto: <see cref="ConvVariable"/>, else the device's policy).
     /// </summary>
     public InferenceSession(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions = ConvAlgorithm.Auto)
-        : this(weights, device ?? throw new ArgumentNullException(nameof(device)),
-            convolutions == ConvAlgorithm.Auto ? FromEnvironment() : convolutions, policy: null, ownsDevice: false)
+        : this(weights, Load(weights, device ?? throw new ArgumentNullException(nameof(device)),
+            convolutions == ConvAlgorithm.Auto ? FromEnvironment() : convolutions, policy: null), ownsDevice: false)
     {
     }
 
@@ -73,29 +87,67 @@ public sealed class InferenceSession : IDisposable
     /// <see cref="KernelPolicy.For"/> its kind, the convolutions overridden by <paramref name="convolutions"/> unless Auto.
     /// </summary>
     internal InferenceSession(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions, KernelPolicy? policy, bool ownsDevice = true)
+        : this(weights, LoadOwned(weights, device, convolutions, policy, ownsDevice), ownsDevice)
+    {
+    }
+
+    private InferenceSession(ModelWeights weights, Loaded loaded, bool ownsDevice)
     {
         Weights = weights;
-        _device = device;
+        _device = loaded.Device;
         _ownsDevice = ownsDevice;
+        Policy = loaded.Policy;
+        Convolutions = Policy.Convolutions;
+        _kernels = loaded.Kernels;
+        _weights = loaded.Weights;
+    }
+
+    /// <summary>What a session holds on its device once the kernels are compiled and the weights uploaded.</summary>
+    private sealed record Loaded(ComputeDevice Device, KernelPolicy Policy, DeviceKernels Kernels, DeviceWeights Weights);
+
+    /// <summary>
+    /// Reads <see cref="ConvVariable"/> before opening the device, so that a bad value fails fast and opens nothing; then
+    /// opens the device and loads the session on it (<see cref="ComputeDevice.OpenFor"/>: with Auto, a backend that
+    /// fails to open or to compile the kernels is skipped for the next).
+    /// </summary>
+    private static Loaded OpenLoaded(ModelWeights weights, DeviceKind device, TextWriter? log, ConvAlgorithm convolutions, int? batch)
+    {
+        var requested = convolutions == ConvAlgorithm.Auto ? FromEnvironment() : convolutions;
+        return ComputeDevice.OpenFor(device, log, d =>
+        {
+            if (batch is { } b)
+            {
+                long atLeast = ForwardPlan.MinimumBytes(weights.Variant, b);
+                DeviceMemory.EnsureFits(d, atLeast, 0, 0, $"a forward plan for {b} faces ({weights.Variant.Name})",
+                    () => $"use a smaller batch (fewer than {Math.Max(1, d.Memory.Budget(0) / ForwardPlan.MinimumBytes(weights.Variant, 1))} faces)", lowerBound: true);
+            }
+            return Load(weights, d, requested, policy: null);
+        });
+    }
+
+    private static Loaded LoadOwned(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions, KernelPolicy? policy, bool ownsDevice)
+    {
         try
         {
-            Policy = (policy ?? KernelPolicy.For(_device.Kind)).With(convolutions);
-            Convolutions = Policy.Convolutions;
-            _kernels = new DeviceKernels(_device.Accelerator, winograd: Convolutions == ConvAlgorithm.Winograd, Policy.GroupSize);
-            _weights = new DeviceWeights(_device.Accelerator, new PackedModel(weights, winograd: Convolutions == ConvAlgorithm.Winograd));
+            return Load(weights, device, convolutions, policy);
         }
         catch
         {
-            if (_ownsDevice) _device.Dispose();
+            if (ownsDevice) device.Dispose();
             throw;
         }
     }
 
-    /// <summary>Reads <see cref="ConvVariable"/> before opening the device, so that a bad value fails fast and opens nothing.</summary>
-    private static ComputeDevice OpenChecked(ConvAlgorithm convolutions, DeviceKind device, TextWriter? log, out ConvAlgorithm requested)
+    /// <summary>Compiles the kernels and uploads the packed weights; device failures become <see cref="TrgException"/>s (<see cref="DeviceFailures"/>).</summary>
+    private static Loaded Load(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions, KernelPolicy? policy)
     {
-        requested = convolutions == ConvAlgorithm.Auto ? FromEnvironment() : convolutions;
-        return ComputeDevice.Open(device, log);
+        var chosen = (policy ?? KernelPolicy.For(device.Kind)).With(convolutions);
+        bool winograd = chosen.Convolutions == ConvAlgorithm.Winograd;
+        var kernels = DeviceFailures.LoadKernels(device, () => new DeviceKernels(device.Accelerator, winograd, chosen.GroupSize));
+        var packed = new PackedModel(weights, winograd);
+        var uploaded = DeviceFailures.Guard(DeviceStage.Allocate, device.Kind, device.Description, $"uploading the {weights.Variant.Name} weights",
+            () => new DeviceWeights(device.Accelerator, packed));
+        return new Loaded(device, chosen, kernels, uploaded);
     }
 
     /// <summary>The kernel shapes this session uses (<see cref="KernelPolicy.For"/> the device, with any override applied).</summary>
@@ -124,11 +176,97 @@ public sealed class InferenceSession : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (!_plans.TryGetValue(batch, out var entry))
         {
-            var plan = new ForwardPlan(_device.Accelerator, _kernels, _weights, () => _images!.View, batch);
-            entry = (plan, new float[batch * plan.Layout.Stride], new FaceParams[batch]);
+            EnsureFits(batch);
+            entry = DeviceFailures.Guard(DeviceStage.Allocate, Kind, DeviceName, $"allocating the forward plan for {batch} faces", () =>
+            {
+                var plan = new ForwardPlan(_device.Accelerator, _kernels, _weights, () => _images!.View, batch);
+                return (plan, new float[checked(batch * plan.Layout.Stride)], new FaceParams[batch]);
+            });
             _plans[batch] = entry;
         }
         return entry;
+    }
+
+    /// <summary>
+    /// Device bytes a plan for <paramref name="batch"/> faces needs, and its largest buffer, without allocating it.
+    /// Every activation, face parameter and result row scales with the batch, so the plan's graphs at batch 1 and 2
+    /// (built and slotted on the host, once per session) give both exactly as a fixed part plus a per-face part; the
+    /// tests check this against real plans. Batches too large to count give <see cref="long.MaxValue"/>.
+    /// </summary>
+    public (long Bytes, long LargestBuffer) PlanBytes(int batch)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_sizing is not { } s)
+            {
+                var one = ForwardPlan.RequiredBytes(_device.Accelerator, _kernels, _weights, 1);
+                var two = ForwardPlan.RequiredBytes(_device.Accelerator, _kernels, _weights, 2);
+                _sizing = s = (one.Bytes - (two.Bytes - one.Bytes), two.Bytes - one.Bytes, one.LargestBuffer - (two.LargestBuffer - one.LargestBuffer), two.LargestBuffer - one.LargestBuffer);
+            }
+            try
+            {
+                return (checked(s.Fixed + batch * s.PerFace), checked(s.LargestFixed + batch * s.LargestPerFace));
+            }
+            catch (OverflowException)
+            {
+                return (long.MaxValue, long.MaxValue);
+            }
+        }
+    }
+
+    private (long Fixed, long PerFace, long LargestFixed, long LargestPerFace)? _sizing;
+
+    /// <summary>
+    /// The largest batch, up to <paramref name="wanted"/>, whose plan fits the device's memory now (next to what this
+    /// session already holds; <see cref="Backends.DeviceMemoryInfo.Budget"/>), or 0 when not even one face fits. A
+    /// plan that exists already fits by definition.
+    /// </summary>
+    public int LargestBatchThatFits(int wanted)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(wanted, 1);
+        lock (_gate)
+        {
+            if (_plans.ContainsKey(wanted) || Fits(wanted)) return wanted;
+            int lo = 0, hi = wanted; // Fits(lo) (0: nothing), !Fits(hi)
+            while (hi - lo > 1)
+            {
+                int mid = lo + (hi - lo) / 2;
+                if (Fits(mid)) lo = mid; else hi = mid;
+            }
+            return lo;
+        }
+    }
+
+    private bool Fits(int batch)
+    {
+        var (bytes, largest) = PlanBytes(batch);
+        var memory = _device.Memory;
+        return bytes <= memory.Budget(AllocatedBytes) && largest <= memory.MaxBuffer && HostFits(batch);
+    }
+
+    /// <summary>The host copy of a plan's results (one float row per face) must fit a .NET array and the process's memory.</summary>
+    private bool HostFits(int batch)
+    {
+        long floats = (long)batch * new ResultLayout { Iterations = Variant.Iterations }.Stride;
+        return floats <= Array.MaxLength && floats * sizeof(float) <= DeviceMemoryInfo.HostAvailable() / 2;
+    }
+
+    /// <summary>The memory check before a plan is made: <see cref="ErrorKind.OutOfMemory"/> naming the batch that would fit.</summary>
+    private void EnsureFits(int batch)
+    {
+        var (bytes, largest) = PlanBytes(batch);
+        string what = $"a forward plan for {batch} faces ({Variant.Name})";
+        string Advice()
+        {
+            int fits = LargestBatchThatFits(batch);
+            return fits > 0 ? $"use a smaller batch (at most {fits} faces fit now)" : "not even one face fits: free the device or use another one";
+        }
+        DeviceMemory.EnsureFits(_device, bytes, largest, AllocatedBytes, what, Advice);
+        if (!HostFits(batch))
+            throw new TrgException(ErrorKind.OutOfMemory,
+                $"{what}: its results need {DeviceMemory.Size((long)batch * new ResultLayout { Iterations = Variant.Iterations }.Stride * sizeof(float))} of host memory, more than half of the {DeviceMemory.Size(DeviceMemoryInfo.HostAvailable())} available; {Advice()}");
     }
 
     /// <summary>Device bytes allocated in total: weights, every plan made so far, and the image buffer.</summary>
@@ -150,11 +288,15 @@ public sealed class InferenceSession : IDisposable
         lock (_gate)
         {
             var (plan, host, faceParams) = PlanFor(faces.Count);
-            Upload(faces, faceParams, plan);
-            var stream = _device.Accelerator.DefaultStream;
-            foreach (var op in plan.Ops) op.Launch(stream);
-            plan.Results.View.CopyToCPU(stream, host);
-            stream.Synchronize();
+            DeviceFailures.Guard(DeviceStage.Forward, Kind, DeviceName, $"running a forward of {faces.Count} faces", () =>
+            {
+                Upload(faces, faceParams, plan);
+                var stream = _device.Accelerator.DefaultStream;
+                foreach (var op in plan.Ops) op.Launch(stream);
+                plan.Results.View.CopyToCPU(stream, host);
+                stream.Synchronize();
+                return 0;
+            });
             return Unpack(faces, host, plan.Layout);
         }
     }
@@ -168,19 +310,23 @@ public sealed class InferenceSession : IDisposable
         lock (_gate)
         {
             var (plan, host, faceParams) = PlanFor(faces.Count);
-            Upload(faces, faceParams, plan);
-            var stream = _device.Accelerator.DefaultStream;
-            stream.Synchronize();
-            var times = new double[plan.Ops.Count];
-            for (int i = 0; i < plan.Ops.Count; i++)
+            var times = DeviceFailures.Guard(DeviceStage.Forward, Kind, DeviceName, $"profiling a forward of {faces.Count} faces", () =>
             {
-                long t0 = Stopwatch.GetTimestamp();
-                plan.Ops[i].Launch(stream);
+                Upload(faces, faceParams, plan);
+                var stream = _device.Accelerator.DefaultStream;
                 stream.Synchronize();
-                times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-            }
-            plan.Results.View.CopyToCPU(stream, host);
-            stream.Synchronize();
+                var times = new double[plan.Ops.Count];
+                for (int i = 0; i < plan.Ops.Count; i++)
+                {
+                    long t0 = Stopwatch.GetTimestamp();
+                    plan.Ops[i].Launch(stream);
+                    stream.Synchronize();
+                    times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                }
+                plan.Results.View.CopyToCPU(stream, host);
+                stream.Synchronize();
+                return times;
+            });
             return (Unpack(faces, host, plan.Layout), times);
         }
     }
@@ -197,7 +343,9 @@ public sealed class InferenceSession : IDisposable
         if (_images is null || _images.Length < total)
         {
             _images?.Dispose();
-            _images = _device.Accelerator.Allocate1D<byte>(Math.Max(total, 1));
+            _images = null;
+            _images = DeviceFailures.Guard(DeviceStage.Allocate, Kind, DeviceName, $"allocating the image buffer ({DeviceMemory.Size(total)})",
+                () => _device.Accelerator.Allocate1D<byte>(Math.Max(total, 1)));
             Array.Resize(ref _staging, (int)_images.Length);
         }
         foreach (var (img, off) in offsets) img.Pixels.CopyTo(_staging, off);

@@ -67,8 +67,8 @@ public sealed class FaceFinder : IDisposable
     {
         var o = Validate(options);
         var models = FaceApiModels.LoadEmbedded();
-        var device = ComputeDevice.Open(o.Device, o.Log);
-        return new FaceFinder(device, ownsDevice: true, o, models);
+        // With Auto, a backend whose kernels fail to compile is skipped for the next (ComputeDevice.OpenFor).
+        return ComputeDevice.OpenFor(o.Device, o.Log, device => new FaceFinder(device, ownsDevice: true, o, models));
     }
 
     /// <summary>
