@@ -26,6 +26,13 @@ public sealed class ComputeDevice : IDisposable
     /// <summary>The device's memory as the engine budgets it (CUDA's free memory is read on each call).</summary>
     public DeviceMemoryInfo Memory => DeviceMemory.Query(this);
 
+    /// <summary>
+    /// Taken by every object that runs on this device (<see cref="Engine.InferenceSession"/>, <see cref="Faces.FaceFinder"/>)
+    /// around its device work, innermost (no other lock is taken while it is held): objects sharing a device may be
+    /// called from different threads at once, and their allocations, uploads, launches and downloads do not interleave.
+    /// </summary>
+    internal object Gate { get; } = new();
+
     private bool _disposed;
 
     private ComputeDevice(Context context, Accelerator accelerator, DeviceKind kind)

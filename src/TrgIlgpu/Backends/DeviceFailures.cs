@@ -97,9 +97,9 @@ internal static class DeviceFailures
         OutOfMemoryException => true,
         CLException cl => cl.Error is CLError.CL_MEM_OBJECT_ALLOCATION_FAILURE or CLError.CL_OUT_OF_RESOURCES
             or CLError.CL_OUT_OF_HOST_MEMORY or CLError.CL_INVALID_BUFFER_SIZE,
-        // ILGPU keeps the CUDA error as its name (e.g. CUDA_ERROR_OUT_OF_MEMORY).
-        CudaException cuda => cuda.Error.Contains(nameof(CudaError.CUDA_ERROR_OUT_OF_MEMORY), StringComparison.Ordinal)
-            || cuda.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase),
+        // ILGPU keeps the CUDA error as the driver's text; the code's name is in the message.
+        CudaException cuda => $"{cuda.Error} {cuda.Message}".Contains(nameof(CudaError.CUDA_ERROR_OUT_OF_MEMORY), StringComparison.Ordinal)
+            || $"{cuda.Error} {cuda.Message}".Contains("out of memory", StringComparison.OrdinalIgnoreCase),
         _ => false,
     };
 
@@ -125,7 +125,12 @@ internal static class DeviceFailures
     {
         string message = e.Message.ReplaceLineEndings(" ").Trim();
         if (message.Length > 300) message = message[..300] + "...";
-        string code = e switch { CLException cl => $" {cl.Error}", CudaException cuda => $" {cuda.Error}", _ => "" };
+        string code = e switch
+        {
+            CLException cl => $" {cl.Error}",
+            CudaException { Error: { Length: > 0 } error } when !message.Contains(error, StringComparison.Ordinal) => $" {error}",
+            _ => "",
+        };
         return $"{e.GetType().Name}{code}: {message}";
     }
 }

@@ -287,16 +287,21 @@ public sealed class InferenceSession : IDisposable
         cancellationToken.ThrowIfCancellationRequested();
         lock (_gate)
         {
-            var (plan, host, faceParams) = PlanFor(faces.Count);
-            DeviceFailures.Guard(DeviceStage.Forward, Kind, DeviceName, $"running a forward of {faces.Count} faces", () =>
+            ForwardPlan plan;
+            float[] host;
+            lock (_device.Gate)
             {
-                Upload(faces, faceParams, plan);
-                var stream = _device.Accelerator.DefaultStream;
-                foreach (var op in plan.Ops) op.Launch(stream);
-                plan.Results.View.CopyToCPU(stream, host);
-                stream.Synchronize();
-                return 0;
-            });
+                (plan, host, var faceParams) = PlanFor(faces.Count);
+                DeviceFailures.Guard(DeviceStage.Forward, Kind, DeviceName, $"running a forward of {faces.Count} faces", () =>
+                {
+                    Upload(faces, faceParams, plan);
+                    var stream = _device.Accelerator.DefaultStream;
+                    foreach (var op in plan.Ops) op.Launch(stream);
+                    plan.Results.View.CopyToCPU(stream, host);
+                    stream.Synchronize();
+                    return 0;
+                });
+            }
             return Unpack(faces, host, plan.Layout);
         }
     }
@@ -308,6 +313,7 @@ public sealed class InferenceSession : IDisposable
     public (FaceResult[] Results, double[] OpMilliseconds) RunProfiled(IReadOnlyList<FaceRequest> faces)
     {
         lock (_gate)
+        lock (_device.Gate)
         {
             var (plan, host, faceParams) = PlanFor(faces.Count);
             var times = DeviceFailures.Guard(DeviceStage.Forward, Kind, DeviceName, $"profiling a forward of {faces.Count} faces", () =>

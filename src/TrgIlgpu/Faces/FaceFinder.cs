@@ -40,9 +40,9 @@ public sealed record FoundFace(FaceDetection Detection, float[] Landmarks68, Fac
 /// <para><b>Thread safety.</b> Like <see cref="TrgEstimator"/>: every public method may be called from any thread;
 /// calls are serialised with a lock (one device stream). A finder made with <see cref="Create(ComputeDevice, FaceFinderOptions?)"/>
 /// shares the device and its default stream with whoever else uses it (e.g. a <see cref="TrgEstimator"/> made on the
-/// same <see cref="ComputeDevice"/>): each keeps its own buffers, so their plans simply queue on the one stream. Each
-/// object has its own lock, so call objects that share a device from one thread at a time (the photo-to-pose pipeline
-/// calls them one after another); concurrent calls into different objects on one device are not tested.</para>
+/// same <see cref="ComputeDevice"/>): each keeps its own buffers, and their device work is serialised by the device's
+/// own lock, so objects that share a device may also be called from different threads at once (tested under load:
+/// results bitwise identical to serial calls).</para>
 /// <para><b>Memory.</b> Device buffers are planned once per network and batch size, then reused.</para>
 /// </remarks>
 public sealed class FaceFinder : IDisposable
@@ -122,6 +122,7 @@ public sealed class FaceFinder : IDisposable
             if (images[i] is null) throw new ArgumentNullException(nameof(images), $"image {i} is null");
         var found = new FoundFace[images.Count][];
         lock (_gate)
+        lock (_session.Device.Gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             int max = _options.MaxBatchSize;
@@ -166,6 +167,7 @@ public sealed class FaceFinder : IDisposable
         }
         if (boxes.Count == 0) return [];
         lock (_gate)
+        lock (_session.Device.Gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             cancellationToken.ThrowIfCancellationRequested();
@@ -180,6 +182,7 @@ public sealed class FaceFinder : IDisposable
     {
         if (images.Count > _options.MaxBatchSize) throw new TrgException(ErrorKind.Usage, $"{images.Count} images, more than the batch size {_options.MaxBatchSize}");
         lock (_gate)
+        lock (_session.Device.Gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             return Detect(images, _session.Upload(images));
