@@ -42,8 +42,10 @@ public sealed record ImageFaces(RgbImage Image, IReadOnlyList<FaceBox> Boxes, fl
 /// </summary>
 /// <remarks>
 /// <para><b>Thread safety.</b> One estimator is one device stream. Every public method may be called from any thread;
-/// calls are serialised with a lock, so concurrent callers wait for each other rather than overlap. For parallel
-/// throughput, batch the faces into one call (one forward pass serves them all) or create one estimator per device.</para>
+/// calls are serialised with a lock, so concurrent callers wait for each other rather than overlap. Estimators (and
+/// face finders) made on one <see cref="Backends.ComputeDevice"/> may be called from different threads at once: their
+/// device work is serialised by the device's lock. For parallel throughput, batch the faces into one call (one forward
+/// pass serves them all) or create one estimator per device.</para>
 /// <para><b>Memory.</b> The engine plans device buffers once per batch size. After the first call with a given number of
 /// faces (the warm-up), later calls with that number allocate nothing on the device; only the returned results and
 /// the host copy of a decoded file are allocated on the host (<see cref="Estimate(Image{Rgb24}, IReadOnlyList{FaceBox}, float?, CancellationToken)"/>

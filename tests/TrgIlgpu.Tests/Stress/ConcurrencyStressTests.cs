@@ -1,4 +1,5 @@
 using SixLabors.ImageSharp;
+using Xunit.Abstractions;
 using SixLabors.ImageSharp.PixelFormats;
 using TrgIlgpu.Backends;
 using TrgIlgpu.Engine;
@@ -24,7 +25,7 @@ public sealed class StressCollection
 /// results bitwise identical to the same calls made one after another, with no exception.
 /// </summary>
 [Collection(StressCollection.Name)]
-public class ConcurrencyStressTests
+public class ConcurrencyStressTests(ITestOutputHelper output)
 {
     private const string Model = "synthetic:trgv2:5";
 
@@ -118,29 +119,35 @@ public class ConcurrencyStressTests
         var serial = calls.Select(c => Bits(c.Run(shared))).ToArray();
         Assert.All(serial, s => Assert.NotEmpty(s));
 
-        // Four threads on the one estimator, each through every call in its own order.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        // Four threads on the one estimator, each through four of the calls (every call is made by two threads at once
+        // or more), each in its own order.
         OnThreads(4, t =>
         {
-            for (int k = 0; k < calls.Count; k++)
+            for (int k = 0; k < 4; k++)
             {
                 int i = (k * 3 + t) % calls.Count;
                 Assert.True(serial[i].AsSpan().SequenceEqual(Bits(calls[i].Run(shared))), $"thread {t}: '{calls[i].Name}' differs from its serial run");
             }
         });
 
-        // One estimator each, all on the same device (their plans queue on its one stream), from their own threads,
-        // while a fourth thread keeps using the first estimator.
+        output.WriteLine($"4 threads on one estimator: {clock.Elapsed.TotalSeconds:0.0} s");
+        clock.Restart();
+        // One estimator each, all on the same device (their plans queue on its one stream), from their own threads.
         using var second = new TrgEstimator(weights, device, options);
         using var third = new TrgEstimator(weights, device, options);
         TrgEstimator[] each = [second, third, shared];
+        output.WriteLine($"two more estimators on the device: {clock.Elapsed.TotalSeconds:0.0} s");
+        clock.Restart();
         OnThreads(3, t =>
         {
-            for (int k = 0; k < calls.Count; k++)
+            for (int k = 0; k < 3; k++)
             {
                 int i = (k + 2 * t) % calls.Count;
                 Assert.True(serial[i].AsSpan().SequenceEqual(Bits(calls[i].Run(each[t]))), $"estimator {t}: '{calls[i].Name}' differs from its serial run");
             }
         });
+        output.WriteLine($"3 threads, one estimator each: {clock.Elapsed.TotalSeconds:0.0} s");
     }
 
     [Fact]
@@ -155,24 +162,19 @@ public class ConcurrencyStressTests
         var serial = new[] { Photo(0), Photo(1) };
         Assert.All(serial, s => Assert.NotEmpty(s)); // each finds the astronaut's face
 
-        // The finder on its own, on the estimator's device, called at the same time as the estimator (its lock is its
-        // own: objects that share a device are serialised by the device's lock).
+        // The finder on its own, on the estimator's device, called at the same time as the estimator: each object has
+        // its own lock, and their device work is serialised by the device's.
         var finder = estimator.Finder;
         var found = finder.Find(photo).Select(f => f.Landmarks68).ToArray();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         OnThreads(4, t =>
         {
             if (t == 3)
-            {
-                for (int k = 0; k < 2; k++)
-                    Assert.Equal(found, finder.Find(photo).Select(f => f.Landmarks68).ToArray());
-                return;
-            }
-            for (int k = 0; k < 2; k++)
-            {
-                int i = (k + t) % photos.Length;
-                Assert.True(serial[i].AsSpan().SequenceEqual(Photo(i)), $"thread {t}: photo {i} differs from its serial run");
-            }
+                Assert.Equal(found, finder.Find(photo).Select(f => f.Landmarks68).ToArray());
+            else
+                Assert.True(serial[t % 2].AsSpan().SequenceEqual(Photo(t % 2)), $"thread {t}: photo {t % 2} differs from its serial run");
         });
+        output.WriteLine($"3 threads of photo calls and one of the finder: {clock.Elapsed.TotalSeconds:0.0} s");
     }
 
     private static RgbImage Crop(RgbImage image, int x, int y, int w, int h)
