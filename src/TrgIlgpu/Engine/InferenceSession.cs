@@ -179,8 +179,10 @@ public sealed class InferenceSession : IDisposable
             EnsureFits(batch);
             entry = DeviceFailures.Guard(DeviceStage.Allocate, Kind, DeviceName, $"allocating the forward plan for {batch} faces", () =>
             {
-                var plan = new ForwardPlan(_device.Accelerator, _kernels, _weights, () => _images!.View, batch);
-                return (plan, new float[checked(batch * plan.Layout.Stride)], new FaceParams[batch]);
+                // Host arrays first: a plan is never left allocated behind a failed host allocation.
+                var host = new float[checked(batch * ResultStride)];
+                var faceParams = new FaceParams[batch];
+                return (new ForwardPlan(_device.Accelerator, _kernels, _weights, () => _images!.View, batch), host, faceParams);
             });
             _plans[batch] = entry;
         }
@@ -246,10 +248,13 @@ public sealed class InferenceSession : IDisposable
         return bytes <= memory.Budget(AllocatedBytes) && largest <= memory.MaxBuffer && HostFits(batch);
     }
 
+    /// <summary>Floats of one face's result row (the plan's <see cref="ResultLayout"/>).</summary>
+    private int ResultStride => new ResultLayout { Iterations = Variant.Iterations }.Stride;
+
     /// <summary>The host copy of a plan's results (one float row per face) must fit a .NET array and the process's memory.</summary>
     private bool HostFits(int batch)
     {
-        long floats = (long)batch * new ResultLayout { Iterations = Variant.Iterations }.Stride;
+        long floats = (long)batch * ResultStride;
         return floats <= Array.MaxLength && floats * sizeof(float) <= DeviceMemoryInfo.HostAvailable() / 2;
     }
 
@@ -266,7 +271,7 @@ public sealed class InferenceSession : IDisposable
         DeviceMemory.EnsureFits(_device, bytes, largest, AllocatedBytes, what, Advice);
         if (!HostFits(batch))
             throw new TrgException(ErrorKind.OutOfMemory,
-                $"{what}: its results need {DeviceMemory.Size((long)batch * new ResultLayout { Iterations = Variant.Iterations }.Stride * sizeof(float))} of host memory, more than half of the {DeviceMemory.Size(DeviceMemoryInfo.HostAvailable())} available; {Advice()}");
+                $"{what}: its results need {DeviceMemory.Size((long)batch * ResultStride * sizeof(float))} of host memory, more than half of the {DeviceMemory.Size(DeviceMemoryInfo.HostAvailable())} available; {Advice()}");
     }
 
     /// <summary>Device bytes allocated in total: weights, every plan made so far, and the image buffer.</summary>
