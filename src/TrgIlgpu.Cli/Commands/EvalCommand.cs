@@ -76,7 +76,12 @@ internal static class EvalCommand
                         FaceBox[]? given = null;
                         if (boxes is not null && (given = boxes.Find(f.ImagePath)) is null)
                             throw new TrgException(ErrorKind.InvalidBox, $"no entry in the boxes file {boxes.Path}", f.ImagePath);
-                        requests.Add((f, new PhotoRequest(image, f.Camera.For(image.Width, image.Height), given)));
+                        var camera = f.Camera.For(image.Width, image.Height);
+                        if (FaceRequestChecks.CameraProblem(camera, image.Width, image.Height) is { } problem)
+                            throw new TrgException(ErrorKind.InvalidData, problem, f.ImagePath);
+                        if (given is not null && FaceRequestChecks.SplitBoxes(given, image.Width, image.Height, f.ImagePath).Refused is [var refused, ..])
+                            throw refused.Error;
+                        requests.Add((f, new PhotoRequest(image, camera, given)));
                     }
                     catch (TrgException e) { Fail(f, e.Message); }
                 }

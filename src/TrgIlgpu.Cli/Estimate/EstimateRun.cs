@@ -154,17 +154,13 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
         {
             return (new ImageOutcome { Path = path, Error = e, DecodeMs = loaded.DecodeMs }, null);
         }
+        if (FaceRequestChecks.CameraProblem(camera, image.Width, image.Height) is { } cameraProblem)
+            return (new ImageOutcome { Path = path, Error = new TrgException(ErrorKind.Usage, cameraProblem, path), DecodeMs = loaded.DecodeMs }, null);
         var outcome = new ImageOutcome { Path = path, Width = image.Width, Height = image.Height, Camera = camera, DecodeMs = loaded.DecodeMs };
         if (boxes is null) return (outcome, new PhotoRequest(image, camera));
-        var good = new List<FaceBox>();
-        for (int i = 0; i < boxes.Count; i++)
-        {
-            if (TrgEstimator.BoxProblem(boxes[i], image.Width, image.Height) is { } problem)
-                outcome.FaceErrors.Add((boxes[i], new TrgException(ErrorKind.InvalidBox, $"face {i}: {problem}", path)));
-            else
-                good.Add(boxes[i]);
-        }
-        return (outcome, new PhotoRequest(image, camera, good));
+        var (usable, refused) = FaceRequestChecks.SplitBoxes(boxes, image.Width, image.Height, path);
+        foreach (var r in refused) outcome.FaceErrors.Add((r.Box, r.Error));
+        return (outcome, new PhotoRequest(image, camera, usable));
     }
 
     /// <summary>An image to run: decoded, and either faces to find or at least one valid box.</summary>
