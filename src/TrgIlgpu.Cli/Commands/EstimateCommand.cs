@@ -7,6 +7,8 @@ namespace TrgIlgpu.Cli.Commands;
 /// <summary>`trg estimate`: head poses for the face boxes in images, as JSON / JSON Lines, with optional overlay pictures.</summary>
 internal static class EstimateCommand
 {
+    public const string Name = "estimate";
+
     public static Command Create() => Create(HeadPoseEstimator.Create);
 
     /// <summary>
@@ -106,7 +108,7 @@ internal static class EstimateCommand
         };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar, engine log or summary (errors are still reported)" };
 
-        var cmd = new Command("estimate", "Estimate head pose (R, T), face mesh and landmarks for face boxes in images")
+        var cmd = new Command(Name, "Estimate head pose (R, T), face mesh and landmarks for face boxes in images")
         {
             inputs, model, bbox, boxes, detector, score, minFace, tinySize, maxFaces, focal, camera, calibration, device, json, jsonl, overlay, sidePanel, ignoreExif, maxPixels, batch, quiet,
         };
