@@ -72,11 +72,11 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
         }
 
         _stats.TotalMs = clock.Elapsed.TotalMilliseconds;
-        sink.Finish(_stats);
+        bool wrote = sink.Finish(_stats);
         if (_stats.Cancelled)
         {
             stderr.WriteLine($"trg: cancelled after {_stats.Images} of {items.Count} image{(items.Count == 1 ? "" : "s")}; "
-                + (_stats.Images == 0 ? "nothing was written" : $"their results are complete in {sink.Where}"
+                + (!wrote ? "nothing was written" : $"the finished images' results are complete in {sink.Where}"
                     + (overlays is null ? "" : $" and {overlays.Where}")));
             return CliApp.Cancelled;
         }

@@ -34,7 +34,8 @@ internal abstract class ResultSink : IDisposable
         Weights = weights; Device = device; Method = method; Detector = detector;
     }
     public abstract void Add(ImageOutcome outcome);
-    public abstract void Finish(RunStats stats);
+    /// <summary>Completes the output; false when there was nothing to write (a cancelled single-image run).</summary>
+    public abstract bool Finish(RunStats stats);
     public abstract void Dispose();
     /// <summary>A description for the summary line ("stdout" or the path).</summary>
     public abstract string Where { get; }
@@ -85,7 +86,7 @@ internal sealed class JsonDocumentSink(OutputTarget target, bool multi) : Result
         _writer.Flush(); // stream each image out; the document stays in memory only one image at a time
     }
 
-    public override void Finish(RunStats stats)
+    public override bool Finish(RunStats stats)
     {
         if (multi)
         {
@@ -106,7 +107,7 @@ internal sealed class JsonDocumentSink(OutputTarget target, bool multi) : Result
         }
         else
         {
-            if (_single is null && stats.Cancelled) return;
+            if (_single is null && stats.Cancelled) return false;
             using var w = new Utf8JsonWriter(target.Stream, ResultJson.Indented);
             var o = _single ?? throw new InvalidOperationException("no image was processed");
             ResultJson.WriteImageDocument(w, o, Device, Weights, Method, Detector, o.Error is null
@@ -115,6 +116,7 @@ internal sealed class JsonDocumentSink(OutputTarget target, bool multi) : Result
         }
         target.Stream.WriteByte((byte)'\n');
         target.Commit();
+        return true;
     }
 
     public override void Dispose()
@@ -152,7 +154,11 @@ internal sealed class JsonLinesSink(OutputTarget target) : ResultSink
         target.Stream.Flush();
     }
 
-    public override void Finish(RunStats stats) => target.Commit();
+    public override bool Finish(RunStats stats)
+    {
+        target.Commit();
+        return stats.Images > 0;
+    }
     public override void Dispose() => target.Dispose();
 }
 
