@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using TrgIlgpu.Cli.Commands;
 
 namespace TrgIlgpu.Cli;
@@ -26,12 +27,60 @@ public static class CliApp
         ServeCommand.Create(),
     };
 
-    public static int Run(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
-        => Invoke(CreateRoot(), args, stdout ?? Console.Out, stderr ?? Console.Error);
+    /// <summary>Commands that stop at their own checkpoints on Ctrl-C, keeping the outputs of the items they finished.</summary>
+    private static readonly string[] Cooperative = [EstimateCommand.Name, EvalCommand.Name];
 
-    /// <summary>Parses and runs <paramref name="args"/> against any command tree (tests use a tree with stand-ins).</summary>
-    internal static int Invoke(Command root, string[] args, TextWriter stdout, TextWriter stderr)
+    /// <summary>
+    /// The process entry: runs <paramref name="args"/> with Ctrl-C (SIGINT) and SIGTERM handled. For `estimate` and
+    /// `eval` the first signal cancels the command's token: it finishes the batch in progress, completes the outputs of
+    /// every finished image and ends with exit code 130 and one line on stderr. A second signal, or the first for any
+    /// other command (export, inspect, bench, ...: nothing partial to keep), stops at once: temporary files are
+    /// removed and no output is replaced (<see cref="AtomicFile.AbortAll"/>), exit code 130.
+    /// `trg serve` keeps its own handling (the ASP.NET Core host drains and exits 0).
+    /// </summary>
+    public static int Run(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
     {
+        stdout ??= Console.Out;
+        stderr ??= Console.Error;
+        var root = CreateRoot();
+        var command = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null }).CommandResult.Command.Name;
+        if (command == ServeCommand.Name) return Invoke(root, args, stdout, stderr);
+        using var cancel = new CancellationTokenSource();
+        var err = stderr;
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true; // the process ends itself: with its outputs complete, or at once with none half-written
+            lock (cancel)
+            {
+                if (!cancel.IsCancellationRequested && Cooperative.Contains(command))
+                {
+                    cancel.Cancel();
+                    return;
+                }
+            }
+            AtomicFile.AbortAll();
+            err.WriteLine("trg: cancelled (stopped at once: unfinished outputs were not written)");
+            err.Flush();
+            Environment.Exit(Cancelled);
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        return Invoke(root, args, stdout, stderr, cancel.Token);
+    }
+
+    /// <summary>
+    /// Parses and runs <paramref name="args"/> against any command tree (tests use a tree with stand-ins);
+    /// <paramref name="cancellationToken"/> is the command's (what Ctrl-C cancels).
+    /// </summary>
+    internal static int Invoke(Command root, string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
+    {
+        // `--bbox=` with nothing after '=' would take the next argument (even `--focal`) as its value: refuse it here.
+        foreach (var arg in args)
+            if (arg.Length > 2 && arg.StartsWith('-') && arg.EndsWith('=') && arg.IndexOf('=') == arg.Length - 1 && !File.Exists(arg))
+            {
+                stderr.WriteLine($"trg: error: option '{arg[..^1]}' has an empty value after '='; give a value (e.g. {arg}VALUE) or leave the option out");
+                return (int)ErrorKind.Usage;
+            }
         // No response files: `trg estimate @list.txt` is an image list (paths relative to the list), handled by estimate.
         var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parse.Errors.Count > 0)
@@ -42,20 +91,19 @@ public static class CliApp
         }
         try
         {
-            return parse.Invoke(new InvocationConfiguration
+            return parse.InvokeAsync(new InvocationConfiguration
             {
                 Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false,
-                // `trg serve` handles SIGTERM itself (the ASP.NET Core host: stop accepting, drain, exit 0); the others are
-                // cancelled through their token and end within the parser's default 2 s.
-                ProcessTerminationTimeout = parse.CommandResult.Command.Name == ServeCommand.Name ? null : TimeSpan.FromSeconds(2),
-            });
+                // Signals are handled by Run (the token); `trg serve`'s host handles its own.
+                ProcessTerminationTimeout = null,
+            }, cancellationToken).GetAwaiter().GetResult();
         }
         catch (TrgException e)
         {
             stderr.WriteLine($"trg: error: {e.Message}");
             return (int)e.Kind;
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             stderr.WriteLine("trg: cancelled");
             return Cancelled;

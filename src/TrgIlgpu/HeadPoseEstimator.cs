@@ -52,7 +52,14 @@ public sealed record PhotoResult(FaceResult[] Faces, FaceFailure[] Failures);
 /// each TRG box from the landmarks by the official demo's rule, and estimates the pose with the TRG network when a model
 /// is given, or by fitting the landmarks to the TRG template when not. Every network runs on one device.
 /// </summary>
-/// <remarks>Thread-safe: calls are serialised (one device stream).</remarks>
+/// <remarks>
+/// <para>Thread-safe: calls are serialised (one device stream).</para>
+/// <para>Requests are checked by <see cref="FaceRequestChecks"/> first: a given box that is unusable throws
+/// <see cref="TrgException"/> (<see cref="ErrorKind.InvalidBox"/>), a camera outside the sane range for its image
+/// (<see cref="ErrorKind.Usage"/>). A found face whose TRG box is unusable, and a face whose outputs are not finite
+/// (<see cref="ErrorKind.InvalidModel"/> from the TRG network, <see cref="ErrorKind.InvalidBox"/> from the landmark
+/// fit), is a <see cref="FaceFailure"/> of its photo: never a result with non-finite numbers.</para>
+/// </remarks>
 public sealed class HeadPoseEstimator : IDisposable
 {
     private readonly object _gate = new();
@@ -159,10 +166,13 @@ public sealed class HeadPoseEstimator : IDisposable
             var p = photos[i] ?? throw new ArgumentNullException(nameof(photos), $"photo {i} is null");
             ArgumentNullException.ThrowIfNull(p.Image);
             cameras[i] = p.Camera ?? CameraIntrinsics.Default(p.Image.Width, p.Image.Height);
+            string? where = photos.Count > 1 ? $"image {i}" : null;
+            if (FaceRequestChecks.CameraProblem(cameras[i], p.Image.Width, p.Image.Height) is { } cameraProblem)
+                throw new TrgException(ErrorKind.Usage, cameraProblem, where);
             if (p.Boxes is { } given)
                 for (int k = 0; k < given.Count; k++)
-                    if (TrgEstimator.BoxProblem(given[k], p.Image.Width, p.Image.Height) is { } problem)
-                        throw new TrgException(ErrorKind.InvalidBox, $"face {k}: {problem}", photos.Count > 1 ? $"image {i}" : null);
+                    if (FaceRequestChecks.BoxProblem(given[k], p.Image.Width, p.Image.Height) is { } problem)
+                        throw new TrgException(ErrorKind.InvalidBox, $"face {k}: {problem}", where);
         }
         lock (_gate)
         {
@@ -198,27 +208,34 @@ public sealed class HeadPoseEstimator : IDisposable
 
     private PhotoResult[] RunTrg(IReadOnlyList<PhotoRequest> photos, CameraIntrinsics[] cameras, FoundFace[]?[] found, CancellationToken ct)
     {
-        var requests = new List<FaceRequest>();
-        var counts = new int[photos.Count];
+        // Every face of every photo, in order; a found face whose TRG box is unusable fails alone, before the run.
+        var faces = new List<(int Photo, FaceRequest Request, FoundFace? Found, TrgException? Refused)>();
         for (int i = 0; i < photos.Count; i++)
         {
-            var boxes = found[i] is { } faces ? faces.Select(f => f.TrgBox).ToArray() : photos[i].Boxes!.ToArray();
-            foreach (var box in boxes) requests.Add(new FaceRequest(photos[i].Image, box, cameras[i]));
-            counts[i] = boxes.Length;
+            var p = photos[i];
+            if (found[i] is { } detected)
+                foreach (var f in detected)
+                {
+                    var request = new FaceRequest(p.Image, f.TrgBox, cameras[i]);
+                    faces.Add((i, request, f, FaceRequestChecks.Check(request, $"face at {f.Detection.Box}")));
+                }
+            else
+                foreach (var box in p.Boxes!) faces.Add((i, new FaceRequest(p.Image, box, cameras[i]), null, null));
         }
-        var flat = requests.Count == 0 ? [] : _trg!.Estimate(requests, ct);
-        var results = new PhotoResult[photos.Count];
-        for (int i = 0, at = 0; i < photos.Count; at += counts[i], i++)
+        var runnable = faces.Where(f => f.Refused is null).Select(f => f.Request).ToList();
+        var outcomes = runnable.Count == 0 ? [] : _trg!.EstimateEach(runnable, ct);
+        var results = new List<FaceResult>[photos.Count];
+        var failures = new List<FaceFailure>[photos.Count];
+        for (int i = 0; i < photos.Count; i++) { results[i] = []; failures[i] = []; }
+        int at = 0;
+        foreach (var (photo, request, detection, refused) in faces)
         {
-            var faces = new FaceResult[counts[i]];
-            for (int k = 0; k < counts[i]; k++)
-            {
-                var r = flat[at + k];
-                faces[k] = found[i] is { } f ? With(r, f[k]) : r;
-            }
-            results[i] = new PhotoResult(faces, []);
+            if (refused is not null) { failures[photo].Add(new FaceFailure(request.Box, refused)); continue; }
+            var (result, error) = outcomes[at++];
+            if (error is not null) failures[photo].Add(new FaceFailure(request.Box, error));
+            else results[photo].Add(detection is null ? result! : With(result!, detection));
         }
-        return results;
+        return Enumerable.Range(0, photos.Count).Select(i => new PhotoResult([.. results[i]], [.. failures[i]])).ToArray();
     }
 
     private static FaceResult With(FaceResult r, FoundFace detection) => new()
@@ -246,7 +263,10 @@ public sealed class HeadPoseEstimator : IDisposable
                     var fit = LandmarkPoseFit.Fit(face.Landmarks68, c.Fx, c.Fy, c.Cx, c.Cy);
                     if (!fit.Converged)
                         throw new TrgException(ErrorKind.InvalidBox, $"the landmark fit did not converge (reprojection error {fit.RmsPixels:0.0} px)");
-                    faces.Add(FitResult(face, fit, c, vertices));
+                    var result = FitResult(face, fit, c, vertices);
+                    if (FaceRequestChecks.OutputProblem(result) is { } output)
+                        throw new TrgException(ErrorKind.InvalidBox, $"the landmark fit's {output} is not finite");
+                    faces.Add(result);
                 }
                 catch (TrgException e)
                 {

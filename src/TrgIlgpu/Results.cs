@@ -1,20 +1,10 @@
 namespace TrgIlgpu;
 
-/// <summary>A face box in full-image pixels: left, top, right, bottom (square in practice).</summary>
+/// <summary>A face box in full-image pixels: left, top, right, bottom (square in practice); <see cref="FaceRequestChecks.BoxProblem"/> says whether an image can use it.</summary>
 public readonly record struct FaceBox(float Left, float Top, float Right, float Bottom)
 {
     public float Width => Right - Left;
     public float Height => Bottom - Top;
-
-    /// <summary>Why this box cannot be used, or null. Boxes may reach outside the image (those pixels read as black).</summary>
-    public string? Problem()
-    {
-        if (!float.IsFinite(Left) || !float.IsFinite(Top) || !float.IsFinite(Right) || !float.IsFinite(Bottom))
-            return "box coordinates must be finite numbers";
-        if (Right - Left < 1 || Bottom - Top < 1)
-            return $"box {this} is empty or inverted: need right > left and bottom > top by at least one pixel";
-        return null;
-    }
 
     public override string ToString() => FormattableString.Invariant($"{Left},{Top},{Right},{Bottom}");
 }

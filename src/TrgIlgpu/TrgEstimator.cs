@@ -52,6 +52,12 @@ public sealed record ImageFaces(RgbImage Image, IReadOnlyList<FaceBox> Boxes, fl
 /// reuses its host staging buffer while the image size stays the same).</para>
 /// <para><b>Boxes</b> are l,t,r,b in pixels of the image as loaded (after EXIF orientation when that is applied); they
 /// may reach past the image edges (those pixels read as black) but must overlap the image.</para>
+/// <para><b>Validation.</b> Every request (box and camera against its image) is checked by <see cref="FaceRequestChecks"/>
+/// before anything runs: a bad box throws <see cref="TrgException"/> (<see cref="ErrorKind.InvalidBox"/>), a camera
+/// outside the sane range (<see cref="ErrorKind.Usage"/>). After the run, a face whose outputs (rotation, translation,
+/// vertices, landmarks) are not finite fails the call with <see cref="ErrorKind.InvalidModel"/> naming the face: no
+/// non-finite number is ever returned. <see cref="HeadPoseEstimator"/> reports such a face as a
+/// <see cref="FaceFailure"/> and the other faces as results.</para>
 /// </remarks>
 public sealed class TrgEstimator : IDisposable
 {
@@ -266,8 +272,7 @@ public sealed class TrgEstimator : IDisposable
         {
             var f = faces[i] ?? throw new ArgumentNullException(nameof(faces), $"face {i} is null");
             if (f.Camera is null) throw new ArgumentNullException(nameof(faces), $"face {i} has no camera intrinsics");
-            if (BoxProblem(f.Box, f.Image.Width, f.Image.Height) is { } problem)
-                throw new TrgException(ErrorKind.InvalidBox, $"face {i}: {problem}");
+            if (FaceRequestChecks.Check(f, $"face {i}") is { } error) throw error;
         }
         lock (_gate)
         {
@@ -277,15 +282,23 @@ public sealed class TrgEstimator : IDisposable
     }
 
     /// <summary>
-    /// Why a box cannot be estimated in a <paramref name="width"/> x <paramref name="height"/> image, or null.
-    /// Adds to <see cref="FaceBox.Problem"/>: the box must overlap the image (a box wholly outside reads only black).
+    /// Like <see cref="Estimate(IReadOnlyList{FaceRequest}, CancellationToken)"/> with every face's outcome apart: its
+    /// result, or its error when its outputs are not finite (<see cref="FaceRequestChecks.NonFiniteOutput"/>); the other
+    /// faces are still reported. Requests are checked first, as there.
     /// </summary>
-    public static string? BoxProblem(FaceBox box, int width, int height)
+    internal (FaceResult? Result, TrgException? Error)[] EstimateEach(IReadOnlyList<FaceRequest> faces, CancellationToken cancellationToken)
     {
-        if (box.Problem() is { } p) return p;
-        if (box.Right <= 0 || box.Bottom <= 0 || box.Left >= width || box.Top >= height)
-            return $"box {box} lies wholly outside the {width}x{height} image";
-        return null;
+        ArgumentNullException.ThrowIfNull(faces);
+        for (int i = 0; i < faces.Count; i++)
+            if (FaceRequestChecks.Check(faces[i], $"face {i}") is { } error) throw error;
+        FaceResult[] results;
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            results = RunUnchecked(faces, cancellationToken);
+        }
+        return results.Select(r => FaceRequestChecks.OutputProblem(r) is { } output
+            ? ((FaceResult?)null, FaceRequestChecks.NonFiniteOutput(r, output)) : (r, null)).ToArray();
     }
 
     private static FaceRequest[] Requests(RgbImage image, IReadOnlyList<FaceBox> boxes, CameraIntrinsics camera, string? where)
@@ -295,15 +308,23 @@ public sealed class TrgEstimator : IDisposable
         var requests = new FaceRequest[boxes.Count];
         for (int i = 0; i < boxes.Count; i++)
         {
-            if (BoxProblem(boxes[i], image.Width, image.Height) is { } problem)
-                throw new TrgException(ErrorKind.InvalidBox, $"face {i}: {problem}", where);
             requests[i] = new FaceRequest(image, boxes[i], camera);
+            if (FaceRequestChecks.Check(requests[i], $"face {i}", where) is { } error) throw error;
         }
         return requests;
     }
 
-    // Caller holds _gate. Full chunks of MaxBatchSize, then one remainder: at most two plan sizes per request size.
+    // Caller holds _gate. A face whose outputs are not finite fails the call (TrgException, InvalidModel, naming it).
     private FaceResult[] RunLocked(IReadOnlyList<FaceRequest> faces, CancellationToken cancellationToken)
+    {
+        var results = RunUnchecked(faces, cancellationToken);
+        for (int i = 0; i < results.Length; i++)
+            if (FaceRequestChecks.OutputProblem(results[i]) is { } output) throw FaceRequestChecks.NonFiniteOutput(results[i], output, $"face {i}");
+        return results;
+    }
+
+    // Caller holds _gate. Full chunks of MaxBatchSize, then one remainder: at most two plan sizes per request size.
+    private FaceResult[] RunUnchecked(IReadOnlyList<FaceRequest> faces, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (faces.Count == 0) return [];

@@ -7,6 +7,8 @@ namespace TrgIlgpu.Cli.Commands;
 /// <summary>`trg estimate`: head poses for the face boxes in images, as JSON / JSON Lines, with optional overlay pictures.</summary>
 internal static class EstimateCommand
 {
+    public const string Name = "estimate";
+
     public static Command Create() => Create(HeadPoseEstimator.Create);
 
     /// <summary>
@@ -69,7 +71,7 @@ internal static class EstimateCommand
         {
             Description = "JSON file mapping image path or file name to boxes: {\"a.jpg\": [[l,t,r,b], ...], ...}",
         };
-        var focal = new Option<float?>("--focal")
+        var focal = new Option<string?>("--focal")
         {
             Description = "Focal length in pixels (principal point at the image centre); default W+H per image",
         };
@@ -106,7 +108,7 @@ internal static class EstimateCommand
         };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar, engine log or summary (errors are still reported)" };
 
-        var cmd = new Command("estimate", "Estimate head pose (R, T), face mesh and landmarks for face boxes in images")
+        var cmd = new Command(Name, "Estimate head pose (R, T), face mesh and landmarks for face boxes in images")
         {
             inputs, model, bbox, boxes, detector, score, minFace, tinySize, maxFaces, focal, camera, calibration, device, json, jsonl, overlay, sidePanel, ignoreExif, maxPixels, batch, quiet,
         };
@@ -127,7 +129,7 @@ internal static class EstimateCommand
                 },
                 Boxes = boxTexts.Select(EstimateSettings.ParseBox).ToArray(),
                 BoxesFile = parse.GetValue(boxes),
-                Focal = parse.GetValue(focal),
+                Focal = parse.GetValue(focal) is { } focalText ? EstimateSettings.ParseFocal(focalText) : null,
                 Camera = parse.GetValue(camera) is { } cameraText ? EstimateSettings.ParseCamera(cameraText) : null,
                 CalibrationPath = parse.GetValue(calibration),
                 Device = CommonOptions.ParseDevice(parse.GetValue(device)!),
@@ -163,8 +165,6 @@ internal static class EstimateCommand
             throw new TrgException(ErrorKind.Usage, "--json and --jsonl cannot be combined: choose one output form");
         if ((s.Focal is null ? 0 : 1) + (s.Camera is null ? 0 : 1) + (s.CalibrationPath is null ? 0 : 1) > 1)
             throw new TrgException(ErrorKind.Usage, "--focal, --camera and --calibration cannot be combined: give one description of the camera");
-        if (s.Focal is { } f && CameraIntrinsics.Problem(f, f, 0, 0) is { } problem)
-            throw new TrgException(ErrorKind.Usage, $"--focal {f}: {problem}");
         if (s.MaxPixels < 1) throw new TrgException(ErrorKind.Usage, $"--max-pixels {s.MaxPixels}: must be at least 1");
         if (s.BatchSize < 1) throw new TrgException(ErrorKind.Usage, $"--batch {s.BatchSize}: must be at least 1");
     }

@@ -12,6 +12,8 @@ namespace TrgIlgpu.Cli.Commands;
 /// </summary>
 internal static class EvalCommand
 {
+    public const string Name = "eval";
+
     public static Command Create()
     {
         var dataset = new Option<string>("--dataset") { Description = "biwi or arkitface", Required = true };
@@ -27,7 +29,7 @@ internal static class EvalCommand
         var align = new Option<string?>("--align") { Description = "dT file from `trg align --json`: report with and without alignment" };
         var output = new Option<string>("--out") { Description = "Folder for predictions.jsonl, ground_truth.jsonl, metrics.json, metrics.md (created)", Required = true };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress, engine log or summary; errors are still reported" };
-        var cmd = new Command("eval", "Run the engine over a dataset (BIWI, ARKitFace) and report the paper's metrics.")
+        var cmd = new Command(Name, "Run the engine over a dataset (BIWI, ARKitFace) and report the paper's metrics.")
         {
             root, dataset, model, boxes, device, batch, limit, align, output, quiet,
         };
@@ -76,7 +78,12 @@ internal static class EvalCommand
                         FaceBox[]? given = null;
                         if (boxes is not null && (given = boxes.Find(f.ImagePath)) is null)
                             throw new TrgException(ErrorKind.InvalidBox, $"no entry in the boxes file {boxes.Path}", f.ImagePath);
-                        requests.Add((f, new PhotoRequest(image, f.Camera.For(image.Width, image.Height), given)));
+                        var camera = f.Camera.For(image.Width, image.Height);
+                        if (FaceRequestChecks.CameraProblem(camera, image.Width, image.Height) is { } problem)
+                            throw new TrgException(ErrorKind.InvalidData, problem, f.ImagePath);
+                        if (given is not null && FaceRequestChecks.SplitBoxes(given, image.Width, image.Height, f.ImagePath).Refused is [var refused, ..])
+                            throw refused.Error;
+                        requests.Add((f, new PhotoRequest(image, camera, given)));
                     }
                     catch (TrgException e) { Fail(f, e.Message); }
                 }

@@ -22,8 +22,14 @@ internal static class ExportCommand
         };
         cmd.SetAction(parse =>
         {
-            var summary = ModelExport.Run(parse.GetValue(checkpoint)!, parse.GetValue(subsample)!, parse.GetValue(triangles),
-                parse.GetValue(variant), parse.GetValue(output)!);
+            string outPath = parse.GetValue(output)!, checkpointPath = parse.GetValue(checkpoint)!, subsamplePath = parse.GetValue(subsample)!;
+            var trianglesPath = parse.GetValue(triangles);
+            // Before reading anything: the output must take a new file and must not be one of the inputs.
+            OutputPaths.CheckFile("--out", outPath);
+            var inputs = new List<(string, string)> { ($"--checkpoint {checkpointPath}", checkpointPath), ($"--subsample {subsamplePath}", subsamplePath) };
+            if (trianglesPath is not null) inputs.Add(($"--triangles {trianglesPath}", trianglesPath));
+            OutputPaths.CheckDistinct([($"--out {outPath}", outPath)], inputs);
+            var summary = ModelExport.Run(checkpointPath, subsamplePath, trianglesPath, parse.GetValue(variant), outPath);
             var o = parse.InvocationConfiguration.Output;
             foreach (var note in summary.Notes) o.WriteLine($"note: {note}");
             o.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -12,7 +12,7 @@ namespace TrgIlgpu.Cli.Estimate;
 internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOptions, HeadPoseEstimator> createEstimator,
     TextWriter stdout, TextWriter stderr, bool stderrIsTerminal)
 {
-    private sealed record Loaded(InputItem Item, RgbImage? Image, TrgException? Error, double DecodeMs);
+    private sealed record Loaded(int Index, InputItem Item, RgbImage? Image, TrgException? Error, double DecodeMs);
 
     private readonly RunStats _stats = new();
     private readonly List<string> _deferredMessages = [];
@@ -30,7 +30,8 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
         if (_calibration is { HasDistortion: true } && !settings.Quiet)
             stderr.WriteLine($"{settings.CalibrationPath}: distortion coefficients are not applied (TRG takes a pinhole camera); "
                 + "undistort the images first (e.g. OpenCV undistort) for exact poses near the image edges");
-        var overlays = OverlayTarget.Resolve(settings.OverlayPath, multi);
+        var overlays = OverlayTarget.Resolve(settings.OverlayPath, multi, items);
+        CheckOutputs(items, overlays);
         using var sink = ResultSink.Open(settings, multi, stdout);
 
         var loadClock = Stopwatch.StartNew();
@@ -49,19 +50,67 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
         bool showProgress = !settings.Quiet && stderrIsTerminal && items.Count > 1;
         void Work(Action<int> advance) =>
             Process(items, boxesFile, imageOptions, estimator, sink, overlays, advance, cancellationToken);
-        if (showProgress)
+        // Ctrl-C: the images finished so far keep complete outputs (JSON Lines already streamed, overlays written, the
+        // JSON document committed with "cancelled": true), and the run ends with 130.
+        try
         {
-            _deferMessages = true;
-            ProgressDisplay.Run(stderr, items.Count, Work);
-            _deferMessages = false;
-            foreach (var m in _deferredMessages) stderr.WriteLine(m);
+            if (showProgress)
+            {
+                _deferMessages = true;
+                try { ProgressDisplay.Run(stderr, items.Count, Work); }
+                finally
+                {
+                    _deferMessages = false;
+                    foreach (var m in _deferredMessages) stderr.WriteLine(m);
+                }
+            }
+            else Work(_ => { });
         }
-        else Work(_ => { });
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            _stats.Cancelled = true;
+        }
 
         _stats.TotalMs = clock.Elapsed.TotalMilliseconds;
-        sink.Finish(_stats);
+        bool wrote = sink.Finish(_stats);
+        if (_stats.Cancelled)
+        {
+            stderr.WriteLine($"trg: cancelled after {_stats.Images} of {items.Count} image{(items.Count == 1 ? "" : "s")}; "
+                + (!wrote ? "nothing was written" : $"the finished images' results are complete in {sink.Where}"
+                    + (overlays is null ? "" : $" and {overlays.Where}")));
+            return CliApp.Cancelled;
+        }
         if (!settings.Quiet) stderr.WriteLine(Summary(estimator.DeviceName, sink.Where, overlays));
         return ExitCode();
+    }
+
+    /// <summary>
+    /// Before any work: every output is usable (not a folder, its folder writable), and none is an input (image, boxes,
+    /// calibration or model file) or another output.
+    /// </summary>
+    private void CheckOutputs(List<InputItem> items, OverlayTarget? overlays)
+    {
+        var outputs = new List<(string What, string Path)>();
+        if (settings.JsonPath is { } json && json != "-")
+        {
+            OutputPaths.CheckFile("--json", json);
+            outputs.Add(($"--json {json}", json));
+        }
+        if (settings.JsonLinesPath is { } jsonl && jsonl != "-")
+        {
+            OutputPaths.CheckFile("--jsonl", jsonl);
+            outputs.Add(($"--jsonl {jsonl}", jsonl));
+        }
+        if (overlays is not null)
+        {
+            OutputPaths.CheckFile("--overlay", overlays.Probe);
+            outputs.AddRange(overlays.Targets.Select(t => ($"--overlay {t}", t)));
+        }
+        var inputs = items.Where(i => i.Error is null).Select(i => ($"input image {i.Path}", i.Path)).ToList();
+        if (settings.BoxesFile is { } boxes) inputs.Add(($"--boxes {boxes}", boxes));
+        if (settings.CalibrationPath is { } calibration) inputs.Add(($"--calibration {calibration}", calibration));
+        if (settings.Model is { } model && File.Exists(model)) inputs.Add(($"--model {model}", model));
+        OutputPaths.CheckDistinct(outputs, inputs);
     }
 
     private void Process(List<InputItem> items, BoxesFile? boxesFile, ImageLoadOptions imageOptions, HeadPoseEstimator estimator,
@@ -79,8 +128,8 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
         {
             try
             {
-                foreach (var item in items)
-                    await channel.Writer.WriteAsync(Decode(item, imageOptions, stop.Token), stop.Token);
+                for (int i = 0; i < items.Count; i++)
+                    await channel.Writer.WriteAsync(Decode(i, items[i], imageOptions, stop.Token), stop.Token);
             }
             finally
             {
@@ -116,18 +165,18 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
         ct.ThrowIfCancellationRequested();
     }
 
-    private static Loaded Decode(InputItem item, ImageLoadOptions options, CancellationToken ct)
+    private static Loaded Decode(int index, InputItem item, ImageLoadOptions options, CancellationToken ct)
     {
-        if (item.Error is not null) return new Loaded(item, null, item.Error, 0);
+        if (item.Error is not null) return new Loaded(index, item, null, item.Error, 0);
         var t = Stopwatch.StartNew();
         try
         {
             var image = ImageLoader.LoadFile(item.Path, options, ct);
-            return new Loaded(item, image, null, t.Elapsed.TotalMilliseconds);
+            return new Loaded(index, item, image, null, t.Elapsed.TotalMilliseconds);
         }
         catch (TrgException e)
         {
-            return new Loaded(item, null, e, t.Elapsed.TotalMilliseconds);
+            return new Loaded(index, item, null, e, t.Elapsed.TotalMilliseconds);
         }
     }
 
@@ -154,17 +203,13 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
         {
             return (new ImageOutcome { Path = path, Error = e, DecodeMs = loaded.DecodeMs }, null);
         }
+        if (FaceRequestChecks.CameraProblem(camera, image.Width, image.Height) is { } cameraProblem)
+            return (new ImageOutcome { Path = path, Error = new TrgException(ErrorKind.Usage, cameraProblem, path), DecodeMs = loaded.DecodeMs }, null);
         var outcome = new ImageOutcome { Path = path, Width = image.Width, Height = image.Height, Camera = camera, DecodeMs = loaded.DecodeMs };
         if (boxes is null) return (outcome, new PhotoRequest(image, camera));
-        var good = new List<FaceBox>();
-        for (int i = 0; i < boxes.Count; i++)
-        {
-            if (TrgEstimator.BoxProblem(boxes[i], image.Width, image.Height) is { } problem)
-                outcome.FaceErrors.Add((boxes[i], new TrgException(ErrorKind.InvalidBox, $"face {i}: {problem}", path)));
-            else
-                good.Add(boxes[i]);
-        }
-        return (outcome, new PhotoRequest(image, camera, good));
+        var (usable, refused) = FaceRequestChecks.SplitBoxes(boxes, image.Width, image.Height, path);
+        foreach (var r in refused) outcome.FaceErrors.Add((r.Box, r.Error));
+        return (outcome, new PhotoRequest(image, camera, usable));
     }
 
     /// <summary>An image to run: decoded, and either faces to find or at least one valid box.</summary>
@@ -199,7 +244,7 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
             {
                 try
                 {
-                    overlays.Write(loaded.Item.Path, image, outcome.Faces, estimator.Triangles, settings.SidePanel);
+                    overlays.Write(loaded.Index, image, outcome.Faces, estimator.Triangles, settings.SidePanel);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or TrgException)
                 {
@@ -261,18 +306,28 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
     }
 }
 
-/// <summary>Where --overlay pictures go: one PNG file (a single image), or a folder of &lt;name&gt;.overlay.png.</summary>
+/// <summary>
+/// Where --overlay pictures go: one PNG file (a single image), or a folder of &lt;name&gt;.overlay.png, the names fixed
+/// up front in input order (a repeated name gets -2, -3, ...) so that they can be checked against the inputs.
+/// </summary>
 internal sealed class OverlayTarget
 {
     private readonly string? _file, _folder;
-    private readonly HashSet<string> _used = new(StringComparer.Ordinal);
+    private readonly string[] _names;
     public string Where => _file ?? _folder!;
 
-    private OverlayTarget(string? file, string? folder) { _file = file; _folder = folder; }
+    /// <summary>Every path an overlay may be written to, one per input item.</summary>
+    public IReadOnlyList<string> Targets => _names;
 
-    public static OverlayTarget? Resolve(string? path, bool multi)
+    /// <summary>A file name in the overlay's folder, to check that the folder takes new files.</summary>
+    public string Probe => _file ?? Path.Combine(_folder!, "trg-probe.overlay.png");
+
+    private OverlayTarget(string? file, string? folder, string[] names) { _file = file; _folder = folder; _names = names; }
+
+    public static OverlayTarget? Resolve(string? path, bool multi, IReadOnlyList<InputItem> items)
     {
         if (path is null) return null;
+        if (path.Length == 0) throw new TrgException(ErrorKind.Usage, "--overlay: the path is empty");
         bool isPng = Path.GetExtension(path).Equals(".png", StringComparison.OrdinalIgnoreCase);
         bool looksLikeFolder = Directory.Exists(path) || path.EndsWith('/') || path.EndsWith(Path.DirectorySeparatorChar) || !Path.HasExtension(path);
         if (!looksLikeFolder && !isPng)
@@ -284,26 +339,24 @@ internal sealed class OverlayTarget
             {
                 throw new TrgException(ErrorKind.NotFound, $"cannot create the overlay folder: {e.Message}", path, e);
             }
-            return new OverlayTarget(null, path);
+            var used = new HashSet<string>(OutputPaths.Comparer);
+            var names = items.Select(item =>
+            {
+                var stem = Path.GetFileNameWithoutExtension(item.Path);
+                var name = $"{stem}.overlay.png";
+                for (int k = 2; !used.Add(name); k++) name = $"{stem}-{k}.overlay.png";
+                return Path.Combine(path, name);
+            }).ToArray();
+            return new OverlayTarget(null, path, names);
         }
         if (multi)
             throw new TrgException(ErrorKind.Usage, $"--overlay {path}: several images need a folder for their overlays, not one .png file");
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         if (!Directory.Exists(dir)) throw new TrgException(ErrorKind.NotFound, "the overlay's folder does not exist", dir);
-        return new OverlayTarget(path, null);
+        return new OverlayTarget(path, null, [path]);
     }
 
-    public void Write(string imagePath, RgbImage image, IReadOnlyList<FaceResult> faces, int[]? triangles, bool sidePanel)
-    {
-        string target = _file ?? NextName(imagePath);
-        Overlay.SavePng(image, faces, target, triangles, new OverlayOptions { SidePanel = sidePanel });
-    }
-
-    private string NextName(string imagePath)
-    {
-        var stem = Path.GetFileNameWithoutExtension(imagePath);
-        var name = $"{stem}.overlay.png";
-        for (int k = 2; !_used.Add(name); k++) name = $"{stem}-{k}.overlay.png";
-        return Path.Combine(_folder!, name);
-    }
+    /// <summary>Writes the overlay of input item <paramref name="index"/> (atomically: the old file or the complete new one).</summary>
+    public void Write(int index, RgbImage image, IReadOnlyList<FaceResult> faces, int[]? triangles, bool sidePanel) =>
+        Overlay.SavePng(image, faces, _names[index], triangles, new OverlayOptions { SidePanel = sidePanel });
 }

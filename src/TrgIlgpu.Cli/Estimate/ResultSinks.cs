@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using TrgIlgpu.Faces;
@@ -10,13 +11,16 @@ internal sealed class RunStats
 {
     public int Images, ImagesFailed, Faces, FacesFailed;
     public double ModelLoadMs, TotalMs;
+    /// <summary>Ctrl-C stopped the run: the counts are those of the images finished before it.</summary>
+    public bool Cancelled;
     public readonly List<ErrorKind> FailureKinds = [];
 }
 
 /// <summary>
-/// Where results go: a JSON document (one image: issue 2's single-image document; several: an "images" array) or JSON
-/// Lines (one line per image), to a file written atomically or to stdout. Nothing reaches a file until
-/// <see cref="Finish"/>; disposing without finishing leaves no trace.
+/// Where results go: a JSON document (one image: issue 2's single-image document; several: an "images" array), to a
+/// file written atomically or to stdout, nothing of it before <see cref="Finish"/> (disposing without finishing leaves
+/// no trace); or JSON Lines, one complete line per image written and flushed as soon as the image is finished, so the
+/// output can be followed (<c>tail -f</c>).
 /// </summary>
 internal abstract class ResultSink : IDisposable
 {
@@ -30,7 +34,8 @@ internal abstract class ResultSink : IDisposable
         Weights = weights; Device = device; Method = method; Detector = detector;
     }
     public abstract void Add(ImageOutcome outcome);
-    public abstract void Finish(RunStats stats);
+    /// <summary>Completes the output; false when there was nothing to write (a cancelled single-image run).</summary>
+    public abstract bool Finish(RunStats stats);
     public abstract void Dispose();
     /// <summary>A description for the summary line ("stdout" or the path).</summary>
     public abstract string Where { get; }
@@ -39,6 +44,7 @@ internal abstract class ResultSink : IDisposable
     {
         if (s.JsonLinesPath is not null)
             return new JsonLinesSink(OutputTarget.Open(s.JsonLinesPath, stdout, streaming: true));
+        // A cancelled single-image run has nothing to write: Finish then leaves the old file as it was.
         return new JsonDocumentSink(OutputTarget.Open(s.JsonPath ?? "-", stdout, streaming: false), multi);
     }
 
@@ -80,7 +86,7 @@ internal sealed class JsonDocumentSink(OutputTarget target, bool multi) : Result
         _writer.Flush(); // stream each image out; the document stays in memory only one image at a time
     }
 
-    public override void Finish(RunStats stats)
+    public override bool Finish(RunStats stats)
     {
         if (multi)
         {
@@ -91,6 +97,7 @@ internal sealed class JsonDocumentSink(OutputTarget target, bool multi) : Result
             w.WriteNumber("images_failed", stats.ImagesFailed);
             w.WriteNumber("faces", stats.Faces);
             w.WriteNumber("faces_failed", stats.FacesFailed);
+            if (stats.Cancelled) w.WriteBoolean("cancelled", true);
             w.WriteEndObject();
             ResultJson.WriteTiming(w, [("model_load", stats.ModelLoadMs), ("total", stats.TotalMs)]);
             w.WriteEndObject();
@@ -100,6 +107,7 @@ internal sealed class JsonDocumentSink(OutputTarget target, bool multi) : Result
         }
         else
         {
+            if (_single is null && stats.Cancelled) return false;
             using var w = new Utf8JsonWriter(target.Stream, ResultJson.Indented);
             var o = _single ?? throw new InvalidOperationException("no image was processed");
             ResultJson.WriteImageDocument(w, o, Device, Weights, Method, Detector, o.Error is null
@@ -108,6 +116,7 @@ internal sealed class JsonDocumentSink(OutputTarget target, bool multi) : Result
         }
         target.Stream.WriteByte((byte)'\n');
         target.Commit();
+        return true;
     }
 
     public override void Dispose()
@@ -119,11 +128,20 @@ internal sealed class JsonDocumentSink(OutputTarget target, bool multi) : Result
 
 internal sealed class JsonLinesSink(OutputTarget target) : ResultSink
 {
+    private readonly ArrayBufferWriter<byte> _line = new(1 << 16);
     public override string Where => target.Where;
+
+    public override void Begin(ModelWeights? weights, string device, PoseMethod method, DetectorOptions detector)
+    {
+        base.Begin(weights, device, method, detector);
+        target.Start();
+    }
 
     public override void Add(ImageOutcome o)
     {
-        using (var w = new Utf8JsonWriter(target.Stream, ResultJson.Compact))
+        // The line is made whole first and written in one piece: a reader never sees half a line, even on a hard stop.
+        _line.ResetWrittenCount();
+        using (var w = new Utf8JsonWriter(_line, ResultJson.Compact))
         {
             w.WriteStartObject();
             ResultJson.WriteImageFields(w, o);
@@ -131,30 +149,40 @@ internal sealed class JsonLinesSink(OutputTarget target) : ResultSink
             if (o.Error is null) ResultJson.WriteTiming(w, [("decode", o.DecodeMs), ("inference", o.InferenceMs)]);
             w.WriteEndObject();
         }
-        target.Stream.WriteByte((byte)'\n');
+        _line.Write("\n"u8);
+        target.Stream.Write(_line.WrittenSpan);
         target.Stream.Flush();
     }
 
-    public override void Finish(RunStats stats) => target.Commit();
+    public override bool Finish(RunStats stats)
+    {
+        target.Commit();
+        return stats.Images > 0;
+    }
     public override void Dispose() => target.Dispose();
 }
 
 /// <summary>
-/// An output stream and what makes it final. A file: a temporary file renamed over the target on commit. Stdout for a
-/// document: a temporary file copied to stdout on commit (a failed run prints no half document). Stdout for JSON
-/// Lines: straight through, line by line.
+/// An output stream and what makes it final. A document file: a temporary file renamed over the target on commit.
+/// Stdout for a document: a temporary file copied to stdout on commit (a failed run prints no half document). JSON
+/// Lines: straight through, line by line, to stdout or to the file (opened when checked, emptied on
+/// <see cref="Start"/> once the model is loaded, removed again if the run ends before that and the file is new).
 /// </summary>
 internal sealed class OutputTarget : IDisposable
 {
     private readonly AtomicFile.Pending? _file;
     private readonly TextWriter? _stdout;
     private readonly FileStream? _buffer;
+    private readonly string? _lines;
+    private readonly bool _linesCreated;
+    private bool _started;
     public Stream Stream { get; }
     public string Where { get; }
 
-    private OutputTarget(Stream stream, string where, AtomicFile.Pending? file = null, TextWriter? stdout = null, FileStream? buffer = null)
+    private OutputTarget(Stream stream, string where, AtomicFile.Pending? file = null, TextWriter? stdout = null, FileStream? buffer = null,
+        string? lines = null, bool linesCreated = false)
     {
-        Stream = stream; Where = where; _file = file; _stdout = stdout; _buffer = buffer;
+        Stream = stream; Where = where; _file = file; _stdout = stdout; _buffer = buffer; _lines = lines; _linesCreated = linesCreated;
     }
 
     public static OutputTarget Open(string path, TextWriter stdout, bool streaming)
@@ -162,12 +190,34 @@ internal sealed class OutputTarget : IDisposable
         if (path == "-")
         {
             if (streaming) return new OutputTarget(new TextWriterStream(stdout), "stdout", stdout: stdout);
-            var temp = new FileStream(Path.Combine(Path.GetTempPath(), $"trg-{Environment.ProcessId}-{Guid.NewGuid():N}.json"),
-                FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
+            var name = Path.Combine(Path.GetTempPath(), $"trg-{Environment.ProcessId}-{Guid.NewGuid():N}.json");
+            var temp = new FileStream(name, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
+            AtomicFile.Track(name);
             return new OutputTarget(temp, "stdout", stdout: stdout, buffer: temp);
+        }
+        if (streaming)
+        {
+            bool existed = File.Exists(path);
+            try
+            {
+                // Not truncated yet: a run that fails before its first image leaves an old file as it was.
+                var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.Read, 1 << 16);
+                return new OutputTarget(file, path, lines: path, linesCreated: !existed);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new TrgException(ErrorKind.NotFound, $"cannot write: {e.Message}", path, e);
+            }
         }
         var pending = new AtomicFile.Pending(path);
         return new OutputTarget(pending.Stream, path, file: pending);
+    }
+
+    /// <summary>The run begins: a JSON Lines file is emptied (its old content is replaced from here on).</summary>
+    public void Start()
+    {
+        _started = true;
+        if (_lines is not null) Stream.SetLength(0);
     }
 
     public void Commit()
@@ -182,13 +232,22 @@ internal sealed class OutputTarget : IDisposable
             int n;
             while ((n = reader.Read(chunk, 0, chunk.Length)) > 0) _stdout!.Write(chunk, 0, n);
         }
-        _stdout!.Flush();
+        _stdout?.Flush();
     }
 
     public void Dispose()
     {
         _file?.Dispose();
-        _buffer?.Dispose();
+        if (_buffer is not null)
+        {
+            _buffer.Dispose();
+            AtomicFile.Forget(_buffer.Name);
+        }
+        if (_lines is not null)
+        {
+            Stream.Dispose();
+            if (!_started && _linesCreated) File.Delete(_lines);
+        }
     }
 }
 

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using TrgIlgpu.Cli.Estimate;
 
@@ -30,11 +29,7 @@ internal sealed record EstimateQuery(string Name, IReadOnlyList<FaceBox>? Boxes,
         float? focal = null;
         if (query["focal"].Count == 1)
         {
-            var text = query["focal"].ToString();
-            if (!float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var f))
-                throw new TrgException(ErrorKind.Usage, $"--focal '{text}': expected a number (pixels)");
-            if (CameraIntrinsics.Problem(f, f, 0, 0) is { } problem) throw new TrgException(ErrorKind.Usage, $"--focal {f}: {problem}");
-            focal = f;
+            focal = EstimateSettings.ParseFocal(query["focal"].ToString());
         }
         var camera = query["camera"].Count == 1 ? EstimateSettings.ParseCamera(query["camera"].ToString()) : null;
         if (focal is not null && camera is not null)

@@ -324,17 +324,13 @@ internal sealed class ServeApp : IAsyncDisposable
             return (new ImageOutcome { Path = query.Name, Error = e }, null);
         }
         var camera = query.CameraFor(image.Width, image.Height);
+        if (FaceRequestChecks.CameraProblem(camera, image.Width, image.Height) is { } cameraProblem)
+            return (new ImageOutcome { Path = query.Name, Error = new TrgException(ErrorKind.Usage, cameraProblem, query.Name) }, null);
         var outcome = new ImageOutcome { Path = query.Name, Width = image.Width, Height = image.Height, Camera = camera };
         if (query.Boxes is not { } boxes) return (outcome, new PhotoRequest(image, camera));
-        var good = new List<FaceBox>();
-        for (int i = 0; i < boxes.Count; i++)
-        {
-            if (TrgEstimator.BoxProblem(boxes[i], image.Width, image.Height) is { } problem)
-                outcome.FaceErrors.Add((boxes[i], new TrgException(ErrorKind.InvalidBox, $"face {i}: {problem}", query.Name)));
-            else
-                good.Add(boxes[i]);
-        }
-        return (outcome, good.Count == 0 ? null : new PhotoRequest(image, camera, good));
+        var (usable, refused) = FaceRequestChecks.SplitBoxes(boxes, image.Width, image.Height, query.Name);
+        foreach (var r in refused) outcome.FaceErrors.Add((r.Box, r.Error));
+        return (outcome, usable.Length == 0 ? null : new PhotoRequest(image, camera, usable));
     }
 
     /// <summary>The body, or null after answering 413 (a declared length over the limit is refused before any byte is read).</summary>

@@ -285,9 +285,8 @@ public sealed class InferenceSession : IDisposable
         if (faces.Count == 0) return [];
         for (int i = 0; i < faces.Count; i++)
         {
-            var problem = faces[i].Box.Problem();
-            if (problem is not null) throw new TrgException(ErrorKind.InvalidBox, $"face {i}: {problem}");
             if (faces[i].Camera is null) throw new ArgumentNullException(nameof(faces), $"face {i} has no camera intrinsics");
+            if (FaceRequestChecks.Check(faces[i], $"face {i}") is { } error) throw error;
         }
         cancellationToken.ThrowIfCancellationRequested();
         lock (_gate)

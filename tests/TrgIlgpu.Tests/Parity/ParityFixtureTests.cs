@@ -35,7 +35,7 @@ public class ParityFixtureTests
 
         foreach (var (request, e) in fx.Cases.SelectMany(c => c.Faces))
         {
-            Assert.Null(request.Box.Problem());
+            Assert.Null(FaceRequestChecks.Check(request));
             Assert.Equal(9, e.Rotation.Length);
             Assert.Equal(3, e.Translation.Length);
             Assert.Equal(VariantInfo.Vertices * 3, e.VerticesCam.Length);
