@@ -24,6 +24,7 @@ public static class CliApp
         AlignCommand.Create(),
         EvalCommand.Create(),
         ServeCommand.Create(),
+        TrackCommand.Create(),
     };
 
     public static int Run(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
