@@ -19,6 +19,8 @@ public sealed class HeadPoseTracker : IDisposable
     {
         public int Id { get; } = id;
         public float[] Landmarks = [];
+        /// <summary>The landmark-net box relative to the landmarks, from the face's last detection.</summary>
+        public BoxShape Shape = BoxShape.Typical;
         public double LastSeen;
         public PoseSmoother? Smoother;
     }
@@ -198,7 +200,7 @@ public sealed class HeadPoseTracker : IDisposable
         double detectMs = 0, landmarksMs = 0;
         if (!detect)
         {
-            var boxes = active.Select(t => TrackBoxes.LandmarkNetBox(t.Landmarks)).ToArray();
+            var boxes = active.Select(t => TrackBoxes.LandmarkNetBox(t.Landmarks, t.Shape)).ToArray();
             if (boxes.Any(b => TrackBoxes.InsideShare(b, image.Width, image.Height) <= 0)) detect = true;
             else
             {
@@ -235,6 +237,7 @@ public sealed class HeadPoseTracker : IDisposable
         foreach (var ((track, face, detected), r) in posedTracks)
         {
             track.Landmarks = face.Landmarks68;
+            if (detected) track.Shape = BoxShape.Of(face.Detection.Box, face.Landmarks68);
             track.LastSeen = frame.Time;
             track.Smoother ??= Options.Smoothing is { } s ? new PoseSmoother(s) : null;
             var smoothed = track.Smoother?.Update(frame.Time, r.Rotation, r.Translation)
@@ -251,15 +254,15 @@ public sealed class HeadPoseTracker : IDisposable
     }
 
     /// <summary>
-    /// A tracked face's new landmarks no longer follow it: its size changed by more than MaxScaleChange, its centre moved
-    /// by more than MaxShift sizes, or less than MinInside of its TRG box is in the image.
+    /// A tracked face's new landmarks no longer follow it: their spread (RMS radius) changed by more than MaxScaleChange,
+    /// their centroid moved by more than MaxShift radii, or less than MinInside of the TRG box is in the image.
     /// </summary>
     private bool Degraded(float[] previous, float[] next, RgbImage image)
     {
-        var (x0, y0, s0) = TrackBoxes.Extent(previous);
-        var (x1, y1, s1) = TrackBoxes.Extent(next);
-        if (!(s1 > 0) || s1 > s0 * Options.MaxScaleChange || s0 > s1 * Options.MaxScaleChange) return true;
-        if (Math.Sqrt((x1 - x0) * (x1 - x0) + (y1 - y0) * (y1 - y0)) > Options.MaxShift * s0) return true;
+        var (x0, y0, r0) = TrackBoxes.Spread(previous);
+        var (x1, y1, r1) = TrackBoxes.Spread(next);
+        if (!(r1 > 0) || r1 > r0 * Options.MaxScaleChange || r0 > r1 * Options.MaxScaleChange) return true;
+        if (Math.Sqrt((x1 - x0) * (x1 - x0) + (y1 - y0) * (y1 - y0)) > Options.MaxShift * r0) return true;
         return TrackBoxes.InsideShare(FaceBoxRule.FromLandmarks(next), image.Width, image.Height) < Options.MinInside;
     }
 
@@ -274,7 +277,7 @@ public sealed class HeadPoseTracker : IDisposable
         var pairs = new List<(double Iou, int Track, int Face)>();
         for (int t = 0; t < candidates.Count; t++)
         {
-            var predicted = TrackBoxes.LandmarkNetBox(candidates[t].Landmarks);
+            var predicted = TrackBoxes.LandmarkNetBox(candidates[t].Landmarks, candidates[t].Shape);
             for (int f = 0; f < found.Length; f++)
             {
                 double iou = TrackBoxes.Iou(predicted, found[f].Detection.Box);

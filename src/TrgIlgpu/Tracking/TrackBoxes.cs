@@ -1,40 +1,52 @@
 namespace TrgIlgpu.Tracking;
 
+/// <summary>
+/// A face box relative to the face's landmarks: width, height and the centre's offset from the landmarks' centroid, all
+/// in units of the landmarks' RMS radius r (their RMS distance from the centroid).
+/// </summary>
+public readonly record struct BoxShape(double Width, double Height, double OffsetX, double OffsetY)
+{
+    /// <summary>
+    /// face-api's SSD box on its demo photos (median over 23 faces): 2.53 r wide, 3.61 r tall, centre 0.42 r above the
+    /// centroid.
+    /// </summary>
+    public static BoxShape Typical { get; } = new(2.53, 3.61, 0, -0.42);
+
+    /// <summary>The shape of <paramref name="box"/> relative to <paramref name="landmarks"/> (<see cref="Typical"/> when they have no spread).</summary>
+    public static BoxShape Of(FaceBox box, ReadOnlySpan<float> landmarks)
+    {
+        var (cx, cy, r) = TrackBoxes.Spread(landmarks);
+        if (!(r > 0) || !double.IsFinite(r)) return Typical;
+        return new BoxShape(box.Width / r, box.Height / r, (0.5 * (box.Left + box.Right) - cx) / r, (0.5 * (box.Top + box.Bottom) - cy) / r);
+    }
+}
+
 /// <summary>Box geometry of the tracker: the landmark-net box predicted from landmarks, overlaps.</summary>
 public static class TrackBoxes
 {
-    /// <summary>Detector box width as a multiple of the landmarks' larger extent (median of face-api's SSD boxes on its demo photos).</summary>
-    public const double WidthScale = 0.92;
-
-    /// <summary>Detector box height as a multiple of the landmarks' larger extent (same measurement).</summary>
-    public const double HeightScale = 1.33;
-
-    /// <summary>Detector box centre above the landmarks' centre, as a multiple of the larger extent (same measurement).</summary>
-    public const double CentreLift = 0.15;
-
     /// <summary>
-    /// The box the landmark net gets for a tracked face: shaped like face-api's SSD detection of a face with these
-    /// landmarks (0.92 s wide, 1.33 s tall, centre 0.15 s above the landmarks' centre, s the landmarks' larger extent),
-    /// so the net sees the crops it was trained on (docs/video.md).
+    /// The landmark-net box of a tracked face from its landmarks, in the shape <paramref name="shape"/> gives relative
+    /// to their centroid and RMS radius r (the face's last detection, or <see cref="BoxShape.Typical"/>). Centroid and
+    /// radius do not change when the head turns in the image plane, so neither does the box's size (docs/video.md).
     /// </summary>
     /// <param name="landmarks">[136]: x0, y0, x1, y1, ... image pixels.</param>
-    public static FaceBox LandmarkNetBox(ReadOnlySpan<float> landmarks)
+    /// <param name="shape">The box relative to the landmarks.</param>
+    public static FaceBox LandmarkNetBox(ReadOnlySpan<float> landmarks, BoxShape shape)
     {
-        var (cx, cy, s) = Extent(landmarks);
-        double w = 0.5 * WidthScale * s, h = 0.5 * HeightScale * s, y = cy - CentreLift * s;
-        return new FaceBox((float)(cx - w), (float)(y - h), (float)(cx + w), (float)(y + h));
+        var (cx, cy, r) = Spread(landmarks);
+        double x = cx + shape.OffsetX * r, y = cy + shape.OffsetY * r, w = 0.5 * shape.Width * r, h = 0.5 * shape.Height * r;
+        return new FaceBox((float)(x - w), (float)(y - h), (float)(x + w), (float)(y + h));
     }
 
-    /// <summary>Centre of the landmarks' x/y extent and the larger extent (pixels).</summary>
-    public static (double X, double Y, double Size) Extent(ReadOnlySpan<float> landmarks)
+    /// <summary>The landmarks' centroid and RMS distance from it (pixels).</summary>
+    public static (double X, double Y, double Radius) Spread(ReadOnlySpan<float> landmarks)
     {
-        double minX = double.MaxValue, minY = double.MaxValue, maxX = double.MinValue, maxY = double.MinValue;
-        for (int i = 0; i + 1 < landmarks.Length; i += 2)
-        {
-            minX = Math.Min(minX, landmarks[i]); maxX = Math.Max(maxX, landmarks[i]);
-            minY = Math.Min(minY, landmarks[i + 1]); maxY = Math.Max(maxY, landmarks[i + 1]);
-        }
-        return (0.5 * (minX + maxX), 0.5 * (minY + maxY), Math.Max(maxX - minX, maxY - minY));
+        int n = landmarks.Length / 2;
+        double sx = 0, sy = 0;
+        for (int i = 0; i < n; i++) { sx += landmarks[2 * i]; sy += landmarks[2 * i + 1]; }
+        double cx = sx / n, cy = sy / n, ss = 0;
+        for (int i = 0; i < n; i++) ss += (landmarks[2 * i] - cx) * (landmarks[2 * i] - cx) + (landmarks[2 * i + 1] - cy) * (landmarks[2 * i + 1] - cy);
+        return (cx, cy, Math.Sqrt(ss / n));
     }
 
     /// <summary>Intersection over union of two boxes (0 when either is empty).</summary>

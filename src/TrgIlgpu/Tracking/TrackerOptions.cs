@@ -22,11 +22,11 @@ public sealed record TrackerOptions
     /// </summary>
     public double CutThreshold { get; init; } = 0.5;
 
-    /// <summary>A track is lost when its face's size (landmark extent) changes by more than this factor from one frame to the next.</summary>
+    /// <summary>A track is lost when its landmarks' spread (RMS distance from their centroid) changes by more than this factor from one frame to the next.</summary>
     public double MaxScaleChange { get; init; } = 1.3;
 
-    /// <summary>A track is lost when its landmarks' centre moves by more than this share of the face size from one frame to the next.</summary>
-    public double MaxShift { get; init; } = 0.5;
+    /// <summary>A track is lost when its landmarks' centroid moves by more than this many spreads (RMS radii) from one frame to the next.</summary>
+    public double MaxShift { get; init; } = 1.3;
 
     /// <summary>A track is lost when less than this share of its TRG box lies inside the image.</summary>
     public double MinInside { get; init; } = 0.5;
