@@ -3,8 +3,8 @@ namespace TrgIlgpu.Tracking;
 /// <summary>
 /// Scene-cut test between consecutive frames: each frame's colour histogram (4 x 4 x 4 RGB bins over about 64 x 48
 /// sampled pixels) and the total-variation distance between the last two, half the L1 distance of the normalised
-/// histograms, in [0, 1]. Panning, zooming or turning the same scene moves little of the colour mass (measured under
-/// 0.2 on the test clips); a cut to another picture moves most of it.
+/// histograms, in [0, 1]. Panning, zooming or turning the same scene moves little of the colour mass (at most 0.05
+/// between consecutive frames of the test tour clip); a cut to another picture moves most of it (0.92 there).
 /// </summary>
 internal sealed class SceneCuts
 {
