@@ -75,7 +75,7 @@ internal sealed class TrackRun(TrackSettings settings, TextWriter stdout, TextWr
                 if (overlay is not null)
                 {
                     var t = Stopwatch.StartNew();
-                    overlay.Write(Draw(frame, tracker.Estimator.Triangles));
+                    overlay.Write(TrackOverlay.Render(frame, tracker.Estimator.Triangles));
                     encode = t.Elapsed.TotalMilliseconds;
                     encodeMs += encode;
                 }
@@ -92,21 +92,6 @@ internal sealed class TrackRun(TrackSettings settings, TextWriter stdout, TextWr
         if (!settings.Quiet) stderr.WriteLine(Summary(stats, encodeMs, loadSeconds, tracker.Estimator.DeviceName, output.Where));
         if (cancelled) stderr.WriteLine("trg: cancelled (the frames tracked so far are written)");
         return cancelled ? (int)ErrorKind.Cancelled : 0;
-    }
-
-    /// <summary>The frame with each face's mesh, landmarks, axes and box, and its track id above the box.</summary>
-    internal static RgbImage Draw(TrackedFrame frame, int[] triangles)
-    {
-        var image = frame.Frame.Image;
-        var canvas = Overlay.RenderCanvas(image, frame.Faces.Select(f => f.Result).ToList(), triangles, OverlayOptions.Default);
-        int scale = Math.Max(1, (int)MathF.Round(Math.Min(image.Width, image.Height) / 320f));
-        foreach (var face in frame.Faces)
-        {
-            var box = face.Result.Box;
-            int y = Math.Max(0, (int)box.Top - (BitmapFont.LineHeight + 2) * scale);
-            canvas.Text(Math.Max(0, (int)box.Left), y, $"ID {face.TrackId}", Overlay.BoxColor, scale);
-        }
-        return new RgbImage(canvas.Width, canvas.Height, canvas.Pixels);
     }
 
     private static string Summary(TrackingStats s, double encodeMs, double loadSeconds, string device, string where)
