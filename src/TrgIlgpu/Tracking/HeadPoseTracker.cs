@@ -22,6 +22,18 @@ public sealed class HeadPoseTracker : IDisposable
         /// <summary>The landmark-net box relative to the landmarks, from the face's last detection.</summary>
         public BoxShape Shape = BoxShape.Typical;
         public double LastSeen;
+        /// <summary>The landmarks' centroid velocity (pixels per second) between the track's last two frames; 0 for a new,
+        /// found-again or lost track.</summary>
+        public double VelocityX, VelocityY;
+
+        /// <summary>Where the face is expected at <paramref name="time"/>: its box moved on at its last velocity.</summary>
+        public FaceBox Predict(double time)
+        {
+            var b = TrackBoxes.LandmarkNetBox(Landmarks, Shape);
+            double dt = Math.Max(0, time - LastSeen);
+            float dx = (float)(VelocityX * dt), dy = (float)(VelocityY * dt);
+            return new FaceBox(b.Left + dx, b.Top + dy, b.Right + dx, b.Bottom + dy);
+        }
         public PoseSmoother? Smoother;
     }
 
@@ -200,7 +212,7 @@ public sealed class HeadPoseTracker : IDisposable
         double detectMs = 0, landmarksMs = 0;
         if (!detect)
         {
-            var boxes = active.Select(t => TrackBoxes.LandmarkNetBox(t.Landmarks, t.Shape)).ToArray();
+            var boxes = active.Select(t => t.Predict(frame.Time)).ToArray();
             if (boxes.Any(b => TrackBoxes.InsideShare(b, image.Width, image.Height) <= 0)) detect = true;
             else
             {
@@ -209,7 +221,7 @@ public sealed class HeadPoseTracker : IDisposable
                 landmarksMs = clock.Elapsed.TotalMilliseconds;
                 for (int i = 0; i < active.Count && !detect; i++)
                 {
-                    if (Degraded(active[i].Landmarks, points[i], image)) detect = true;
+                    if (Degraded(active[i], frame.Time, points[i], image)) detect = true;
                     else faces.Add((active[i], new FoundFace(new FaceDetection(boxes[i], float.NaN), points[i], FaceBoxRule.FromLandmarks(points[i])), false));
                 }
             }
@@ -219,7 +231,7 @@ public sealed class HeadPoseTracker : IDisposable
             var clock = Stopwatch.StartNew();
             var found = finder.Find(image, ct);
             detectMs = clock.Elapsed.TotalMilliseconds;
-            faces = Match(found, active, lost);
+            faces = Match(found, active, lost, frame.Time);
         }
 
         var poseClock = Stopwatch.StartNew();
@@ -230,12 +242,25 @@ public sealed class HeadPoseTracker : IDisposable
 
         // Nothing below can fail: commit the new state. Tracks without a pose this frame are lost (a new one is dropped).
         var seen = new HashSet<FaceTrack>(posedTracks.Select(p => p.Face.Track));
-        lost.AddRange(active.Where(t => !seen.Contains(t) && t.Landmarks.Length > 0));
+        var returning = new HashSet<FaceTrack>(_lost);
+        foreach (var t in active.Where(t => !seen.Contains(t) && t.Landmarks.Length > 0))
+        {
+            t.VelocityX = t.VelocityY = 0;
+            lost.Add(t);
+        }
         active.RemoveAll(t => !seen.Contains(t));
         lost.RemoveAll(seen.Contains);
         var tracked = new List<TrackedFace>();
         foreach (var ((track, face, detected), r) in posedTracks)
         {
+            if (track.Landmarks.Length > 0 && !returning.Contains(track) && frame.Time > track.LastSeen)
+            {
+                var (x0, y0, _) = TrackBoxes.Spread(track.Landmarks);
+                var (x1, y1, _) = TrackBoxes.Spread(face.Landmarks68);
+                track.VelocityX = (x1 - x0) / (frame.Time - track.LastSeen);
+                track.VelocityY = (y1 - y0) / (frame.Time - track.LastSeen);
+            }
+            else track.VelocityX = track.VelocityY = 0;
             track.Landmarks = face.Landmarks68;
             if (detected) track.Shape = BoxShape.Of(face.Detection.Box, face.Landmarks68);
             track.LastSeen = frame.Time;
@@ -255,38 +280,38 @@ public sealed class HeadPoseTracker : IDisposable
 
     /// <summary>
     /// A tracked face's new landmarks no longer follow it: their spread (RMS radius) changed by more than MaxScaleChange,
-    /// their centroid moved by more than MaxShift radii, or less than MinInside of the TRG box is in the image.
+    /// their centroid is more than MaxShift radii from where the track's velocity put it, or less than MinInside of the
+    /// TRG box is in the image.
     /// </summary>
-    private bool Degraded(float[] previous, float[] next, RgbImage image)
+    private bool Degraded(FaceTrack track, double time, float[] next, RgbImage image)
     {
-        var (x0, y0, r0) = TrackBoxes.Spread(previous);
+        var (x0, y0, r0) = TrackBoxes.Spread(track.Landmarks);
         var (x1, y1, r1) = TrackBoxes.Spread(next);
         if (!(r1 > 0) || r1 > r0 * Options.MaxScaleChange || r0 > r1 * Options.MaxScaleChange) return true;
-        if (Math.Sqrt((x1 - x0) * (x1 - x0) + (y1 - y0) * (y1 - y0)) > Options.MaxShift * r0) return true;
+        double dt = Math.Max(0, time - track.LastSeen);
+        double ex = x1 - (x0 + track.VelocityX * dt), ey = y1 - (y0 + track.VelocityY * dt);
+        if (Math.Sqrt(ex * ex + ey * ey) > Options.MaxShift * r0) return true;
         return TrackBoxes.InsideShare(FaceBoxRule.FromLandmarks(next), image.Width, image.Height) < Options.MinInside;
     }
 
     /// <summary>
-    /// Detections to tracks, greedily by IoU (at least MatchIou) between each detection box and the landmark-net box
-    /// predicted from a track's last landmarks; active and recently lost tracks both compete. A lost track that matches
+    /// Detections to tracks, greedily by <see cref="MatchScore"/> (IoU, else centre distance) between each detection
+    /// box and the landmark-net box predicted from a track's last landmarks and velocity; active and recently lost tracks both compete. A lost track that matches
     /// comes back with its id (its smoothing restarts); unmatched detections start new tracks.
     /// </summary>
-    private List<(FaceTrack, FoundFace, bool)> Match(FoundFace[] found, List<FaceTrack> active, List<FaceTrack> lost)
+    private List<(FaceTrack, FoundFace, bool)> Match(FoundFace[] found, List<FaceTrack> active, List<FaceTrack> lost, double time)
     {
         var candidates = active.Concat(lost).ToList();
-        var pairs = new List<(double Iou, int Track, int Face)>();
+        var pairs = new List<(double Score, int Track, int Face)>();
         for (int t = 0; t < candidates.Count; t++)
         {
-            var predicted = TrackBoxes.LandmarkNetBox(candidates[t].Landmarks, candidates[t].Shape);
+            var predicted = candidates[t].Predict(time);
             for (int f = 0; f < found.Length; f++)
-            {
-                double iou = TrackBoxes.Iou(predicted, found[f].Detection.Box);
-                if (iou >= Options.MatchIou) pairs.Add((iou, t, f));
-            }
+                if (MatchScore(predicted, found[f].Detection.Box) is double score) pairs.Add((score, t, f));
         }
         var trackOf = new FaceTrack?[found.Length];
         var used = new bool[candidates.Count];
-        foreach (var (_, t, f) in pairs.OrderByDescending(p => p.Iou))
+        foreach (var (_, t, f) in pairs.OrderByDescending(p => p.Score))
         {
             if (used[t] || trackOf[f] is not null) continue;
             used[t] = true;
@@ -309,6 +334,23 @@ public sealed class HeadPoseTracker : IDisposable
             result.Add((track, found[f], true));
         }
         return result;
+    }
+
+    /// <summary>
+    /// How well a detection fits a track's predicted box, or null: the IoU when it is at least MatchIou; else, for a
+    /// face that moved fast (landmark distance), a score below every IoU match when the centres are less than one
+    /// predicted box width apart and the sizes within MaxScaleChange.
+    /// </summary>
+    private double? MatchScore(FaceBox predicted, FaceBox detection)
+    {
+        double iou = TrackBoxes.Iou(predicted, detection);
+        if (iou >= Options.MatchIou) return iou;
+        double w = predicted.Width, dw = detection.Width;
+        if (!(w > 0 && dw > 0) || dw > w * Options.MaxScaleChange || w > dw * Options.MaxScaleChange) return null;
+        double dx = 0.5 * (detection.Left + detection.Right - predicted.Left - predicted.Right);
+        double dy = 0.5 * (detection.Top + detection.Bottom - predicted.Top - predicted.Bottom);
+        double d = Math.Sqrt(dx * dx + dy * dy) / w;
+        return d < 1 ? Options.MatchIou * (1 - d) : null;
     }
 
     /// <summary>Disposes the estimator when the tracker owns it.</summary>

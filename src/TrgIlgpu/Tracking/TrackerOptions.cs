@@ -10,7 +10,11 @@ public sealed record TrackerOptions
     /// </summary>
     public int DetectEvery { get; init; } = 10;
 
-    /// <summary>Least IoU between a detection and a track's predicted box for them to be the same face.</summary>
+    /// <summary>
+    /// Least IoU between a detection and a track's predicted box for them to be the same face (below it, a detection
+    /// whose centre is within one predicted box width and whose size is within <see cref="MaxScaleChange"/> still matches,
+    /// ranked after every IoU match).
+    /// </summary>
     public double MatchIou { get; init; } = 0.3;
 
     /// <summary>How long (seconds) a lost track keeps its id: a face found again within it, where the track was, gets it back.</summary>
