@@ -25,6 +25,7 @@ public static class CliApp
         AlignCommand.Create(),
         EvalCommand.Create(),
         ServeCommand.Create(),
+        TrackCommand.Create(),
     };
 
     /// <summary>Commands that stop at their own checkpoints on Ctrl-C, keeping the outputs of the items they finished.</summary>

@@ -182,6 +182,36 @@ public sealed class HeadPoseEstimator : IDisposable
         }
     }
 
+    /// <summary>
+    /// Head poses of faces already found in a photo (e.g. by a tracker: the landmark net on boxes predicted from the
+    /// previous frame): TRG on each face's <see cref="FoundFace.TrgBox"/> with a model, the landmark fit on its
+    /// <see cref="FoundFace.Landmarks68"/> without. Each result's <see cref="FaceResult.Detection"/> is the face given
+    /// (the same instance), in the order given; a face the fit could not pose is in <see cref="PhotoResult.Failures"/>.
+    /// </summary>
+    /// <exception cref="TrgException">InvalidBox: a TRG box that is empty or not finite.</exception>
+    public PhotoResult EstimateFound(RgbImage image, IReadOnlyList<FoundFace> faces, CameraIntrinsics? camera = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(faces);
+        var found = faces.ToArray();
+        for (int k = 0; k < found.Length; k++)
+        {
+            ArgumentNullException.ThrowIfNull(found[k], nameof(faces));
+            if (FaceRequestChecks.BoxProblem(found[k].TrgBox, image.Width, image.Height) is { } problem)
+                throw new TrgException(ErrorKind.InvalidBox, $"face {k}: {problem}");
+        }
+        if (camera is { } given && FaceRequestChecks.CameraProblem(given, image.Width, image.Height) is { } cameraProblem)
+            throw new TrgException(ErrorKind.Usage, cameraProblem);
+        var photo = new PhotoRequest(image, camera, found.Select(f => f.TrgBox).ToArray());
+        CameraIntrinsics[] cameras = [camera ?? CameraIntrinsics.Default(image.Width, image.Height)];
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _trg is not null ? RunTrg([photo], cameras, [found], cancellationToken)[0] : RunFit([photo], cameras, [found])[0];
+        }
+    }
+
     /// <summary>Per photo: the faces found (null where TRG runs on given boxes directly).</summary>
     private FoundFace[]?[] FindFaces(IReadOnlyList<PhotoRequest> photos, CancellationToken ct)
     {

@@ -127,6 +127,13 @@ internal static class ResultJson
     public static void WriteFace(Utf8JsonWriter w, FaceResult f)
     {
         w.WriteStartObject();
+        WriteFaceFields(w, f);
+        w.WriteEndObject();
+    }
+
+    /// <summary>The fields of one face's object (the caller opens and closes it; `trg track` adds its own).</summary>
+    public static void WriteFaceFields(Utf8JsonWriter w, FaceResult f)
+    {
         w.WriteString("method", MethodName(f.Method));
         if (f.Detection is { } d)
         {
@@ -171,7 +178,6 @@ internal static class ResultJson
             w.WriteEndObject();
         }
         w.WriteEndArray();
-        w.WriteEndObject();
     }
 
     public static void WriteTiming(Utf8JsonWriter w, IEnumerable<(string Name, double Ms)> items)
@@ -187,7 +193,7 @@ internal static class ResultJson
         Row(w, [b.Left, b.Top, b.Right, b.Bottom], 0, 4);
     }
 
-    private static void Matrix3(Utf8JsonWriter w, float[] m)
+    public static void Matrix3(Utf8JsonWriter w, float[] m)
     {
         w.WriteStartArray();
         for (int r = 0; r < 3; r++) Row(w, m, 3 * r, 3);
@@ -202,7 +208,7 @@ internal static class ResultJson
     }
 
     // Number rows are written compactly ("[x,y,z]"): indenting every number would make a face 13,000 lines long.
-    private static void Row(Utf8JsonWriter w, float[] data, int start, int count)
+    public static void Row(Utf8JsonWriter w, float[] data, int start, int count)
     {
         var sb = new StringBuilder("[");
         for (int i = 0; i < count; i++)
@@ -220,7 +226,7 @@ internal static class ResultJson
         if (float.IsFinite(v)) w.WriteNumberValue(v); else w.WriteNullValue();
     }
 
-    private static void Number(Utf8JsonWriter w, string name, double v)
+    public static void Number(Utf8JsonWriter w, string name, double v)
     {
         if (double.IsFinite(v)) w.WriteNumber(name, v); else w.WriteNull(name);
     }
