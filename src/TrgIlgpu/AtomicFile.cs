@@ -51,10 +51,14 @@ public static class AtomicFile
             Stream = new FileStream(_temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
         }
 
-        public void Commit()
+        /// <param name="durable">
+        /// Flush to the disk before the rename (true), so that after a crash the target holds the old or the new content.
+        /// False for caches that check their entries when reading: the rename is still atomic for running readers.
+        /// </param>
+        public void Commit(bool durable = true)
         {
             Stream.Flush();
-            ((FileStream)Stream).Flush(flushToDisk: true);
+            if (durable) ((FileStream)Stream).Flush(flushToDisk: true);
             Stream.Dispose();
             File.Move(_temp, _target, overwrite: true);
             _committed = true;

@@ -1,4 +1,5 @@
 using TrgIlgpu.Backends;
+using TrgIlgpu.Diagnostics;
 using TrgIlgpu.Engine;
 using TrgIlgpu.Faces;
 using TrgIlgpu.Geometry;
@@ -30,6 +31,9 @@ public sealed record HeadPoseOptions
 
     /// <summary>How TRG's 3x3 stride-1 convolutions run (docs/devices.md).</summary>
     public ConvAlgorithm Convolutions { get; init; } = ConvAlgorithm.Auto;
+
+    /// <summary>Packed-weights cache, host copy of the weights, start-up timings (docs/startup.md).</summary>
+    public WeightLoadOptions Loading { get; init; } = new();
 }
 
 /// <summary>One photo to estimate: the image, its camera (null: f = W + H, principal point at the centre) and, to skip
@@ -96,15 +100,26 @@ public sealed class HeadPoseEstimator : IDisposable
     public static HeadPoseEstimator Create(HeadPoseOptions? options = null)
     {
         options = Validate(options ?? new HeadPoseOptions());
-        var weights = options.Model is null ? null : ModelWeights.Load(options.Model);
-        var device = ComputeDevice.Open(options.Device, options.Log);
+        var timings = options.Loading.Timings;
+        ModelWeights? weights = null;
+        if (options.Model is not null)
+            using (timings.Time(StartupPhase.ModelOpen))
+                weights = options.Loading.KeepHostWeights ? ModelWeights.Load(options.Model) : ModelWeights.Open(options.Model);
+        ComputeDevice device;
+        using (timings.Time(StartupPhase.DeviceOpen)) device = ComputeDevice.Open(options.Device, options.Log);
+        device.Timings = timings;
         TrgEstimator? trg = null;
         try
         {
-            // The estimator owns the device; TRG and the finder borrow it, so all three networks share one stream.
+            // The estimator owns the device; TRG and the finder borrow it, so all three networks share one stream
+            // and one set of compiled kernels.
             if (weights is not null)
-                trg = new TrgEstimator(weights, device,
-                    new EstimatorOptions { Device = options.Device, MaxBatchSize = options.MaxBatchSize, Convolutions = options.Convolutions });
+                trg = new TrgEstimator(weights, device, new EstimatorOptions
+                {
+                    Device = options.Device, Log = options.Log, MaxBatchSize = options.MaxBatchSize, Convolutions = options.Convolutions,
+                    Loading = options.Loading,
+                });
+            weights = null; // the session keeps what it needs (no host copy of the weights unless asked)
         }
         catch
         {

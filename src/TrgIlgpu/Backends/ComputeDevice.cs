@@ -5,6 +5,7 @@ using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
 using ILGPU.Backends.OpenCL;
+using TrgIlgpu.Diagnostics;
 using TrgIlgpu.Engine;
 
 namespace TrgIlgpu.Backends;
@@ -109,6 +110,37 @@ public sealed class ComputeDevice : IDisposable
             patched.Add(device.Name);
         }
         return device.Capabilities.GenericAddressSpace;
+    }
+
+    private readonly Dictionary<int, DeviceKernels> _kernels = new();
+    private StartupTimings? _timings;
+
+    /// <summary>
+    /// The one kernel set of this device for a group size (<see cref="KernelPolicy.GroupSize"/>): every session on the
+    /// device (TRG, the face networks) launches the same compiled kernels, each compiled on its first launch.
+    /// </summary>
+    internal DeviceKernels Kernels(int groupSize)
+    {
+        lock (_kernels)
+        {
+            if (!_kernels.TryGetValue(groupSize, out var kernels))
+                _kernels[groupSize] = kernels = new DeviceKernels(Accelerator, groupSize) { Timings = _timings };
+            return kernels;
+        }
+    }
+
+    /// <summary>Where this device's sessions record start-up phases (kernel compilation included); null: not measured.</summary>
+    internal StartupTimings? Timings
+    {
+        get => _timings;
+        set
+        {
+            lock (_kernels)
+            {
+                _timings = value;
+                foreach (var k in _kernels.Values) k.Timings = value;
+            }
+        }
     }
 
     public void Dispose()

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using ILGPU;
 using ILGPU.Runtime;
 using TrgIlgpu.Backends;
+using TrgIlgpu.Diagnostics;
 using TrgIlgpu.Kernels;
 using TrgIlgpu.Model;
 
@@ -17,6 +18,25 @@ public enum DeviceKind { Auto, Cuda, OpenCL, Cpu }
 /// <see cref="Backends.KernelPolicy"/> (Winograd on OpenCL and the CPU accelerator, direct on CUDA).
 /// </summary>
 public enum ConvAlgorithm { Auto, Direct, Winograd }
+
+/// <summary>How a session brings its weights to the device (docs/startup.md).</summary>
+public sealed record WeightLoadOptions
+{
+    /// <summary>
+    /// Packed-weights cache for weights read from a model file (<see cref="ModelWeights.ContentHash"/>); null: pack at
+    /// every start. Default: <see cref="PackCache.FromEnvironment"/> (<c>~/.cache/trg-ilgpu</c>, <c>TRG_CACHE=off</c> disables it).
+    /// </summary>
+    public PackCache? Cache { get; init; } = PackCache.FromEnvironment();
+
+    /// <summary>
+    /// Keep the state dict in host memory after the upload (<see cref="InferenceSession.Weights"/> then has its
+    /// tensors). Default false: the session keeps only the description (<see cref="ModelWeights.WithoutTensors"/>).
+    /// </summary>
+    public bool KeepHostWeights { get; init; }
+
+    /// <summary>Where the start-up phases (reading, packing, cache, upload, compiling, plans) are recorded; null: not measured.</summary>
+    public StartupTimings? Timings { get; init; }
+}
 
 /// <summary>
 /// Weights uploaded to one device, with forward plans made once per batch size. <see cref="Run"/> takes a batch of
@@ -35,8 +55,10 @@ public sealed class InferenceSession : IDisposable
     private MemoryBuffer1D<byte, Stride1D.Dense>? _images;
     private byte[] _staging = [];
     private readonly Dictionary<RgbImage, int> _imageOffsets = new(ReferenceEqualityComparer.Instance);
+    private readonly StartupTimings? _timings;
     private bool _disposed;
 
+    /// <summary>The weights' description, or the weights with their tensors when <see cref="WeightLoadOptions.KeepHostWeights"/>.</summary>
     public ModelWeights Weights { get; }
     public VariantInfo Variant => Weights.Variant;
     public DeviceKind Kind => _device.Kind;
@@ -52,8 +74,8 @@ public sealed class InferenceSession : IDisposable
     public const string ConvVariable = "TRG_CONV";
 
     public InferenceSession(ModelWeights weights, DeviceKind device = DeviceKind.Auto, TextWriter? log = null,
-        ConvAlgorithm convolutions = ConvAlgorithm.Auto)
-        : this(weights, OpenChecked(convolutions, device, log, out var requested), requested, policy: null, ownsDevice: true)
+        ConvAlgorithm convolutions = ConvAlgorithm.Auto, WeightLoadOptions? loading = null)
+        : this(weights, OpenChecked(convolutions, device, log, loading?.Timings, out var requested), requested, policy: null, ownsDevice: true, loading, log)
     {
     }
 
@@ -62,9 +84,10 @@ public sealed class InferenceSession : IDisposable
     /// also runs on: both queue their plans on the device's default stream. <paramref name="convolutions"/> as for
     /// the other constructor (Auto: <see cref="ConvVariable"/>, else the device's policy).
     /// </summary>
-    public InferenceSession(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions = ConvAlgorithm.Auto)
+    public InferenceSession(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions = ConvAlgorithm.Auto,
+        WeightLoadOptions? loading = null, TextWriter? log = null)
         : this(weights, device ?? throw new ArgumentNullException(nameof(device)),
-            convolutions == ConvAlgorithm.Auto ? FromEnvironment() : convolutions, policy: null, ownsDevice: false)
+            convolutions == ConvAlgorithm.Auto ? FromEnvironment() : convolutions, policy: null, ownsDevice: false, loading, log)
     {
     }
 
@@ -72,17 +95,21 @@ public sealed class InferenceSession : IDisposable
     /// A session on an open device (owned from here on unless <paramref name="ownsDevice"/> is false) with
     /// <see cref="KernelPolicy.For"/> its kind, the convolutions overridden by <paramref name="convolutions"/> unless Auto.
     /// </summary>
-    internal InferenceSession(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions, KernelPolicy? policy, bool ownsDevice = true)
+    internal InferenceSession(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions, KernelPolicy? policy, bool ownsDevice = true,
+        WeightLoadOptions? loading = null, TextWriter? log = null)
     {
-        Weights = weights;
+        loading ??= new WeightLoadOptions();
         _device = device;
         _ownsDevice = ownsDevice;
+        _timings = loading.Timings;
         try
         {
             Policy = (policy ?? KernelPolicy.For(_device.Kind)).With(convolutions);
             Convolutions = Policy.Convolutions;
-            _kernels = new DeviceKernels(_device.Accelerator, winograd: Convolutions == ConvAlgorithm.Winograd, Policy.GroupSize);
-            _weights = new DeviceWeights(_device.Accelerator, new PackedModel(weights, winograd: Convolutions == ConvAlgorithm.Winograd));
+            if (_timings is not null) _device.Timings ??= _timings;
+            _kernels = _device.Kernels(Policy.GroupSize);
+            _weights = Upload(weights, loading, log);
+            Weights = loading.KeepHostWeights ? weights.ReadTensors() : weights.WithoutTensors();
         }
         catch
         {
@@ -91,11 +118,41 @@ public sealed class InferenceSession : IDisposable
         }
     }
 
+    /// <summary>
+    /// The packed weights on the device: streamed from the packed-weights cache when it holds this model's entry, else
+    /// read (model files are read here, not when opened), packed, uploaded and stored in the cache. No host copy of
+    /// the packed weights outlives this call.
+    /// </summary>
+    private DeviceWeights Upload(ModelWeights weights, WeightLoadOptions loading, TextWriter? log)
+    {
+        var cache = loading.Cache;
+        var key = cache is null ? null : PackCache.Key(weights, Convolutions);
+        if (key is not null)
+            using (_timings.Time(StartupPhase.CacheRead))
+                if (cache!.TryLoad(_device.Accelerator, weights, Convolutions, key, log) is { } cached)
+                {
+                    CacheHit = true;
+                    return cached;
+                }
+        ModelWeights full;
+        using (_timings.Time(StartupPhase.ModelRead)) full = weights.ReadTensors();
+        PackedModel packed;
+        using (_timings.Time(StartupPhase.Packing)) packed = new PackedModel(full, winograd: Convolutions == ConvAlgorithm.Winograd);
+        DeviceWeights uploaded;
+        using (_timings.Time(StartupPhase.Upload)) uploaded = new DeviceWeights(_device.Accelerator, packed);
+        if (key is not null)
+            using (_timings.Time(StartupPhase.CacheWrite)) cache!.Store(weights, Convolutions, key, packed, log);
+        return uploaded;
+    }
+
+    /// <summary>True when the weights came from the packed-weights cache.</summary>
+    public bool CacheHit { get; private set; }
+
     /// <summary>Reads <see cref="ConvVariable"/> before opening the device, so that a bad value fails fast and opens nothing.</summary>
-    private static ComputeDevice OpenChecked(ConvAlgorithm convolutions, DeviceKind device, TextWriter? log, out ConvAlgorithm requested)
+    private static ComputeDevice OpenChecked(ConvAlgorithm convolutions, DeviceKind device, TextWriter? log, StartupTimings? timings, out ConvAlgorithm requested)
     {
         requested = convolutions == ConvAlgorithm.Auto ? FromEnvironment() : convolutions;
-        return ComputeDevice.Open(device, log);
+        using (timings.Time(StartupPhase.DeviceOpen)) return ComputeDevice.Open(device, log);
     }
 
     /// <summary>The kernel shapes this session uses (<see cref="KernelPolicy.For"/> the device, with any override applied).</summary>
@@ -124,6 +181,7 @@ public sealed class InferenceSession : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (!_plans.TryGetValue(batch, out var entry))
         {
+            using var _ = _timings.Time(StartupPhase.PlanBuild);
             var plan = new ForwardPlan(_device.Accelerator, _kernels, _weights, () => _images!.View, batch);
             entry = (plan, new float[batch * plan.Layout.Stride], new FaceParams[batch]);
             _plans[batch] = entry;
