@@ -108,6 +108,7 @@ public sealed class HeadPoseEstimator : IDisposable
         ComputeDevice device;
         using (timings.Time(StartupPhase.DeviceOpen)) device = ComputeDevice.Open(options.Device, options.Log);
         device.Timings = timings;
+        device.KernelCache = options.Loading.Cache?.KernelDirectory;
         TrgEstimator? trg = null;
         try
         {

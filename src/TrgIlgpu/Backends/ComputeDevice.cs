@@ -24,8 +24,11 @@ public sealed class ComputeDevice : IDisposable
     public DeviceKind Kind { get; }
     public string Description { get; }
 
-    private ComputeDevice(Context context, Accelerator accelerator, DeviceKind kind)
+    private readonly TextWriter? _log;
+
+    private ComputeDevice(Context context, Accelerator accelerator, DeviceKind kind, TextWriter? log = null)
     {
+        _log = log;
         Context = context;
         Accelerator = accelerator;
         Kind = kind;
@@ -75,7 +78,7 @@ public sealed class ComputeDevice : IDisposable
             AcceleratorType.OpenCL => DeviceKind.OpenCL,
             _ => DeviceKind.Cpu,
         };
-        var result = new ComputeDevice(context, accelerator, chosen);
+        var result = new ComputeDevice(context, accelerator, chosen, log);
         if (kind == DeviceKind.Auto) log?.WriteLine($"trg: --device auto chose {result.Description}");
         return result;
     }
@@ -114,6 +117,7 @@ public sealed class ComputeDevice : IDisposable
 
     private readonly Dictionary<int, DeviceKernels> _kernels = new();
     private StartupTimings? _timings;
+    private string? _kernelCache;
 
     /// <summary>
     /// The one kernel set of this device for a group size (<see cref="KernelPolicy.GroupSize"/>): every session on the
@@ -124,7 +128,7 @@ public sealed class ComputeDevice : IDisposable
         lock (_kernels)
         {
             if (!_kernels.TryGetValue(groupSize, out var kernels))
-                _kernels[groupSize] = kernels = new DeviceKernels(Accelerator, groupSize) { Timings = _timings };
+                _kernels[groupSize] = kernels = new DeviceKernels(Accelerator, groupSize) { Timings = _timings, CacheDirectory = _kernelCache, Log = _log };
             return kernels;
         }
     }
@@ -133,13 +137,22 @@ public sealed class ComputeDevice : IDisposable
     internal StartupTimings? Timings
     {
         get => _timings;
-        set
+        set => Update(() => _timings = value, k => k.Timings = value);
+    }
+
+    /// <summary>Folder of the OpenCL kernel-source cache (<see cref="PackCache.KernelDirectory"/>); null: none.</summary>
+    internal string? KernelCache
+    {
+        get => _kernelCache;
+        set => Update(() => _kernelCache = value, k => k.CacheDirectory = value);
+    }
+
+    private void Update(Action set, Action<DeviceKernels> apply)
+    {
+        lock (_kernels)
         {
-            lock (_kernels)
-            {
-                _timings = value;
-                foreach (var k in _kernels.Values) k.Timings = value;
-            }
+            set();
+            foreach (var k in _kernels.Values) apply(k);
         }
     }
 

@@ -107,6 +107,7 @@ public sealed class InferenceSession : IDisposable
             Policy = (policy ?? KernelPolicy.For(_device.Kind)).With(convolutions);
             Convolutions = Policy.Convolutions;
             if (_timings is not null) _device.Timings ??= _timings;
+            if (loading.Cache is not null) _device.KernelCache ??= loading.Cache.KernelDirectory;
             _kernels = _device.Kernels(Policy.GroupSize);
             _weights = Upload(weights, loading, log);
             Weights = loading.KeepHostWeights ? weights.ReadTensors() : weights.WithoutTensors();

@@ -44,6 +44,9 @@ public sealed class PackCache
     /// <summary>The folder holding the entries (created when the first entry is written).</summary>
     public string Directory { get; }
 
+    /// <summary>The subfolder of OpenCL kernel sources (<see cref="KernelSourceCache"/>).</summary>
+    public string KernelDirectory => Path.Combine(Directory, "kernels");
+
     /// <summary>A cache in <paramref name="directory"/>.</summary>
     public PackCache(string directory)
     {
