@@ -101,12 +101,33 @@ public sealed class HeadPoseEstimator : IDisposable
     {
         options = Validate(options ?? new HeadPoseOptions());
         var timings = options.Loading.Timings;
-        ModelWeights? weights = null;
-        if (options.Model is not null)
+        // The model file is opened (header, hash) on another thread while the device opens.
+        var model = options.Model;
+        var opening = model is null ? null : Task.Run(() =>
+        {
             using (timings.Time(StartupPhase.ModelOpen))
-                weights = options.Loading.KeepHostWeights ? ModelWeights.Load(options.Model) : ModelWeights.Open(options.Model);
+                return options.Loading.KeepHostWeights ? ModelWeights.Load(model) : ModelWeights.Open(model);
+        });
         ComputeDevice device;
-        using (timings.Time(StartupPhase.DeviceOpen)) device = ComputeDevice.Open(options.Device, options.Log);
+        try
+        {
+            using (timings.Time(StartupPhase.DeviceOpen)) device = ComputeDevice.Open(options.Device, options.Log);
+        }
+        catch
+        {
+            opening?.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted); // observed, superseded by this error
+            throw;
+        }
+        ModelWeights? weights;
+        try
+        {
+            weights = opening?.GetAwaiter().GetResult();
+        }
+        catch
+        {
+            device.Dispose();
+            throw;
+        }
         device.Timings = timings;
         device.KernelCache = options.Loading.Cache?.KernelDirectory;
         TrgEstimator? trg = null;

@@ -106,7 +106,23 @@ public sealed class StartupTimings
         }
         sb.AppendLine(CultureInfo.InvariantCulture, $"{"other",-14} {"",5} {Math.Max(0, total - listed),9:F1} {Math.Max(0, total - listed) / total,6:P0}");
         sb.Append(CultureInfo.InvariantCulture, $"{"total",-14} {"",5} {total,9:F1}  since process start");
+        if (PeakResidentBytes() is { } peak) sb.Append(CultureInfo.InvariantCulture, $"\npeak resident set {peak / 1048576.0:F0} MiB (VmHWM)");
         return sb.ToString();
+    }
+
+    /// <summary>The process's peak resident set (Linux: VmHWM of /proc/self/status), or null where unknown.</summary>
+    public static long? PeakResidentBytes()
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal)
+                    && long.TryParse(line["VmHWM:".Length..].Trim().Split(' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out long kb))
+                    return kb * 1024;
+        }
+        catch (IOException) { }
+        return null;
     }
 
     /// <summary>The phase's name as printed: kebab case (<c>kernel-compile</c>).</summary>

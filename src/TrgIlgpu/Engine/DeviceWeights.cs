@@ -29,6 +29,8 @@ internal class DeviceLayers : IDisposable
     /// <summary>A tiny buffer bound to kernel arguments a launch does not use.</summary>
     public ArrayView<float> Dummy { get; }
     public long AllocatedBytes => _buffers.Sum(b => b.LengthInBytes);
+    /// <summary>The layers' names, in upload order.</summary>
+    public IEnumerable<string> LayerNames => _layers.Keys;
 
     public DeviceLayers(Accelerator a)
     {

@@ -52,6 +52,8 @@ internal sealed class FaceSession : IDisposable
     }
 
     public ComputeDevice Device => _device;
+    /// <summary>The device's kernel set (shared with a TRG session on the same device).</summary>
+    public DeviceKernels Kernels => _kernels;
     public AcceleratorStream Stream => _device.Accelerator.DefaultStream;
 
     /// <summary>Device bytes: weights, plans, image buffer.</summary>

@@ -146,6 +146,9 @@ public sealed class InferenceSession : IDisposable
         return uploaded;
     }
 
+    /// <summary>The device's kernel set this session launches (shared with every session on the device).</summary>
+    internal DeviceKernels Kernels => _kernels;
+
     /// <summary>True when the weights came from the packed-weights cache.</summary>
     public bool CacheHit { get; private set; }
 
