@@ -114,6 +114,7 @@ public sealed class InferenceSession : IDisposable
         }
         catch
         {
+            _weights?.Dispose();
             if (_ownsDevice) _device.Dispose();
             throw;
         }
