@@ -46,7 +46,7 @@ public class FaceKernelBenchmarks
     public void Setup()
     {
         _device = ComputeDevice.Open(BenchSettings.Device);
-        _kernels = new DeviceKernels(_device.Accelerator, winograd: false);
+        _kernels = new DeviceKernels(_device.Accelerator);
         _launch = Cases[Op](this);
         _launch(_device.Accelerator.DefaultStream);
         _device.Accelerator.DefaultStream.Synchronize();

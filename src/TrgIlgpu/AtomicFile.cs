@@ -65,13 +65,17 @@ public static class AtomicFile
             }
         }
 
-        /// <summary>Flushes to disk and renames the temporary file over the target (unless <see cref="AbortAll"/> ran).</summary>
-        public void Commit()
+        /// <summary>Flushes and renames the temporary file over the target (unless <see cref="AbortAll"/> ran).</summary>
+        /// <param name="durable">
+        /// Flush to the disk before the rename (true), so that after a crash the target holds the old or the new content.
+        /// False for caches that check their entries when reading: the rename is still atomic for running readers.
+        /// </param>
+        public void Commit(bool durable = true)
         {
             try
             {
                 Stream.Flush();
-                ((FileStream)Stream).Flush(flushToDisk: true);
+                if (durable) ((FileStream)Stream).Flush(flushToDisk: true);
                 Stream.Dispose();
                 lock (Gate)
                 {

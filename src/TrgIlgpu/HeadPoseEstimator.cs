@@ -1,4 +1,5 @@
 using TrgIlgpu.Backends;
+using TrgIlgpu.Diagnostics;
 using TrgIlgpu.Engine;
 using TrgIlgpu.Faces;
 using TrgIlgpu.Geometry;
@@ -30,6 +31,9 @@ public sealed record HeadPoseOptions
 
     /// <summary>How TRG's 3x3 stride-1 convolutions run (docs/devices.md).</summary>
     public ConvAlgorithm Convolutions { get; init; } = ConvAlgorithm.Auto;
+
+    /// <summary>Packed-weights cache, host copy of the weights, start-up timings (docs/startup.md).</summary>
+    public WeightLoadOptions Loading { get; init; } = new();
 }
 
 /// <summary>One photo to estimate: the image, its camera (null: f = W + H, principal point at the centre) and, to skip
@@ -103,14 +107,39 @@ public sealed class HeadPoseEstimator : IDisposable
     public static HeadPoseEstimator Create(HeadPoseOptions? options = null)
     {
         options = Validate(options ?? new HeadPoseOptions());
-        var weights = options.Model is null ? null : ModelWeights.Load(options.Model);
-        // The estimator owns the device; TRG and the finder borrow it, so all three networks share one stream. With
-        // --device auto, a backend whose kernels fail to compile is skipped for the next (ComputeDevice.OpenFor).
-        var (device, trg) = ComputeDevice.OpenFor(options.Device, options.Log, d => (d, weights is null ? null
-            : new TrgEstimator(weights, d, new EstimatorOptions
-            {
-                Device = options.Device, Log = options.Log, MaxBatchSize = options.MaxBatchSize, Convolutions = options.Convolutions,
-            })));
+        var timings = options.Loading.Timings;
+        // The model file is opened (header, hash) on another thread while the device opens.
+        var model = options.Model;
+        var opening = model is null ? null : Task.Run(() =>
+        {
+            using (timings.Time(StartupPhase.ModelOpen))
+                return options.Loading.KeepHostWeights ? ModelWeights.Load(model) : ModelWeights.Open(model);
+        });
+        ComputeDevice device;
+        TrgEstimator? trg;
+        try
+        {
+            // The estimator owns the device; TRG and the finder borrow it, so all three networks share one stream and one
+            // set of compiled kernels. With --device auto, a backend that fails to load TRG is skipped for the next
+            // (ComputeDevice.OpenFor). The session keeps no host copy of the weights unless asked.
+            using (timings.Time(StartupPhase.DeviceOpen))
+                (device, trg) = ComputeDevice.OpenFor(options.Device, options.Log, d =>
+                {
+                    d.Timings = timings;
+                    d.KernelCache = options.Loading.Cache?.KernelDirectory;
+                    var weights = opening?.GetAwaiter().GetResult();
+                    return (d, weights is null ? null : new TrgEstimator(weights, d, new EstimatorOptions
+                    {
+                        Device = options.Device, Log = options.Log, MaxBatchSize = options.MaxBatchSize, Convolutions = options.Convolutions,
+                        Loading = options.Loading,
+                    }));
+                });
+        }
+        catch
+        {
+            opening?.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted); // observed, superseded by this error
+            throw;
+        }
         return new HeadPoseEstimator(options, trg, device.Description, device, () => FaceFinder.Create(device, FinderOptions(options)));
     }
 

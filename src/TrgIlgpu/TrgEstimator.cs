@@ -1,5 +1,6 @@
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
+using TrgIlgpu.Diagnostics;
 using TrgIlgpu.Engine;
 using TrgIlgpu.Imaging;
 using TrgIlgpu.Model;
@@ -28,6 +29,9 @@ public sealed record EstimatorOptions
 
     /// <summary>How 3x3 stride-1 convolutions run (Auto: the TRG_CONV variable, else Winograd except on CUDA); docs/devices.md.</summary>
     public ConvAlgorithm Convolutions { get; init; } = ConvAlgorithm.Auto;
+
+    /// <summary>Packed-weights cache, host copy of the weights, start-up timings (docs/startup.md).</summary>
+    public WeightLoadOptions Loading { get; init; } = new();
 }
 
 /// <summary>One image and the faces in it, for <see cref="TrgEstimator.EstimateBatch"/>.</summary>
@@ -70,7 +74,10 @@ public sealed class TrgEstimator : IDisposable
 
     public EstimatorOptions Options { get; }
 
-    /// <summary>The weights in use (variant, source, triangles for drawing).</summary>
+    /// <summary>
+    /// The weights in use (variant, source, triangles for drawing): a description without the tensors unless
+    /// <see cref="WeightLoadOptions.KeepHostWeights"/> (no host copy of the model is kept after the upload).
+    /// </summary>
     public ModelWeights Weights { get; }
 
     /// <summary>The device in words, e.g. "OpenCL: pthread-skylake (Portable Computing Language)".</summary>
@@ -94,7 +101,11 @@ public sealed class TrgEstimator : IDisposable
     public static TrgEstimator Create(string model, EstimatorOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return new TrgEstimator(ModelWeights.Load(model), options);
+        var loading = options?.Loading;
+        ModelWeights weights;
+        using (loading?.Timings.Time(StartupPhase.ModelOpen))
+            weights = loading?.KeepHostWeights == true ? ModelWeights.Load(model) : ModelWeights.Open(model);
+        return new TrgEstimator(weights, options);
     }
 
     /// <summary>Opens a session for weights already in memory.</summary>
@@ -102,10 +113,10 @@ public sealed class TrgEstimator : IDisposable
     {
         ArgumentNullException.ThrowIfNull(weights);
         Options = Validate(options ?? new EstimatorOptions());
-        var session = new InferenceSession(weights, Options.Device, Options.Log, Options.Convolutions);
+        var session = new InferenceSession(weights, Options.Device, Options.Log, Options.Convolutions, Options.Loading);
         _owned = _session = session;
         _run = session.Run;
-        Weights = weights;
+        Weights = session.Weights;
         DeviceName = session.DeviceName;
         BatchSize = FittingBatch(session, Options);
     }
@@ -113,17 +124,17 @@ public sealed class TrgEstimator : IDisposable
     /// <summary>
     /// Opens a session on a device the caller owns and keeps (it is not disposed with the estimator), e.g. the one a
     /// <see cref="Faces.FaceFinder"/> runs on, so that detection, landmarks and TRG queue as plans on one stream.
-    /// <see cref="EstimatorOptions.Device"/> and <see cref="EstimatorOptions.Log"/> are not used.
+    /// <see cref="EstimatorOptions.Device"/> is not used; <see cref="EstimatorOptions.Log"/> gets only the packed-weights cache's messages.
     /// </summary>
     public TrgEstimator(ModelWeights weights, Backends.ComputeDevice device, EstimatorOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(weights);
         ArgumentNullException.ThrowIfNull(device);
         Options = Validate(options ?? new EstimatorOptions());
-        var session = new InferenceSession(weights, device, Options.Convolutions);
+        var session = new InferenceSession(weights, device, Options.Convolutions, Options.Loading, Options.Log);
         _owned = _session = session;
         _run = session.Run;
-        Weights = weights;
+        Weights = session.Weights;
         DeviceName = session.DeviceName;
         BatchSize = FittingBatch(session, Options);
     }

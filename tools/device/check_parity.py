@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Parity of `trg estimate` output against the committed PyTorch fixtures (docs/parity-fixtures.md). numpy only.
 
-Two subcommands, used by tools/device/run.sh (they work on any device's output, OpenCL included):
+Three subcommands, used by tools/device/run.sh (they work on any device's output, OpenCL included):
 
     check_parity.py plan F.json --image-dir DIR
         prints the `trg estimate` runs that reproduce the fixture's cases, one per line, tab separated:
@@ -14,6 +14,9 @@ Two subcommands, used by tools/device/run.sh (they work on any device's output, 
         reads DIR/RUN_NAME.json (the engine's single-image documents) for every run of the plan and prints the
         largest deviation of each output per face against the issue's tolerances; exit 0 when all pass, 1 when one
         fails, 2 when an output is missing or malformed
+    check_parity.py faces REFERENCE.json DEVICE.json [--json OUT]
+        face finding (face-api's SSD and landmark net on the engine, no TRG model) on the device against the same
+        binary's run on PoCL made by prepare.sh: detection boxes and scores, 68 landmarks, landmark-fit rotation
 
 Tolerances (issue 5 and tests/TrgIlgpu.Tests/Parity/EngineParityTests.cs): T 2e-5 m, R 1e-5, vertices 5e-5 m,
 normalised landmarks 1e-4 (1e-4 * 192 for full-image pixels), on the final pose and on every iteration's R and T.
@@ -201,6 +204,32 @@ def image_path(name: str, info: dict, image_dir: str) -> str:
     return path
 
 
+# Face finding on the device vs the same binary on PoCL (prepare.sh): detector boxes and scores, the landmark net's
+# 68 points, and the landmark-fit pose. Float32 on two devices: summation order differs, so pixels get 0.05 px.
+FACE_TOLERANCES = {"box": 0.05, "score": 1e-4, "landmarks68": 0.05, "rotation": 1e-3}
+
+
+def compare_faces(reference_path: str, device_path: str) -> dict:
+    """Per face, the largest |device - reference| of the detection box, score, landmarks and fitted rotation."""
+    ref = load_json(reference_path, "reference estimate")
+    dev = load_json(device_path, "device estimate")
+    want, got = ref.get("faces", []), dev.get("faces", [])
+    rep = {"reference": reference_path, "device": device_path, "faces": [], "pass": len(want) == len(got) and len(want) > 0,
+           "problems": [] if len(want) == len(got) else [f"{len(got)} faces on the device, {len(want)} on the reference"]}
+    for i, (w, g) in enumerate(zip(want, got)):
+        wd, gd = w.get("detection") or {}, g.get("detection") or {}
+        dev_max = {
+            "box": max_abs(wd.get("box"), gd.get("box"), f"face {i} box"),
+            "score": max_abs([wd.get("score")], [gd.get("score")], f"face {i} score"),
+            "landmarks68": max_abs(wd.get("landmarks68"), gd.get("landmarks68"), f"face {i} landmarks68"),
+            "rotation": max_abs(w.get("rotation"), g.get("rotation"), f"face {i} rotation"),
+        }
+        ok = all(dev_max[k] <= FACE_TOLERANCES[k] for k in FACE_TOLERANCES)
+        rep["faces"].append({"face": i, "max_abs": dev_max, "pass": ok})
+        rep["pass"] = rep["pass"] and ok
+    return rep
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -211,6 +240,10 @@ def main(argv=None) -> int:
     c.add_argument("fixture")
     c.add_argument("--outputs", required=True, help="folder holding RUN_NAME.json for each run of the plan")
     c.add_argument("--json", help="write the full report here")
+    f = sub.add_parser("faces", help="compare face finding on the device with the reference run (prepare.sh, PoCL)")
+    f.add_argument("reference")
+    f.add_argument("device")
+    f.add_argument("--json", help="write the full report here")
     a = ap.parse_args(argv)
     try:
         if a.cmd == "plan":
@@ -221,8 +254,16 @@ def main(argv=None) -> int:
                 camera = "-" if principal is None else ",".join(f"{v:.9g}" for v in (focal, focal, *principal))
                 print(f"{name}\t{model}\t{paths[image]}\t{focal:g}\t{';'.join(box_text(b) for b in boxes)}\t{camera}")
             return 0
-        rep = compare(a.fixture, a.outputs)
-        print_report(rep)
+        if a.cmd == "faces":
+            rep = compare_faces(a.reference, a.device)
+            for face in rep["faces"]:
+                cells = ", ".join(f"{k} {v:.3g} (≤ {FACE_TOLERANCES[k]:g})" for k, v in face["max_abs"].items())
+                print(f"faces: face {face['face']}: {cells}: {'ok' if face['pass'] else 'FAIL'}")
+            for problem in rep["problems"]:
+                print(f"faces: {problem}")
+        else:
+            rep = compare(a.fixture, a.outputs)
+            print_report(rep)
         if a.json:
             tmp = a.json + ".tmp"
             with open(tmp, "w") as fh:

@@ -5,6 +5,7 @@
 # .device/trg/        self-contained single-file linux-x64 build of `trg` (about 40 MB)
 # .device/samples/    the fixtures' sample photo (public domain, ../shared/samples/README.md); ../shared does not travel
 # .device/ptx-sm_90/  `trg ptx --arch sm_90` output made here (run.sh compares the GPU machine's with it)
+# .device/faces-opencl.json  face finding on PoCL with this build (run.sh compares the device's with it)
 # .device/SHA256SUMS  checked by run.sh before it uses them
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -34,6 +35,8 @@ git describe --always --dirty --abbrev=12 > "$STAGE/COMMIT"
 # The sm_90 PTX of every kernel as this build emits it here (and its ptxas table when ptxas is here): run.sh
 # compiles it again on the GPU machine and compares (docs/devices.md, "CUDA without a GPU").
 "$STAGE/trg/trg" ptx --arch sm_90 --out "$STAGE/ptx-sm_90" > "$STAGE/ptx-sm_90.txt"
+# Face finding (no TRG model) on PoCL with this build: run.sh compares the device's detections and landmarks with it.
+"$STAGE/trg/trg" estimate "$STAGE/samples/astronaut.png" --device opencl --json "$STAGE/faces-opencl.json" -q
 rm -rf .device
 mkdir .device
 cp -a "$STAGE"/. .device/

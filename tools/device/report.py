@@ -161,6 +161,21 @@ def main(argv=None) -> int:
             md.append(f"| {p['variant']} | {p['precision']} | " + " | ".join(f"{p['max_deviation'][k]:.1e}" for k in keys)
                       + f" | {'yes' if p['pass'] else 'no'} |")
 
+    faces = read_json(os.path.join(raw, "faces-parity.json"))
+    if faces:
+        md += ["", f"### Face finding on {device} against the same build on PoCL (`check_parity.py faces`)", "",
+               "| face | box px | score | landmarks px | fitted R | result |", "|---:|---:|---:|---:|---:|---|"]
+        for f in faces["faces"]:
+            d = f["max_abs"]
+            md.append(f"| {f['face']} | {d['box']:.1e} | {d['score']:.1e} | {d['landmarks68']:.1e} | {d['rotation']:.1e} | "
+                      f"{'pass' if f['pass'] else '**FAIL**'} |")
+        md += [f"- {p}" for p in faces.get("problems", [])]
+    for run in ("cold", "warm"):
+        startup = read_text(os.path.join(raw, f"startup-{run}.txt"))
+        if startup:
+            md += ["", f"### Start-up, {run} (`trg estimate --model {'synthetic:trgv2:1'} --bbox ... --timings`, a fresh process)", "",
+                   "```", startup.strip(), "```"]
+
     prof = read_text(os.path.join(raw, "profile-b1.txt"))
     if prof:
         prof = "\n".join(line for line in prof.splitlines() if not line.startswith("trace written"))
@@ -173,7 +188,7 @@ def main(argv=None) -> int:
     text = "\n".join(md) + "\n"
     for name, content in (("results.md", text), ("results.json", json.dumps(
             {"date": date, "device": device, "dry_run": dry, "gpu": gpu, "cpu": cpu, "timings": rows, "parity": parity,
-             "torch_parity": torch_parity, "steps": steps}, indent=1))):
+             "torch_parity": torch_parity, "faces": faces, "steps": steps}, indent=1))):
         tmp = os.path.join(a.out, name + ".tmp")
         with open(tmp, "w") as fh:
             fh.write(content)

@@ -7,6 +7,7 @@
 #   (1) CUDA parity: `trg estimate --device cuda` on the parity fixtures' inputs vs the committed PyTorch values
 #   (2) timings: `trg bench` and PyTorch eager (default float32 settings, then TF32 off) at batch 1/8/64
 #   (3) per-kernel profile (batch 1 and the largest batch), PyTorch-on-GPU parity, nvidia-smi before/after
+#   face networks vs the PoCL reference made by prepare.sh; start-up phases (`--timings`) cold and warm
 # Results under $OUT: results.md (paste into bench/RESULTS.md), results.json, run.log, nvidia-smi.txt,
 # trace-b1.json (Perfetto), raw.tar.gz (every JSON the steps wrote). Each step has a timeout and may fail
 # alone; the whole stays inside TRG_BUDGET_S (default 360 s).
@@ -169,6 +170,18 @@ main() {
 
   # (1) parity first: a wrong engine makes the timings moot.
   for fx in $FIXTURES; do parity "$fx"; done
+  # The face networks (face-api's SSD and landmark net on the engine, no TRG model) against the same binary on PoCL
+  # (prepare.sh); --timings records the start-up phases of a whole photo-to-pose run there.
+  if [ -f .device/faces-opencl.json ]; then
+    engine_step "faces $DEVICE" 90 bash -c "'$TRG' estimate .device/samples/astronaut.png --device $DEVICE --json '$RAW/faces-$DEVICE.json' --timings -q 2> '$RAW/faces-timings.txt'"
+    step "faces parity" 30 "$PY" tools/device/check_parity.py faces .device/faces-opencl.json "$RAW/faces-$DEVICE.json" --json "$RAW/faces-parity.json"
+  fi
+  # Start-up: a fresh process to the first TRG result, twice (the second with warm caches), phases and peak memory.
+  local run
+  for run in cold warm; do
+    engine_step "startup $run" 90 bash -c "'$TRG' estimate .device/samples/astronaut.png --model $BENCH_MODEL --device $DEVICE --bbox 153,49,295,191 --json /dev/null --timings -q 2> '$RAW/startup-$run.txt'"
+    cat "$RAW/startup-$run.txt" 2>/dev/null
+  done
 
   # (2) timings, engine and peer interleaved per batch so both see the same clocks.
   local b it threads=()

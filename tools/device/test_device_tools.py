@@ -170,6 +170,49 @@ class CheckParityTests(unittest.TestCase):
         self.assertIn("bbox [1, 2, 3, 4]", err)
 
 
+class FaceParityTests(unittest.TestCase):
+    @staticmethod
+    def document(rng, faces=2):
+        return {"faces": [{"detection": {"box": list(rng.uniform(0, 500, 4)), "score": float(rng.uniform(0.5, 1)),
+                                         "landmarks68": list(rng.uniform(0, 500, 136))},
+                           "rotation": list(rng.uniform(-1, 1, 9))} for _ in range(faces)]}
+
+    def run_faces(self, ref, dev):
+        with tempfile.TemporaryDirectory() as d:
+            paths = []
+            for name, doc in (("ref", ref), ("dev", dev)):
+                paths.append(os.path.join(d, name + ".json"))
+                with open(paths[-1], "w") as fh:
+                    json.dump(doc, fh)
+            out = io.StringIO()
+            with redirect_stdout(out):
+                code = cp.main(["faces", *paths, "--json", os.path.join(d, "rep.json")])
+            with open(os.path.join(d, "rep.json")) as fh:
+                return code, out.getvalue(), json.load(fh)
+
+    def test_small_device_noise_passes_and_is_measured(self):
+        rng = np.random.default_rng(11)
+        ref = self.document(rng)
+        dev = copy.deepcopy(ref)
+        dev["faces"][1]["detection"]["landmarks68"][17] += 0.01
+        code, out, rep = self.run_faces(ref, dev)
+        self.assertEqual(code, 0, out)
+        self.assertAlmostEqual(rep["faces"][1]["max_abs"]["landmarks68"], 0.01, places=6)
+        self.assertEqual(rep["faces"][0]["max_abs"]["landmarks68"], 0.0)
+
+    def test_a_moved_box_or_a_missing_face_fails(self):
+        rng = np.random.default_rng(12)
+        ref = self.document(rng)
+        dev = copy.deepcopy(ref)
+        dev["faces"][0]["detection"]["box"][2] += 0.5
+        code, out, _ = self.run_faces(ref, dev)
+        self.assertEqual(code, 1)
+        self.assertIn("FAIL", out)
+        code, out, rep = self.run_faces(ref, {"faces": ref["faces"][:1]})
+        self.assertEqual(code, 1)
+        self.assertIn("1 faces on the device, 2 on the reference", out)
+
+
 class ReportTests(unittest.TestCase):
     def test_results_table_has_medians_and_ratios(self):
         rng = np.random.default_rng(7)

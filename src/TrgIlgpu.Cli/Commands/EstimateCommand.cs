@@ -20,7 +20,7 @@ internal static class EstimateCommand
             ? HeadPoseEstimator.Create(o)
             : HeadPoseEstimator.ForTrg(createEstimator(o.Model, new EstimatorOptions
             {
-                Device = o.Device, Log = o.Log, MaxBatchSize = o.MaxBatchSize, Convolutions = o.Convolutions,
+                Device = o.Device, Log = o.Log, MaxBatchSize = o.MaxBatchSize, Convolutions = o.Convolutions, Loading = o.Loading,
             }), o));
 
     /// <summary>The command with a chosen way to make the photo-to-pose estimator.</summary>
@@ -107,10 +107,14 @@ internal static class EstimateCommand
             DefaultValueFactory = _ => 16,
         };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar, engine log or summary (errors are still reported)" };
+        var timings = new Option<bool>("--timings")
+        {
+            Description = "Print where the time went to stderr at the end: each start-up phase (device, model, packed-weights cache, kernel compile, plans, forward, decode, output) from process start",
+        };
 
         var cmd = new Command(Name, "Estimate head pose (R, T), face mesh and landmarks for face boxes in images")
         {
-            inputs, model, bbox, boxes, detector, score, minFace, tinySize, maxFaces, focal, camera, calibration, device, json, jsonl, overlay, sidePanel, ignoreExif, maxPixels, batch, quiet,
+            inputs, model, bbox, boxes, detector, score, minFace, tinySize, maxFaces, focal, camera, calibration, device, json, jsonl, overlay, sidePanel, ignoreExif, maxPixels, batch, quiet, timings,
         };
         cmd.SetAction((parse, cancellationToken) =>
         {
@@ -141,6 +145,7 @@ internal static class EstimateCommand
                 MaxPixels = parse.GetValue(maxPixels),
                 BatchSize = parse.GetValue(batch),
                 Quiet = parse.GetValue(quiet),
+                Timings = parse.GetValue(timings),
             };
             Check(settings);
             var stdout = parse.InvocationConfiguration.Output;

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Threading.Channels;
+using TrgIlgpu.Diagnostics;
+using TrgIlgpu.Engine;
 using TrgIlgpu.Imaging;
 
 namespace TrgIlgpu.Cli.Estimate;
@@ -19,9 +21,12 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
     private bool _deferMessages;
     private CameraCalibration? _calibration;
 
+    private StartupTimings? _timings;
+
     public int Execute(CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
+        _timings = settings.Timings ? new StartupTimings() : null;
         // Everything a user can get wrong is checked before the model loads (seconds) or anything is written.
         var items = Inputs.Expand(settings.Inputs);
         bool multi = Inputs.IsMulti(settings.Inputs);
@@ -43,6 +48,7 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
             Log = settings.Quiet ? null : stderr,
             Detector = settings.Detector,
             MaxBatchSize = settings.BatchSize,
+            Loading = new WeightLoadOptions { Timings = _timings },
         });
         _stats.ModelLoadMs = loadClock.Elapsed.TotalMilliseconds;
         sink.Begin(estimator.Weights, estimator.DeviceName, estimator.Method, estimator.Options.Detector);
@@ -72,7 +78,8 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
         }
 
         _stats.TotalMs = clock.Elapsed.TotalMilliseconds;
-        bool wrote = sink.Finish(_stats);
+        bool wrote;
+        using (_timings.Time(StartupPhase.Output)) wrote = sink.Finish(_stats);
         if (_stats.Cancelled)
         {
             stderr.WriteLine($"trg: cancelled after {_stats.Images} of {items.Count} image{(items.Count == 1 ? "" : "s")}; "
@@ -81,6 +88,7 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
             return CliApp.Cancelled;
         }
         if (!settings.Quiet) stderr.WriteLine(Summary(estimator.DeviceName, sink.Where, overlays));
+        if (_timings is not null) stderr.WriteLine($"trg estimate --timings (ms from process start; docs/startup.md):\n{_timings.Format()}");
         return ExitCode();
     }
 
@@ -227,7 +235,8 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
         if (pending.Count == 0) return;
         var photos = pending.Where(p => HasWork(p.Photo)).Select(p => p.Photo!).ToList();
         var t = Stopwatch.StartNew();
-        var results = photos.Count > 0 ? estimator.EstimateBatch(photos, ct) : [];
+        PhotoResult[] results;
+        using (_timings.Time(StartupPhase.Forward)) results = photos.Count > 0 ? estimator.EstimateBatch(photos, ct) : [];
         double ms = t.Elapsed.TotalMilliseconds;
         int at = 0;
         foreach (var (loaded, outcome, photo) in pending)
@@ -240,6 +249,8 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
                     outcome.FaceErrors.Add((failure.Box, new TrgException(failure.Error.Kind, failure.Error.Message, loaded.Item.Path, failure.Error)));
                 outcome.InferenceMs = ms;
             }
+            using var output = _timings.Time(StartupPhase.Output);
+            if (loaded.DecodeMs > 0) _timings?.Add(StartupPhase.ImageDecode, TimeSpan.FromMilliseconds(loaded.DecodeMs));
             if (overlays is not null && loaded.Image is { } image && outcome.Error is null)
             {
                 try

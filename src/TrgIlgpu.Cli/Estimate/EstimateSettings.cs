@@ -31,6 +31,8 @@ internal sealed record EstimateSettings
     public long MaxPixels { get; init; } = ImageLoadOptions.DefaultMaxPixels;
     public int BatchSize { get; init; } = 16;
     public bool Quiet { get; init; }
+    /// <summary>--timings: print the start-up profile (<see cref="Diagnostics.StartupTimings"/>) to stderr at the end.</summary>
+    public bool Timings { get; init; }
 
     /// <summary>
     /// Parses "l,t,r,b" (invariant culture numbers, each finite); the box itself is checked later against each image

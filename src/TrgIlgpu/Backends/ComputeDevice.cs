@@ -5,6 +5,7 @@ using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
 using ILGPU.Backends.OpenCL;
+using TrgIlgpu.Diagnostics;
 using TrgIlgpu.Engine;
 
 namespace TrgIlgpu.Backends;
@@ -35,8 +36,11 @@ public sealed class ComputeDevice : IDisposable
 
     private bool _disposed;
 
-    private ComputeDevice(Context context, Accelerator accelerator, DeviceKind kind)
+    private readonly TextWriter? _log;
+
+    private ComputeDevice(Context context, Accelerator accelerator, DeviceKind kind, TextWriter? log = null)
     {
+        _log = log;
         Context = context;
         Accelerator = accelerator;
         Kind = kind;
@@ -142,7 +146,7 @@ public sealed class ComputeDevice : IDisposable
         {
             var accelerator = DeviceFailures.Guard(DeviceStage.Open, kind, $"{backend} device '{device.Name}'", "creating its accelerator",
                 () => device.CreateAccelerator(context));
-            return new ComputeDevice(context, accelerator, kind);
+            return new ComputeDevice(context, accelerator, kind, log);
         }
         catch
         {
@@ -181,6 +185,47 @@ public sealed class ComputeDevice : IDisposable
             patched.Add(device.Name);
         }
         return device.Capabilities.GenericAddressSpace;
+    }
+
+    private readonly Dictionary<int, DeviceKernels> _kernels = new();
+    private StartupTimings? _timings;
+    private string? _kernelCache;
+
+    /// <summary>
+    /// The one kernel set of this device for a group size (<see cref="KernelPolicy.GroupSize"/>): every session on the
+    /// device (TRG, the face networks) launches the same compiled kernels, each compiled on its first launch.
+    /// </summary>
+    internal DeviceKernels Kernels(int groupSize)
+    {
+        lock (_kernels)
+        {
+            if (!_kernels.TryGetValue(groupSize, out var kernels))
+                _kernels[groupSize] = kernels = new DeviceKernels(Accelerator, groupSize) { Timings = _timings, CacheDirectory = _kernelCache, Log = _log };
+            return kernels;
+        }
+    }
+
+    /// <summary>Where this device's sessions record start-up phases (kernel compilation included); null: not measured.</summary>
+    internal StartupTimings? Timings
+    {
+        get => _timings;
+        set => Update(() => _timings = value, k => k.Timings = value);
+    }
+
+    /// <summary>Folder of the OpenCL kernel-source cache (<see cref="PackCache.KernelDirectory"/>); null: none.</summary>
+    internal string? KernelCache
+    {
+        get => _kernelCache;
+        set => Update(() => _kernelCache = value, k => k.CacheDirectory = value);
+    }
+
+    private void Update(Action set, Action<DeviceKernels> apply)
+    {
+        lock (_kernels)
+        {
+            set();
+            foreach (var k in _kernels.Values) apply(k);
+        }
     }
 
     /// <summary>Releases the accelerator and its context (once; later calls do nothing).</summary>

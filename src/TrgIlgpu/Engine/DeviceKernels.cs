@@ -1,66 +1,111 @@
 using ILGPU;
 using ILGPU.Runtime;
+using TrgIlgpu.Diagnostics;
 using TrgIlgpu.Kernels;
 
 namespace TrgIlgpu.Engine;
 
 using V = ArrayView<float>;
 
-/// <summary>Every kernel of the forward pass, compiled once per accelerator (explicitly grouped).</summary>
+/// <summary>Every kernel of the TRG and face networks on one accelerator (explicitly grouped), each compiled on its first use.</summary>
 internal sealed class DeviceKernels
 {
-    public readonly Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<FaceParams>, V, int> CropNormalize;
-    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, ConvParams> Conv2D;
-    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, ConvParams> WinogradConv3x3;
-    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, ConvParams> StemConv7x7S2;
-    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> Conv2DWide;
-    public readonly Action<AcceleratorStream, KernelConfig, V, V, PoolParams> MaxPool;
-    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, DeconvParams> Deconv;
-    public readonly Action<AcceleratorStream, KernelConfig, V, V, int, int, int, int, int> SoftArgmax;
-    public readonly Action<AcceleratorStream, KernelConfig, V, V, ArrayView<int>, V, V, ArrayView<FaceParams>, V, V, V, SampleParams> Sample;
-    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, PointMlpParams> PointMlp;
-    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, LinearParams> Dense;
-    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, LinearParams, ResultLayout, int> DenseStateUpdate;
-    public readonly Action<AcceleratorStream, KernelConfig, ArrayView<FaceParams>, V, ResultLayout, int> FinalGeometry;
+    public Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<FaceParams>, V, int> CropNormalize => Load(ref field, Preprocess.CropNormalize);
+    public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, ConvParams> Conv2D => Load(ref field, Convolution.Conv2D);
+    public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, ConvParams> WinogradConv3x3 => Load(ref field, WinogradConvolution.WinogradF2x3);
+    public Action<AcceleratorStream, KernelConfig, V, V, V, V, ConvParams> StemConv7x7S2 => Load(ref field, StemConvolution.Stem7x7S2);
+    public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> Conv2DWide => Load(ref field, Convolution.Conv2DWide);
+    public Action<AcceleratorStream, KernelConfig, V, V, PoolParams> MaxPool => Load(ref field, Pooling.MaxPool3x3S2);
+    public Action<AcceleratorStream, KernelConfig, V, V, V, V, DeconvParams> Deconv => Load(ref field, TransposedConvolution.Deconv4x4S2);
+    public Action<AcceleratorStream, KernelConfig, V, V, int, int, int, int, int> SoftArgmax => Load(ref field, Heatmap.SoftArgmax);
+    public Action<AcceleratorStream, KernelConfig, V, V, ArrayView<int>, V, V, ArrayView<FaceParams>, V, V, V, SampleParams> Sample => Load(ref field, PointFeatures.Sample);
+    public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, PointMlpParams> PointMlp => Load(ref field, PointFeatures.PointMlp);
+    public Action<AcceleratorStream, KernelConfig, V, V, V, V, LinearParams> Dense => Load(ref field, Linear.Dense);
+    public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, LinearParams, ResultLayout, int> DenseStateUpdate => Load(ref field, Linear.DenseStateUpdate);
+    public Action<AcceleratorStream, KernelConfig, ArrayView<FaceParams>, V, ResultLayout, int> FinalGeometry => Load(ref field, PoseMath.FinalGeometry);
     // The face networks (face-api: SSD MobileNet v1, Tiny Face Detector, FaceLandmark68Net).
-    public readonly Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<SquareResizeItem>, V, int, int, FaceNormalization> ResizeToSquare;
-    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, DepthwiseParams> DepthwiseConv3x3;
-    public readonly Action<AcceleratorStream, KernelConfig, V, V, V, V, V, PointwiseParams> PointwiseConv;
-    public readonly Action<AcceleratorStream, KernelConfig, V, V, MaxPool2x2Params> MaxPool2x2;
-    public readonly Action<AcceleratorStream, KernelConfig, V, V, GlobalPoolParams> GlobalAvgPool;
+    public Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<SquareResizeItem>, V, int, int, FaceNormalization> ResizeToSquare => Load(ref field, FacePreprocess.ResizeToSquare);
+    public Action<AcceleratorStream, KernelConfig, V, V, V, V, DepthwiseParams> DepthwiseConv3x3 => Load(ref field, SeparableConvolution.DepthwiseConv3x3);
+    public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, PointwiseParams> PointwiseConv => Load(ref field, SeparableConvolution.PointwiseConv);
+    public Action<AcceleratorStream, KernelConfig, V, V, MaxPool2x2Params> MaxPool2x2 => Load(ref field, FacePooling.MaxPool2x2);
+    public Action<AcceleratorStream, KernelConfig, V, V, GlobalPoolParams> GlobalAvgPool => Load(ref field, FacePooling.GlobalAvgPool);
+
+    private readonly Accelerator _accelerator;
+    private readonly object _gate = new();
 
     /// <summary>Threads per group: the policy's (64), or the device's maximum when smaller.</summary>
     public readonly int GroupSize;
 
-    /// <param name="winograd">
-    /// Compile <see cref="WinogradConv3x3"/> too. Sessions that run the direct convolutions skip it (no compile time,
-    /// and CUDA, where direct is the default, never builds a kernel that has not been run there); launching it then throws.
-    /// </param>
+    /// <summary>Where the time spent compiling goes (<see cref="StartupPhase.KernelCompile"/>); null: not measured.</summary>
+    public StartupTimings? Timings { get; set; }
+
+    /// <summary>Folder of the OpenCL kernel-source cache (<see cref="KernelSourceCache"/>); null: compile every kernel.</summary>
+    public string? CacheDirectory { get; set; }
+
+    /// <summary>Where the kernel-source cache reports an entry it ignored; null: silent.</summary>
+    public TextWriter? Log { get; set; }
+
+    /// <summary>How many kernels have been compiled so far (each on its first launch).</summary>
+    public int CompiledCount { get; private set; }
+
+    /// <param name="a">The accelerator the kernels run on.</param>
     /// <param name="groupSize">Threads a group wanted (<see cref="Backends.KernelPolicy.GroupSize"/>).</param>
-    public DeviceKernels(Accelerator a, bool winograd = true, int groupSize = Tiling.GroupSize)
+    /// <remarks>
+    /// Nothing is compiled here: each kernel is compiled on its first use (the first launch of a plan that uses it),
+    /// so a session compiles exactly the kernels its plans launch, and the sessions of one device share one set
+    /// (<see cref="Backends.ComputeDevice.Kernels"/>): the face finder and TRG never compile a kernel twice.
+    /// </remarks>
+    public DeviceKernels(Accelerator a, int groupSize = Tiling.GroupSize)
     {
+        _accelerator = a;
         GroupSize = Math.Min(groupSize, a.MaxNumThreadsPerGroup);
-        CropNormalize = a.LoadKernel<ArrayView<byte>, ArrayView<FaceParams>, V, int>(Preprocess.CropNormalize);
-        Conv2D = a.LoadKernel<V, V, V, V, V, V, ConvParams>(Convolution.Conv2D);
-        WinogradConv3x3 = winograd
-            ? a.LoadKernel<V, V, V, V, V, V, ConvParams>(WinogradConvolution.WinogradF2x3)
-            : (_, _, _, _, _, _, _, _, _) => throw new InvalidOperationException("the Winograd kernel is not loaded on this device (the session runs direct convolutions)");
-        StemConv7x7S2 = a.LoadKernel<V, V, V, V, ConvParams>(StemConvolution.Stem7x7S2);
-        Conv2DWide = a.LoadKernel<V, V, V, V, V, ConvParams>(Convolution.Conv2DWide);
-        MaxPool = a.LoadKernel<V, V, PoolParams>(Pooling.MaxPool3x3S2);
-        Deconv = a.LoadKernel<V, V, V, V, DeconvParams>(TransposedConvolution.Deconv4x4S2);
-        SoftArgmax = a.LoadKernel<V, V, int, int, int, int, int>(Heatmap.SoftArgmax);
-        Sample = a.LoadKernel<V, V, ArrayView<int>, V, V, ArrayView<FaceParams>, V, V, V, SampleParams>(PointFeatures.Sample);
-        PointMlp = a.LoadKernel<V, V, V, V, V, PointMlpParams>(PointFeatures.PointMlp);
-        Dense = a.LoadKernel<V, V, V, V, LinearParams>(Linear.Dense);
-        DenseStateUpdate = a.LoadKernel<V, V, V, V, V, V, LinearParams, ResultLayout, int>(Linear.DenseStateUpdate);
-        FinalGeometry = a.LoadKernel<ArrayView<FaceParams>, V, ResultLayout, int>(PoseMath.FinalGeometry);
-        ResizeToSquare = a.LoadKernel<ArrayView<byte>, ArrayView<SquareResizeItem>, V, int, int, FaceNormalization>(FacePreprocess.ResizeToSquare);
-        DepthwiseConv3x3 = a.LoadKernel<V, V, V, V, DepthwiseParams>(SeparableConvolution.DepthwiseConv3x3);
-        PointwiseConv = a.LoadKernel<V, V, V, V, V, PointwiseParams>(SeparableConvolution.PointwiseConv);
-        MaxPool2x2 = a.LoadKernel<V, V, MaxPool2x2Params>(FacePooling.MaxPool2x2);
-        GlobalAvgPool = a.LoadKernel<V, V, GlobalPoolParams>(FacePooling.GlobalAvgPool);
     }
+
+    /// <summary>The kernel in <paramref name="slot"/>, compiled on first use (once, thread-safe; <see cref="KernelSourceCache"/>).</summary>
+    private T Load<T>(ref T? slot, System.Reflection.MethodInfo kernel) where T : Delegate
+    {
+        var loaded = Volatile.Read(ref slot);
+        if (loaded is not null) return loaded;
+        lock (_gate)
+        {
+            if (slot is null)
+            {
+                try
+                {
+                    using (Timings.Time(StartupPhase.KernelCompile)) Volatile.Write(ref slot, KernelSourceCache.Load<T>(_accelerator, kernel, CacheDirectory, Log));
+                }
+                catch (Exception e) when (Backends.DeviceFailures.IsDeviceFailure(e, Backends.DeviceStage.Compile))
+                {
+                    // Compiled on first use, so a kernel that does not compile fails here, named (ErrorKind.KernelCompile).
+                    throw Backends.DeviceFailures.Map(e, Backends.DeviceStage.Compile, _accelerator.Name, $"compiling kernel {kernel.Name}");
+                }
+                CompiledCount++;
+            }
+            return slot!;
+        }
+    }
+
+    // One overload per kernel arity, so that each property above names its kernel method once.
+    private Action<AcceleratorStream, KernelConfig, T1, T2, T3> Load<T1, T2, T3>(ref Action<AcceleratorStream, KernelConfig, T1, T2, T3>? slot, Action<T1, T2, T3> kernel)
+        where T1 : struct where T2 : struct where T3 : struct => Load(ref slot, kernel.Method);
+
+    private Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4> Load<T1, T2, T3, T4>(ref Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4>? slot, Action<T1, T2, T3, T4> kernel)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct => Load(ref slot, kernel.Method);
+
+    private Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5> Load<T1, T2, T3, T4, T5>(ref Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5>? slot, Action<T1, T2, T3, T4, T5> kernel)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct => Load(ref slot, kernel.Method);
+
+    private Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6> Load<T1, T2, T3, T4, T5, T6>(ref Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6>? slot, Action<T1, T2, T3, T4, T5, T6> kernel)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct => Load(ref slot, kernel.Method);
+
+    private Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7> Load<T1, T2, T3, T4, T5, T6, T7>(ref Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7>? slot, Action<T1, T2, T3, T4, T5, T6, T7> kernel)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct => Load(ref slot, kernel.Method);
+
+    private Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9> Load<T1, T2, T3, T4, T5, T6, T7, T8, T9>(ref Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9>? slot, Action<T1, T2, T3, T4, T5, T6, T7, T8, T9> kernel)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct => Load(ref slot, kernel.Method);
+
+    private Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> Load<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(ref Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>? slot, Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> kernel)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct where T10 : struct => Load(ref slot, kernel.Method);
 
     /// <summary>Launch shape for a barrier-free kernel over <paramref name="threads"/> threads.</summary>
     public KernelConfig Config(long threads) => new((int)((threads + GroupSize - 1) / GroupSize), GroupSize);

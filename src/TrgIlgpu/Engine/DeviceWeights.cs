@@ -29,6 +29,8 @@ internal class DeviceLayers : IDisposable
     /// <summary>A tiny buffer bound to kernel arguments a launch does not use.</summary>
     public ArrayView<float> Dummy { get; }
     public long AllocatedBytes => _buffers.Sum(b => b.LengthInBytes);
+    /// <summary>The layers' names, in upload order.</summary>
+    public IEnumerable<string> LayerNames => _layers.Keys;
 
     public DeviceLayers(Accelerator a)
     {
@@ -40,15 +42,19 @@ internal class DeviceLayers : IDisposable
         : throw new GraphException(name, $"the model has no layer '{name}'");
 
     /// <summary>Uploads one layer under <paramref name="name"/> (once).</summary>
-    protected void Add(Accelerator a, string name, float[] weight, float[] bias, float[]? shortcutWeight, int outChannels, bool winograd)
+    protected void Add(Accelerator a, string name, float[] weight, float[] bias, float[]? shortcutWeight, int outChannels, bool winograd) =>
+        Add(name, new DeviceLayer(Upload(a, weight), Upload(a, bias), shortcutWeight is null ? null : Upload(a, shortcutWeight), outChannels, winograd));
+
+    /// <summary>Adds a layer whose buffers are already on the device and tracked (<see cref="Track{T}"/>).</summary>
+    internal void Add(string name, DeviceLayer layer)
     {
-        if (_layers.ContainsKey(name)) throw new InvalidOperationException($"layer '{name}' uploaded twice");
-        _layers[name] = new DeviceLayer(Upload(a, weight), Upload(a, bias), shortcutWeight is null ? null : Upload(a, shortcutWeight), outChannels, winograd);
+        if (!_layers.TryAdd(name, layer)) throw new InvalidOperationException($"layer '{name}' uploaded twice");
     }
 
     protected MemoryBuffer1D<float, Stride1D.Dense> Upload(Accelerator a, float[] data) => Track(a.Allocate1D(data));
 
-    protected T Track<T>(T buffer) where T : MemoryBuffer
+    /// <summary>Takes ownership of a device buffer: disposed with these weights.</summary>
+    internal T Track<T>(T buffer) where T : MemoryBuffer
     {
         _buffers.Add(buffer);
         return buffer;
@@ -61,23 +67,47 @@ internal class DeviceLayers : IDisposable
     }
 }
 
-/// <summary>The packed TRG model uploaded once to one accelerator.</summary>
+/// <summary>
+/// The packed TRG model uploaded once to one accelerator: from a <see cref="PackedModel"/> in memory, or streamed
+/// layer by layer from a packed-weights cache entry (<see cref="PackCache"/>) with no host copy of the model.
+/// </summary>
 internal sealed class DeviceWeights : DeviceLayers
 {
     public VariantInfo Variant { get; }
-    public MemoryBuffer1D<float, Stride1D.Dense> InitFace { get; }
-    public MemoryBuffer1D<float, Stride1D.Dense> InitPose { get; }
-    public MemoryBuffer1D<float, Stride1D.Dense> PointsGrid { get; }
-    public MemoryBuffer1D<int, Stride1D.Dense> Subsample { get; }
+    public MemoryBuffer1D<float, Stride1D.Dense> InitFace { get; private set; } = null!;
+    public MemoryBuffer1D<float, Stride1D.Dense> InitPose { get; private set; } = null!;
+    public MemoryBuffer1D<float, Stride1D.Dense> PointsGrid { get; private set; } = null!;
+    public MemoryBuffer1D<int, Stride1D.Dense> Subsample { get; private set; } = null!;
 
     public DeviceWeights(Accelerator a, PackedModel packed) : base(a)
     {
         Variant = packed.Variant;
-        foreach (var (name, layer) in packed.Layers)
-            Add(a, name, layer.Weight, layer.Bias, layer.ShortcutWeight, layer.OutChannels, layer.Winograd);
-        InitFace = Upload(a, packed.InitFace);
-        InitPose = Upload(a, packed.InitPose);
-        PointsGrid = Upload(a, packed.PointsGrid);
-        Subsample = Track(a.Allocate1D(packed.Subsample));
+        try
+        {
+            foreach (var (name, layer) in packed.Layers)
+                Add(a, name, layer.Weight, layer.Bias, layer.ShortcutWeight, layer.OutChannels, layer.Winograd);
+            SetConstants(Upload(a, packed.InitFace), Upload(a, packed.InitPose), Upload(a, packed.PointsGrid), Track(a.Allocate1D(packed.Subsample)));
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Empty weights to fill with <see cref="DeviceLayers.Add(string, DeviceLayer)"/> and <see cref="SetConstants"/> (a cache entry being read).</summary>
+    internal DeviceWeights(Accelerator a, VariantInfo variant) : base(a)
+    {
+        Variant = variant;
+    }
+
+    /// <summary>The model constants, already on the device and tracked.</summary>
+    internal void SetConstants(MemoryBuffer1D<float, Stride1D.Dense> initFace, MemoryBuffer1D<float, Stride1D.Dense> initPose,
+        MemoryBuffer1D<float, Stride1D.Dense> pointsGrid, MemoryBuffer1D<int, Stride1D.Dense> subsample)
+    {
+        InitFace = initFace;
+        InitPose = initPose;
+        PointsGrid = pointsGrid;
+        Subsample = subsample;
     }
 }

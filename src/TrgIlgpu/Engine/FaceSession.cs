@@ -1,6 +1,7 @@
 using ILGPU;
 using ILGPU.Runtime;
 using TrgIlgpu.Backends;
+using TrgIlgpu.Diagnostics;
 using TrgIlgpu.Faces;
 using TrgIlgpu.Kernels;
 
@@ -29,15 +30,19 @@ internal sealed class FaceSession : IDisposable
         _ownsDevice = ownsDevice;
         try
         {
-            var policy = KernelPolicy.For(device.Kind);
-            _kernels = DeviceFailures.LoadKernels(device, () => new DeviceKernels(device.Accelerator, winograd: false, policy.GroupSize));
+            _kernels = DeviceFailures.LoadKernels(device, () => device.Kernels(KernelPolicy.For(device.Kind).GroupSize));
             foreach (var n in networks.Distinct())
-                _weights[n] = new FaceNetworkWeights(device.Accelerator, n switch
-                {
-                    FaceNetworkKind.SsdMobilenetV1 => SsdMobilenetV1Network.Pack(models.Ssd),
-                    FaceNetworkKind.TinyFaceDetector => TinyFaceDetectorNetwork.Pack(models.Tiny),
-                    _ => FaceLandmark68Network.Pack(models.Landmarks),
-                });
+            {
+                List<NamedFaceLayer> packed;
+                using (device.Timings.Time(StartupPhase.Packing))
+                    packed = (n switch
+                    {
+                        FaceNetworkKind.SsdMobilenetV1 => SsdMobilenetV1Network.Pack(models.Ssd),
+                        FaceNetworkKind.TinyFaceDetector => TinyFaceDetectorNetwork.Pack(models.Tiny),
+                        _ => FaceLandmark68Network.Pack(models.Landmarks),
+                    }).ToList();
+                using (device.Timings.Time(StartupPhase.Upload)) _weights[n] = new FaceNetworkWeights(device.Accelerator, packed);
+            }
         }
         catch
         {
@@ -47,6 +52,8 @@ internal sealed class FaceSession : IDisposable
     }
 
     public ComputeDevice Device => _device;
+    /// <summary>The device's kernel set (shared with a TRG session on the same device).</summary>
+    public DeviceKernels Kernels => _kernels;
     public AcceleratorStream Stream => _device.Accelerator.DefaultStream;
 
     /// <summary>Device bytes: weights, plans, image buffer.</summary>
@@ -58,6 +65,7 @@ internal sealed class FaceSession : IDisposable
         if (!_weights.TryGetValue(network, out var weights)) throw new InvalidOperationException($"{network} is not loaded in this session");
         var key = (network, batch, inputSize, source);
         if (_plans.TryGetValue(key, out var plan)) return plan;
+        using var _ = _device.Timings.Time(StartupPhase.PlanBuild);
         plan = new FaceNetworkPlan(_device.Accelerator, _kernels, weights, network, batch, inputSize, source, () => _images!.View);
         _plans[key] = plan;
         return plan;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using ILGPU;
 using ILGPU.Runtime;
 using TrgIlgpu.Backends;
+using TrgIlgpu.Diagnostics;
 using TrgIlgpu.Kernels;
 using TrgIlgpu.Model;
 
@@ -17,6 +18,25 @@ public enum DeviceKind { Auto, Cuda, OpenCL, Cpu }
 /// <see cref="Backends.KernelPolicy"/> (Winograd on OpenCL and the CPU accelerator, direct on CUDA).
 /// </summary>
 public enum ConvAlgorithm { Auto, Direct, Winograd }
+
+/// <summary>How a session brings its weights to the device (docs/startup.md).</summary>
+public sealed record WeightLoadOptions
+{
+    /// <summary>
+    /// Packed-weights cache for weights read from a model file (<see cref="ModelWeights.ContentHash"/>); null: pack at
+    /// every start. Default: <see cref="PackCache.FromEnvironment"/> (<c>~/.cache/trg-ilgpu</c>, <c>TRG_CACHE=off</c> disables it).
+    /// </summary>
+    public PackCache? Cache { get; init; } = PackCache.FromEnvironment();
+
+    /// <summary>
+    /// Keep the state dict in host memory after the upload (<see cref="InferenceSession.Weights"/> then has its
+    /// tensors). Default false: the session keeps only the description (<see cref="ModelWeights.WithoutTensors"/>).
+    /// </summary>
+    public bool KeepHostWeights { get; init; }
+
+    /// <summary>Where the start-up phases (reading, packing, cache, upload, compiling, plans) are recorded; null: not measured.</summary>
+    public StartupTimings? Timings { get; init; }
+}
 
 /// <summary>
 /// Weights uploaded to one device, with forward plans made once per batch size. <see cref="Run"/> takes a batch of
@@ -35,8 +55,10 @@ public sealed class InferenceSession : IDisposable
     private MemoryBuffer1D<byte, Stride1D.Dense>? _images;
     private byte[] _staging = [];
     private readonly Dictionary<RgbImage, int> _imageOffsets = new(ReferenceEqualityComparer.Instance);
+    private readonly StartupTimings? _timings;
     private bool _disposed;
 
+    /// <summary>The weights' description, or the weights with their tensors when <see cref="WeightLoadOptions.KeepHostWeights"/>.</summary>
     public ModelWeights Weights { get; }
     public VariantInfo Variant => Weights.Variant;
     public DeviceKind Kind => _device.Kind;
@@ -52,8 +74,8 @@ public sealed class InferenceSession : IDisposable
     public const string ConvVariable = "TRG_CONV";
 
     public InferenceSession(ModelWeights weights, DeviceKind device = DeviceKind.Auto, TextWriter? log = null,
-        ConvAlgorithm convolutions = ConvAlgorithm.Auto)
-        : this(weights, OpenLoaded(weights, device, log, convolutions, batch: null), ownsDevice: true)
+        ConvAlgorithm convolutions = ConvAlgorithm.Auto, WeightLoadOptions? loading = null)
+        : this(weights, OpenLoaded(weights, device, log, convolutions, batch: null, loading ?? new()), ownsDevice: true, loading)
     {
     }
 
@@ -64,11 +86,11 @@ public sealed class InferenceSession : IDisposable
     /// <see cref="ErrorKind.OutOfMemory"/>; the exact check follows when the plan is made (<see cref="Plan"/>).
     /// </summary>
     public static InferenceSession ForBatch(ModelWeights weights, int batch, DeviceKind device = DeviceKind.Auto, TextWriter? log = null,
-        ConvAlgorithm convolutions = ConvAlgorithm.Auto)
+        ConvAlgorithm convolutions = ConvAlgorithm.Auto, WeightLoadOptions? loading = null)
     {
         ArgumentNullException.ThrowIfNull(weights);
         ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
-        return new InferenceSession(weights, OpenLoaded(weights, device, log, convolutions, batch), ownsDevice: true);
+        return new InferenceSession(weights, OpenLoaded(weights, device, log, convolutions, batch, loading ?? new()), ownsDevice: true, loading);
     }
 
     /// <summary>
@@ -76,9 +98,10 @@ public sealed class InferenceSession : IDisposable
     /// also runs on: both queue their plans on the device's default stream. <paramref name="convolutions"/> as for
     /// the other constructor (Auto: <see cref="ConvVariable"/>, else the device's policy).
     /// </summary>
-    public InferenceSession(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions = ConvAlgorithm.Auto)
+    public InferenceSession(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions = ConvAlgorithm.Auto,
+        WeightLoadOptions? loading = null, TextWriter? log = null)
         : this(weights, Load(weights, device ?? throw new ArgumentNullException(nameof(device)),
-            convolutions == ConvAlgorithm.Auto ? FromEnvironment() : convolutions, policy: null), ownsDevice: false)
+            convolutions == ConvAlgorithm.Auto ? FromEnvironment() : convolutions, policy: null, loading ?? new(), log), ownsDevice: false, loading)
     {
     }
 
@@ -86,33 +109,40 @@ public sealed class InferenceSession : IDisposable
     /// A session on an open device (owned from here on unless <paramref name="ownsDevice"/> is false) with
     /// <see cref="KernelPolicy.For"/> its kind, the convolutions overridden by <paramref name="convolutions"/> unless Auto.
     /// </summary>
-    internal InferenceSession(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions, KernelPolicy? policy, bool ownsDevice = true)
-        : this(weights, LoadOwned(weights, device, convolutions, policy, ownsDevice), ownsDevice)
+    internal InferenceSession(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions, KernelPolicy? policy, bool ownsDevice = true,
+        WeightLoadOptions? loading = null, TextWriter? log = null)
+        : this(weights, LoadOwned(weights, device, convolutions, policy, ownsDevice, loading ?? new(), log), ownsDevice, loading)
     {
     }
 
-    private InferenceSession(ModelWeights weights, Loaded loaded, bool ownsDevice)
+    private InferenceSession(ModelWeights weights, Loaded loaded, bool ownsDevice, WeightLoadOptions? loading)
     {
-        Weights = weights;
+        Weights = loaded.HostWeights;
         _device = loaded.Device;
         _ownsDevice = ownsDevice;
+        _timings = loading?.Timings;
         Policy = loaded.Policy;
         Convolutions = Policy.Convolutions;
         _kernels = loaded.Kernels;
         _weights = loaded.Weights;
+        CacheHit = loaded.CacheHit;
     }
 
-    /// <summary>What a session holds on its device once the kernels are compiled and the weights uploaded.</summary>
-    private sealed record Loaded(ComputeDevice Device, KernelPolicy Policy, DeviceKernels Kernels, DeviceWeights Weights);
+    /// <summary>
+    /// What a session holds once its kernel set is ready and the weights are on the device; <paramref name="HostWeights"/>
+    /// is the description (or the tensors, with <see cref="WeightLoadOptions.KeepHostWeights"/>).
+    /// </summary>
+    private sealed record Loaded(ComputeDevice Device, KernelPolicy Policy, DeviceKernels Kernels, DeviceWeights Weights, bool CacheHit, ModelWeights HostWeights);
 
     /// <summary>
     /// Reads <see cref="ConvVariable"/> before opening the device, so that a bad value fails fast and opens nothing; then
     /// opens the device and loads the session on it (<see cref="ComputeDevice.OpenFor"/>: with Auto, a backend that
     /// fails to open or to compile the kernels is skipped for the next).
     /// </summary>
-    private static Loaded OpenLoaded(ModelWeights weights, DeviceKind device, TextWriter? log, ConvAlgorithm convolutions, int? batch)
+    private static Loaded OpenLoaded(ModelWeights weights, DeviceKind device, TextWriter? log, ConvAlgorithm convolutions, int? batch, WeightLoadOptions loading)
     {
         var requested = convolutions == ConvAlgorithm.Auto ? FromEnvironment() : convolutions;
+        using var _ = loading.Timings.Time(StartupPhase.DeviceOpen);
         return ComputeDevice.OpenFor(device, log, d =>
         {
             if (batch is { } b)
@@ -121,15 +151,16 @@ public sealed class InferenceSession : IDisposable
                 DeviceMemory.EnsureFits(d, atLeast, 0, 0, $"a forward plan for {b} faces ({weights.Variant.Name})",
                     () => $"use a smaller batch (fewer than {Math.Max(1, d.Memory.Budget(0) / ForwardPlan.MinimumBytes(weights.Variant, 1))} faces)", lowerBound: true);
             }
-            return Load(weights, d, requested, policy: null);
+            return Load(weights, d, requested, policy: null, loading, log);
         });
     }
 
-    private static Loaded LoadOwned(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions, KernelPolicy? policy, bool ownsDevice)
+    private static Loaded LoadOwned(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions, KernelPolicy? policy, bool ownsDevice,
+        WeightLoadOptions loading, TextWriter? log)
     {
         try
         {
-            return Load(weights, device, convolutions, policy);
+            return Load(weights, device, convolutions, policy, loading, log);
         }
         catch
         {
@@ -138,17 +169,64 @@ public sealed class InferenceSession : IDisposable
         }
     }
 
-    /// <summary>Compiles the kernels and uploads the packed weights; device failures become <see cref="TrgException"/>s (<see cref="DeviceFailures"/>).</summary>
-    private static Loaded Load(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions, KernelPolicy? policy)
+    /// <summary>
+    /// Takes the device's kernel set (compiled lazily, shared with every session on the device) and brings the packed
+    /// weights to the device (<see cref="Upload"/>); device failures become <see cref="TrgException"/>s
+    /// (<see cref="DeviceFailures"/>).
+    /// </summary>
+    private static Loaded Load(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions, KernelPolicy? policy,
+        WeightLoadOptions loading, TextWriter? log)
     {
         var chosen = (policy ?? KernelPolicy.For(device.Kind)).With(convolutions);
-        bool winograd = chosen.Convolutions == ConvAlgorithm.Winograd;
-        var kernels = DeviceFailures.LoadKernels(device, () => new DeviceKernels(device.Accelerator, winograd, chosen.GroupSize));
-        var packed = new PackedModel(weights, winograd);
-        var uploaded = DeviceFailures.Guard(DeviceStage.Allocate, device.Kind, device.Description, $"uploading the {weights.Variant.Name} weights",
-            () => new DeviceWeights(device.Accelerator, packed));
-        return new Loaded(device, chosen, kernels, uploaded);
+        if (loading.Timings is not null) device.Timings ??= loading.Timings;
+        if (loading.Cache is not null) device.KernelCache ??= loading.Cache.KernelDirectory;
+        var kernels = DeviceFailures.LoadKernels(device, () => device.Kernels(chosen.GroupSize));
+        var (uploaded, hit) = Upload(weights, device, chosen.Convolutions, loading, log);
+        try
+        {
+            return new Loaded(device, chosen, kernels, uploaded, hit, loading.KeepHostWeights ? weights.ReadTensors() : weights.WithoutTensors());
+        }
+        catch
+        {
+            uploaded.Dispose();
+            throw;
+        }
     }
+
+    /// <summary>
+    /// The packed weights on the device: streamed from the packed-weights cache when it holds this model's entry, else
+    /// read (model files are read here, not when opened), packed, uploaded and stored in the cache. No host copy of
+    /// the packed weights outlives this call.
+    /// </summary>
+    private static (DeviceWeights Weights, bool CacheHit) Upload(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions,
+        WeightLoadOptions loading, TextWriter? log)
+    {
+        var timings = loading.Timings;
+        var cache = loading.Cache;
+        var key = cache is null ? null : PackCache.Key(weights, convolutions);
+        string what = $"uploading the {weights.Variant.Name} weights";
+        if (key is not null)
+            using (timings.Time(StartupPhase.CacheRead))
+                if (DeviceFailures.Guard(DeviceStage.Allocate, device.Kind, device.Description, what,
+                        () => cache!.TryLoad(device.Accelerator, weights, convolutions, key, log)) is { } cached)
+                    return (cached, true);
+        ModelWeights full;
+        using (timings.Time(StartupPhase.ModelRead)) full = weights.ReadTensors();
+        PackedModel packed;
+        using (timings.Time(StartupPhase.Packing)) packed = new PackedModel(full, winograd: convolutions == ConvAlgorithm.Winograd);
+        DeviceWeights uploaded;
+        using (timings.Time(StartupPhase.Upload))
+            uploaded = DeviceFailures.Guard(DeviceStage.Allocate, device.Kind, device.Description, what, () => new DeviceWeights(device.Accelerator, packed));
+        if (key is not null)
+            using (timings.Time(StartupPhase.CacheWrite)) cache!.Store(weights, convolutions, key, packed, log);
+        return (uploaded, false);
+    }
+
+    /// <summary>The device's kernel set this session launches (shared with every session on the device).</summary>
+    internal DeviceKernels Kernels => _kernels;
+
+    /// <summary>True when the weights came from the packed-weights cache.</summary>
+    public bool CacheHit { get; }
 
     /// <summary>The kernel shapes this session uses (<see cref="KernelPolicy.For"/> the device, with any override applied).</summary>
     public KernelPolicy Policy { get; }
@@ -177,6 +255,7 @@ public sealed class InferenceSession : IDisposable
         if (!_plans.TryGetValue(batch, out var entry))
         {
             EnsureFits(batch);
+            using var _ = _timings.Time(StartupPhase.PlanBuild);
             entry = DeviceFailures.Guard(DeviceStage.Allocate, Kind, DeviceName, $"allocating the forward plan for {batch} faces", () =>
             {
                 // Host arrays first: a plan is never left allocated behind a failed host allocation.

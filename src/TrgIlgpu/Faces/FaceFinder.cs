@@ -1,4 +1,5 @@
 using TrgIlgpu.Backends;
+using TrgIlgpu.Diagnostics;
 using TrgIlgpu.Engine;
 
 namespace TrgIlgpu.Faces;
@@ -78,7 +79,10 @@ public sealed class FaceFinder : IDisposable
     public static FaceFinder Create(ComputeDevice device, FaceFinderOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(device);
-        return new FaceFinder(device, ownsDevice: false, Validate(options), FaceApiModels.LoadEmbedded());
+        var o = Validate(options);
+        FaceApiModels models;
+        using (device.Timings.Time(StartupPhase.ModelRead)) models = FaceApiModels.LoadEmbedded();
+        return new FaceFinder(device, ownsDevice: false, o, models);
     }
 
     private static FaceFinderOptions Validate(FaceFinderOptions? options)

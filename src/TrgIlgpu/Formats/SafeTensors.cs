@@ -52,6 +52,27 @@ public static class SafeTensors
         return (entries.Select(e => (e.Name, e.DType, e.Shape)).ToList(), metadata);
     }
 
+    /// <summary>
+    /// Reads the header and only the tensors named in <paramref name="wanted"/> (those present): the small tensors a
+    /// model file's description needs, without reading its weights. Errors as <see cref="Read"/>.
+    /// </summary>
+    internal static (List<(string Name, TensorDType DType, int[] Shape)> All, Dictionary<string, HostTensor> Wanted, Dictionary<string, string> Metadata)
+        ReadSelected(string path, IReadOnlySet<string> wanted)
+    {
+        if (!File.Exists(path)) throw new TrgException(ErrorKind.NotFound, "file not found", path);
+        try
+        {
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            var (entries, metadata, dataStart) = ReadHeader(handle, RandomAccess.GetLength(handle), path);
+            var selected = new Dictionary<string, HostTensor>();
+            foreach (var e in entries)
+                if (wanted.Contains(e.Name)) selected[e.Name] = ReadTensor(handle, e, dataStart, path);
+            return (entries.Select(e => (e.Name, e.DType, e.Shape)).ToList(), selected, metadata);
+        }
+        catch (IOException e) { throw new TrgException(ErrorKind.NotFound, $"cannot read: {e.Message}", path, e); }
+        catch (UnauthorizedAccessException e) { throw new TrgException(ErrorKind.NotFound, $"cannot read: {e.Message}", path, e); }
+    }
+
     private static (List<Entry> Entries, Dictionary<string, string> Metadata, long DataStart) ReadHeader(SafeFileHandle handle, long length, string path)
     {
         if (length < 8) throw Invalid($"{length} bytes is too short for a safetensors file", path);

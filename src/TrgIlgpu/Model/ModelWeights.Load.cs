@@ -10,6 +10,13 @@ public sealed partial class ModelWeights
     /// Loads weights from a model file path, or builds deterministic random ones from
     /// <c>synthetic:trgv2[:SEED]</c> / <c>synthetic:trg[:SEED]</c> (seed 0 when omitted; docs/synthetic-weights.md).
     /// </summary>
+    /// <summary>
+    /// Like <see cref="Load"/>, but a model file is only opened (<see cref="OpenFile"/>: header checked, content
+    /// hashed, weights not read): the engine reads them when it packs them, or not at all on a packed-weights cache hit.
+    /// </summary>
+    public static ModelWeights Open(string source) =>
+        source.StartsWith(SyntheticPrefix, StringComparison.OrdinalIgnoreCase) ? Load(source) : OpenFile(source);
+
     public static ModelWeights Load(string source)
     {
         if (!source.StartsWith(SyntheticPrefix, StringComparison.OrdinalIgnoreCase)) return LoadFile(source);

@@ -67,10 +67,7 @@ public sealed partial class ModelWeights
     {
         if (!File.Exists(path)) throw new TrgException(ErrorKind.NotFound, "model file not found", path);
         var (tensors, metadata) = SafeTensors.Read(path);
-        if (metadata.GetValueOrDefault("format") != FileFormat)
-            throw new TrgException(ErrorKind.InvalidModel,
-                $"not a TrgIlgpu model file (metadata format is '{metadata.GetValueOrDefault("format", "missing")}', expected '{FileFormat}'); " +
-                "make one with `trg export --checkpoint ... --subsample arkit_subsample.pkl --out model.safetensors`", path);
+        CheckFormat(metadata, path);
         return FromTensors(tensors.Values, metadata, path);
     }
 
@@ -82,15 +79,7 @@ public sealed partial class ModelWeights
     public static ModelValidation Validate(IReadOnlyDictionary<string, HostTensor> tensors, IReadOnlyDictionary<string, string>? metadata, bool requireSubsample = true)
     {
         var problems = new List<string>();
-        var detected = VariantInfo.Detect(tensors.Keys);
-        VariantInfo? variant = detected;
-        if (metadata is not null && metadata.TryGetValue("variant", out var named))
-        {
-            variant = VariantInfo.FromName(named);
-            if (variant is null) problems.Add($"metadata variant '{named}' is neither 'trg' nor 'trgv2'");
-            else if (detected is not null && detected != variant)
-                problems.Add($"metadata says variant '{variant.Name}' but the keys are those of '{detected.Name}'");
-        }
+        var variant = ResolveVariant(tensors.Keys, metadata, problems);
         if (variant is null)
         {
             // Check against the closer variant so every missing key is still listed.
@@ -100,7 +89,32 @@ public sealed partial class ModelWeights
             CheckStateDict(tensors, closest, problems);
         }
         else CheckStateDict(tensors, variant, problems);
+        CheckExtras(tensors, requireSubsample, problems);
 
+        var known = (variant ?? VariantInfo.Trg).Tensors.Select(s => s.Key)
+            .Concat([VariantInfo.Subsample.Key, VariantInfo.Triangles.Key]).ToHashSet();
+        var unexpected = tensors.Keys.Where(k => !known.Contains(k)).ToList();
+        return new ModelValidation(variant, problems, unexpected);
+    }
+
+    /// <summary>The variant named by the metadata, else detected from the keys; a contradiction is a problem.</summary>
+    private static VariantInfo? ResolveVariant(IEnumerable<string> keys, IReadOnlyDictionary<string, string>? metadata, List<string> problems)
+    {
+        var detected = VariantInfo.Detect(keys);
+        VariantInfo? variant = detected;
+        if (metadata is not null && metadata.TryGetValue("variant", out var named))
+        {
+            variant = VariantInfo.FromName(named);
+            if (variant is null) problems.Add($"metadata variant '{named}' is neither 'trg' nor 'trgv2'");
+            else if (detected is not null && detected != variant)
+                problems.Add($"metadata says variant '{variant.Name}' but the keys are those of '{detected.Name}'");
+        }
+        return variant;
+    }
+
+    /// <summary>Checks `subsample` (required when <paramref name="requireSubsample"/>) and the optional `triangles`.</summary>
+    private static void CheckExtras(IReadOnlyDictionary<string, HostTensor> tensors, bool requireSubsample, List<string> problems)
+    {
         if (tensors.TryGetValue(VariantInfo.Subsample.Key, out var sub))
         {
             if (sub.DType != TensorDType.I64 || !sub.Shape.SequenceEqual(VariantInfo.Subsample.Shape))
@@ -117,11 +131,6 @@ public sealed partial class ModelWeights
             else if (tri.I32!.Any(i => i < 0 || i >= VariantInfo.Vertices))
                 problems.Add($"'triangles' holds vertex numbers outside [0,{VariantInfo.Vertices})");
         }
-
-        var known = (variant ?? VariantInfo.Trg).Tensors.Select(s => s.Key)
-            .Concat([VariantInfo.Subsample.Key, VariantInfo.Triangles.Key]).ToHashSet();
-        var unexpected = tensors.Keys.Where(k => !known.Contains(k)).ToList();
-        return new ModelValidation(variant, problems, unexpected);
     }
 
     private static void CheckStateDict(IReadOnlyDictionary<string, HostTensor> tensors, VariantInfo variant, List<string> problems)

@@ -64,7 +64,7 @@ public sealed class TrgGraphTests
     {
         using var device = ComputeDevice.Open(DeviceKind.Cpu);
         var a = device.Accelerator;
-        var kernels = new DeviceKernels(a, winograd: false);
+        var kernels = new DeviceKernels(a);
         using var weights = new DeviceWeights(a, new PackedModel(ModelWeights.Load("synthetic:trgv2:3"), winograd: true));
         var g = new ComputeGraph("test");
         var nb = new NetworkBuilder(g, kernels, weights);

@@ -96,7 +96,7 @@ public class HostileDeviceTests
             // The load step of a real session (compile kernels, upload weights), on whichever backend survives.
             using var device = ComputeDevice.OpenFor(DeviceKind.Auto, log, d =>
             {
-                DeviceFailures.LoadKernels(d, () => new DeviceKernels(d.Accelerator, winograd: false));
+                DeviceFailures.LoadKernels(d, () => new DeviceKernels(d.Accelerator));
                 return d;
             });
             Assert.Equal(DeviceKind.Cpu, device.Kind);

@@ -1,0 +1,176 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace TrgIlgpu.Diagnostics;
+
+/// <summary>Where start-up time goes (<see cref="StartupTimings"/>; docs/startup.md describes each phase).</summary>
+public enum StartupPhase
+{
+    /// <summary>From process start to the first timed phase: the .NET runtime, JIT of the entry path, argument parsing.</summary>
+    Runtime,
+    /// <summary>Creating the ILGPU context and the accelerator (driver and platform discovery).</summary>
+    DeviceOpen,
+    /// <summary>Reading a model file's header and small tensors and hashing its content (the cache key).</summary>
+    ModelOpen,
+    /// <summary>Reading every weight tensor of a model file (only when the packed weights are not cached).</summary>
+    ModelRead,
+    /// <summary>Load-time packing: BatchNorm folding, Winograd transforms, the regressor product (cache miss only).</summary>
+    Packing,
+    /// <summary>Reading a packed-weights cache entry and streaming it to the device (a cache hit).</summary>
+    CacheRead,
+    /// <summary>Writing a packed-weights cache entry (cache miss only).</summary>
+    CacheWrite,
+    /// <summary>Copying packed weights to the device (cache miss, or weights given in memory).</summary>
+    Upload,
+    /// <summary>ILGPU compiling kernels (MSIL to IR to OpenCL C or PTX) and the driver building them (PoCL: its own cache).</summary>
+    KernelCompile,
+    /// <summary>Building forward plans: the graph, slot assignment, activation buffers.</summary>
+    PlanBuild,
+    /// <summary>The first forward passes (upload, launches, download), kernel compilation excluded.</summary>
+    Forward,
+    /// <summary>Decoding image files.</summary>
+    ImageDecode,
+    /// <summary>Writing results (JSON, overlays).</summary>
+    Output,
+}
+
+/// <summary>
+/// A start-up profile: wall time per <see cref="StartupPhase"/>, counted from process start. Phases nest: a phase
+/// measured inside another (a kernel compiled during the first forward) is subtracted from the outer one, so on one
+/// thread the phases add up to the elapsed time. Thread-safe; phases measured on other threads overlap and are listed
+/// as measured. `trg estimate --timings` prints it.
+/// </summary>
+public sealed class StartupTimings
+{
+    private readonly object _gate = new();
+    private readonly double[] _ms = new double[Enum.GetValues<StartupPhase>().Length];
+    private readonly int[] _counts = new int[Enum.GetValues<StartupPhase>().Length];
+    private readonly long _created = Stopwatch.GetTimestamp();
+    private readonly double _runtimeMs;
+
+    [ThreadStatic] private static Scope? _current;
+
+    /// <summary>Starts the profile; the time from process start to now is recorded as <see cref="StartupPhase.Runtime"/>.</summary>
+    public StartupTimings()
+    {
+        using var self = Process.GetCurrentProcess();
+        _runtimeMs = Math.Max(0, (DateTime.Now - self.StartTime).TotalMilliseconds);
+        Add(StartupPhase.Runtime, TimeSpan.FromMilliseconds(_runtimeMs));
+    }
+
+    /// <summary>Adds <paramref name="elapsed"/> to a phase (and one to its count).</summary>
+    public void Add(StartupPhase phase, TimeSpan elapsed)
+    {
+        lock (_gate)
+        {
+            _ms[(int)phase] += elapsed.TotalMilliseconds;
+            _counts[(int)phase]++;
+        }
+    }
+
+    /// <summary>Times a phase until the returned scope is disposed, less any phase measured inside it on this thread.</summary>
+    public Scope Measure(StartupPhase phase) => new(this, phase);
+
+    /// <summary>Milliseconds recorded for a phase so far.</summary>
+    public double Milliseconds(StartupPhase phase)
+    {
+        lock (_gate) return _ms[(int)phase];
+    }
+
+    /// <summary>How many times a phase was recorded.</summary>
+    public int Count(StartupPhase phase)
+    {
+        lock (_gate) return _counts[(int)phase];
+    }
+
+    /// <summary>Milliseconds from process start until now.</summary>
+    public double SinceProcessStartMs => _runtimeMs + Stopwatch.GetElapsedTime(_created).TotalMilliseconds;
+
+    /// <summary>The profile as a table: each recorded phase, its count, milliseconds and share of the time since process start.</summary>
+    public string Format()
+    {
+        double total = SinceProcessStartMs;
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"{"phase",-14} {"count",5} {"ms",9} {"share",6}");
+        double listed = 0;
+        lock (_gate)
+        {
+            foreach (var phase in Enum.GetValues<StartupPhase>())
+            {
+                int i = (int)phase;
+                if (_counts[i] == 0) continue;
+                listed += _ms[i];
+                sb.AppendLine(CultureInfo.InvariantCulture, $"{Name(phase),-14} {_counts[i],5} {_ms[i],9:F1} {_ms[i] / total,6:P0}");
+            }
+        }
+        sb.AppendLine(CultureInfo.InvariantCulture, $"{"other",-14} {"",5} {Math.Max(0, total - listed),9:F1} {Math.Max(0, total - listed) / total,6:P0}");
+        sb.Append(CultureInfo.InvariantCulture, $"{"total",-14} {"",5} {total,9:F1}  since process start");
+        if (PeakResidentBytes() is { } peak) sb.Append(CultureInfo.InvariantCulture, $"\npeak resident set {peak / 1048576.0:F0} MiB (VmHWM)");
+        return sb.ToString();
+    }
+
+    /// <summary>The process's peak resident set (Linux: VmHWM of /proc/self/status), or null where unknown.</summary>
+    public static long? PeakResidentBytes()
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal)
+                    && long.TryParse(line["VmHWM:".Length..].Trim().Split(' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out long kb))
+                    return kb * 1024;
+        }
+        catch (IOException) { }
+        return null;
+    }
+
+    /// <summary>The phase's name as printed: kebab case (<c>kernel-compile</c>).</summary>
+    public static string Name(StartupPhase phase)
+    {
+        var s = phase.ToString();
+        var sb = new StringBuilder();
+        for (int i = 0; i < s.Length; i++)
+        {
+            if (char.IsUpper(s[i]) && i > 0) sb.Append('-');
+            sb.Append(char.ToLowerInvariant(s[i]));
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>One running measurement (<see cref="Measure"/>); dispose to record it.</summary>
+    public sealed class Scope : IDisposable
+    {
+        private readonly StartupTimings _owner;
+        private readonly StartupPhase _phase;
+        private readonly long _start = Stopwatch.GetTimestamp();
+        private readonly Scope? _parent;
+        private double _innerMs;
+        private bool _done;
+
+        internal Scope(StartupTimings owner, StartupPhase phase)
+        {
+            _owner = owner;
+            _phase = phase;
+            _parent = _current;
+            _current = this;
+        }
+
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            double ms = Stopwatch.GetElapsedTime(_start).TotalMilliseconds;
+            if (ReferenceEquals(_current, this)) _current = _parent;
+            if (_parent is not null && ReferenceEquals(_parent._owner, _owner)) _parent._innerMs += ms;
+            _owner.Add(_phase, TimeSpan.FromMilliseconds(Math.Max(0, ms - _innerMs)));
+        }
+    }
+}
+
+/// <summary>Null-safe timing helpers: the engine measures phases only when a caller asked for a profile.</summary>
+internal static class StartupTimingsExtensions
+{
+    /// <summary><see cref="StartupTimings.Measure"/>, or null (nothing to dispose) without a profile.</summary>
+    public static IDisposable? Time(this StartupTimings? timings, StartupPhase phase) => timings?.Measure(phase);
+}
