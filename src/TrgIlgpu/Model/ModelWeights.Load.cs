@@ -9,10 +9,11 @@ public sealed partial class ModelWeights
     /// <summary>
     /// Loads weights from a model file path, or builds deterministic random ones from
     /// <c>synthetic:trgv2[:SEED]</c> / <c>synthetic:trg[:SEED]</c> (seed 0 when omitted; docs/synthetic-weights.md).
+    /// A file is read within <paramref name="limits"/> (default: <see cref="InputLimits.Default"/>).
     /// </summary>
-    public static ModelWeights Load(string source)
+    public static ModelWeights Load(string source, InputLimits? limits = null)
     {
-        if (!source.StartsWith(SyntheticPrefix, StringComparison.OrdinalIgnoreCase)) return LoadFile(source);
+        if (!source.StartsWith(SyntheticPrefix, StringComparison.OrdinalIgnoreCase)) return LoadFile(source, limits);
         var parts = source[SyntheticPrefix.Length..].Split(':');
         var variant = VariantInfo.FromName(parts[0]);
         ulong seed = 0;
