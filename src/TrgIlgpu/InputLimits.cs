@@ -28,10 +28,10 @@ public sealed record InputLimits
 
     /// <summary>
     /// Most opcodes the unpickler executes for one pickle. Every value it keeps was pushed by one opcode, so this also
-    /// bounds the references a pickle can make it retain (DUP / BINGET amplification). Default 2,000,000 (a TRGv2
+    /// bounds the references a pickle can make it retain (DUP / BINGET amplification). Default 1,000,000 (a TRGv2
     /// state dict takes about 5,000).
     /// </summary>
-    public long MaxPickleOps { get; init; } = 2_000_000;
+    public long MaxPickleOps { get; init; } = 1_000_000;
 
     /// <summary>Most memo entries one pickle may define. Default 262,144.</summary>
     public int MaxPickleMemoEntries { get; init; } = 1 << 18;

@@ -43,6 +43,13 @@ internal static class SeedCorpus
         // Checkpoints and pickles: the PyTorch-made fixtures (valid, views, dtypes, nested, and refused ones).
         foreach (var name in new[] { "views.pt", "dtypes.pt", "parameters.pt", "deflated.pt", "nested_state_dict.pt", "hostile_eval.pt" })
             Put("checkpoint", name, Fixture(name));
+        // torch-pickle: state dicts over the target's storages 0..3 (whole, offset and strided views, a shared storage),
+        // which parse, plus the fixtures' pickles (their storages differ: refused after unpickling).
+        Put("torch-pickle", "state-dict.pkl", PickleWriter.StateDict(w => w
+            .Tensor("conv.weight", "0", FuzzTargets.TorchStorageElements, 0, [2, 2, 2, 2], [8, 4, 2, 1])
+            .Tensor("fc.weight", "1", FuzzTargets.TorchStorageElements, 4, [3, 4], [4, 1])
+            .Tensor("fc.weight_t", "1", FuzzTargets.TorchStorageElements, 0, [4, 3], [1, 4])
+            .Tensor("bn.bias", "2", FuzzTargets.TorchStorageElements, 15, [1], [1])));
         foreach (var name in new[] { "views.pt", "dtypes.pt", "parameters.pt", "hostile_popen.pt" })
         {
             using var zip = ZipFile.OpenRead(Path.Combine(checkpointFixtures, name));

@@ -14,13 +14,15 @@ command -v afl-fuzz >/dev/null || { echo "afl-fuzz not found: apt-get install af
 [ -x "$sharpfuzz_dir/sharpfuzz" ] || dotnet tool install SharpFuzz.CommandLine --version 2.3.0 --tool-path "$sharpfuzz_dir" >/dev/null
 
 mkdir -p "$out"
-build="$out/build"
-rm -rf "$build"
-dotnet publish tests/TrgIlgpu.Fuzz -c Release -o "$build" --nologo -v q > "$out/publish.log" 2>&1 || { cat "$out/publish.log"; exit 2; }
+# Two copies: instrumented for afl-fuzz, plain for replaying what it found (instrumented code may only run under AFL).
+build="$out/build" plain="$out/plain"
+rm -rf "$build" "$plain"
+dotnet publish tests/TrgIlgpu.Fuzz -c Release -o "$plain" --nologo -v q > "$out/publish.log" 2>&1 || { cat "$out/publish.log"; exit 2; }
+cp -r "$plain" "$build"
 for dll in TrgIlgpu.dll trg.dll SixLabors.ImageSharp.dll; do "$sharpfuzz_dir/sharpfuzz" "$build/$dll" >/dev/null; done
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(dotnet "$build/TrgIlgpu.Fuzz.dll" targets | cut -f1)
+[ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(dotnet "$plain/TrgIlgpu.Fuzz.dll" targets | cut -f1)
 export AFL_SKIP_BIN_CHECK=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_NO_AFFINITY=1 \
        AFL_QUIET=1 AFL_FORKSRV_INIT_TMOUT=60000
 status=0
@@ -35,7 +37,7 @@ for t in "${targets[@]}"; do
     "$(awk -F' *: ' '/^saved_crashes/{print $2}' "$stats")" "$(awk -F' *: ' '/^saved_hangs/{print $2}' "$stats")"
   for kind in crashes hangs; do
     if compgen -G "$out/$t/default/$kind/id*" >/dev/null; then
-      dotnet "$build/TrgIlgpu.Fuzz.dll" replay "$t" "$out/$t/default/$kind" || status=1
+      dotnet "$plain/TrgIlgpu.Fuzz.dll" replay "$t" "$out/$t/default/$kind" || status=1
     fi
   done
 done

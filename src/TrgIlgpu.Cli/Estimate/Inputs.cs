@@ -116,6 +116,8 @@ internal sealed class BoxesFile
         {
             throw new TrgException(ErrorKind.NotFound, $"cannot read the boxes file: {e.Message}", path, e);
         }
+        // JsonDocument checks UTF-8 only where a string is read; a bad byte in a key would escape as InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(data)) throw Bad(path, "not valid JSON: the text is not valid UTF-8");
         var file = new BoxesFile(path);
         var baseDir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
         try

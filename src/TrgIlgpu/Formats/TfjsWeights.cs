@@ -35,6 +35,8 @@ public static class TfjsWeights
     {
         ArgumentNullException.ThrowIfNull(readFile);
         limits ??= InputLimits.Default;
+        // JsonDocument checks UTF-8 only where a string is read; a bad byte in a name would escape as InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(manifestJson)) throw Invalid("manifest is not valid UTF-8", source);
         JsonDocument doc;
         try
         {
