@@ -51,17 +51,24 @@ public static class ImageLoader
     private static readonly GifDecoder FirstFrameGif = new() { DecodingMode = FrameDecodingMode.First };
     private static readonly TiffDecoder FirstPageTiff = new() { DecodingMode = FrameDecodingMode.First };
 
+    /// <summary>Decodes an image file to packed RGB24; the decoder writes straight into the returned pixels (no copy).</summary>
     public static RgbImage LoadFile(string path, ImageLoadOptions? options = null, CancellationToken cancellationToken = default)
     {
         using var image = LoadFileAsImage(path, options, cancellationToken);
-        return ToRgbImage(image);
+        return Take(image);
     }
 
+    /// <summary>Decodes an encoded image held in memory to packed RGB24 (no copy of the pixels); <paramref name="name"/>
+    /// is used in error messages.</summary>
     public static RgbImage Load(byte[] data, string? name = null, ImageLoadOptions? options = null, CancellationToken cancellationToken = default)
     {
         using var image = LoadAsImage(data, name, options, cancellationToken);
-        return ToRgbImage(image);
+        return Take(image);
     }
+
+    /// <summary>The pixels of an image this class decoded, taken over without a copy where its buffer allows.</summary>
+    private static RgbImage Take(Image<Rgb24> image)
+        => ByteArrayAllocator.TakePixels(image) is { } pixels ? new RgbImage(image.Width, image.Height, pixels) : ToRgbImage(image);
 
     /// <summary>Like <see cref="LoadFile"/>, but returns the ImageSharp image (caller disposes).</summary>
     public static Image<Rgb24> LoadFileAsImage(string path, ImageLoadOptions? options = null, CancellationToken cancellationToken = default)
@@ -135,7 +142,8 @@ public static class ImageLoader
         Image<Rgb24> image;
         try
         {
-            image = Image.Load<Rgb24>(config, data, decoder);
+            // Straight to RGB24 (the smallest format the engine takes), into one managed buffer (ByteArrayAllocator).
+            image = Image.Load<Rgb24>(ByteArrayAllocator.Configuration, data, decoder);
         }
         catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
         {

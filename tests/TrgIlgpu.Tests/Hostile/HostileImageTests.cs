@@ -139,6 +139,33 @@ public sealed class HostileImageTests : IDisposable
     }
 
     [Fact]
+    public void A_png_decodes_into_one_full_size_buffer_that_the_result_keeps()
+    {
+        // A compressible 3000x2000 PNG: the decoder's own allocations are small, so any second full-size copy shows.
+        const int w = 3000, h = 2000;
+        using (var image = new Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(w, h))
+        {
+            image.ProcessPixelRows(a =>
+            {
+                for (int y = 0; y < h; y++)
+                {
+                    var row = a.GetRowSpan(y);
+                    for (int x = 0; x < w; x++) row[x] = new((byte)(x + y), (byte)(3 * y), (byte)(x ^ y));
+                }
+            });
+            image.SaveAsPng(_tmp.File("big.png"));
+        }
+        ImageLoader.LoadFile(_tmp.File("big.png")); // warm-up
+        GC.Collect();
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        var loaded = ImageLoader.LoadFile(_tmp.File("big.png"));
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        Assert.Equal(new SixLabors.ImageSharp.PixelFormats.Rgb24(7, 15, 2 ^ 5),
+            new SixLabors.ImageSharp.PixelFormats.Rgb24(loaded.Pixels[(5 * w + 2) * 3], loaded.Pixels[(5 * w + 2) * 3 + 1], loaded.Pixels[(5 * w + 2) * 3 + 2]));
+        Assert.InRange(allocated, (long)w * h * 3, (long)w * h * 3 * 13 / 10);
+    }
+
+    [Fact]
     public void Oversized_file_is_refused_from_its_length_before_it_is_read()
     {
         var path = _tmp.File("huge.png");
