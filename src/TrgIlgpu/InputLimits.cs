@@ -10,17 +10,17 @@ namespace TrgIlgpu;
 /// </summary>
 public sealed record InputLimits
 {
-    /// <summary>Default <see cref="MaxPixels"/>: 100 megapixels (300 MB as RGB24).</summary>
+    /// <summary>
+    /// Default pixel limit of images: 100 megapixels (300 MB as RGB24). Images take their limit from
+    /// <see cref="Imaging.ImageLoadOptions.MaxPixels"/> (CLI <c>--max-pixels</c>), whose default this is; width x height
+    /// is checked from the file header before any pixel is decoded.
+    /// </summary>
     public const long DefaultMaxPixels = 100_000_000;
 
     /// <summary>The defaults.</summary>
     public static InputLimits Default { get; } = new();
 
-    /// <summary>Largest image width x height, checked from the file header before any pixel is decoded (images use
-    /// <see cref="Imaging.ImageLoadOptions.MaxPixels"/>, whose default this is).</summary>
-    public long MaxPixels { get; init; } = DefaultMaxPixels;
-
-    /// <summary>Largest model file or checkpoint (safetensors or PyTorch zip), bytes. Default 4 GiB (TRGv2 is ~60 MB).</summary>
+    /// <summary>Largest model file or checkpoint (safetensors or PyTorch zip), bytes. Default 4 GiB (a full TRG model is ~150 MB).</summary>
     public long MaxModelBytes { get; init; } = 4L << 30;
 
     /// <summary>Largest pickle (a checkpoint's data.pkl, arkit_subsample.pkl), bytes. Default 64 MiB (real ones: ~100 kB).</summary>
@@ -28,7 +28,7 @@ public sealed record InputLimits
 
     /// <summary>
     /// Most opcodes the unpickler executes for one pickle. Every value it keeps was pushed by one opcode, so this also
-    /// bounds the references a pickle can make it retain (DUP / BINGET amplification). Default 1,000,000 (a TRGv2
+    /// bounds the references a pickle can make it retain (DUP / BINGET amplification). Default 1,000,000 (a TRG
     /// state dict takes about 5,000).
     /// </summary>
     public long MaxPickleOps { get; init; } = 1_000_000;
@@ -52,19 +52,4 @@ public sealed record InputLimits
     /// pose from garbage. Default 1e6.
     /// </summary>
     public float MaxAbsWeight { get; init; } = 1e6f;
-
-    /// <summary>Throws <see cref="ErrorKind.Usage"/> when a limit is not positive.</summary>
-    public InputLimits Validated()
-    {
-        (string Name, double Value)[] all =
-        [
-            (nameof(MaxPixels), MaxPixels), (nameof(MaxModelBytes), MaxModelBytes), (nameof(MaxPickleBytes), MaxPickleBytes),
-            (nameof(MaxPickleOps), MaxPickleOps), (nameof(MaxPickleMemoEntries), MaxPickleMemoEntries),
-            (nameof(MaxTensorElements), MaxTensorElements), (nameof(MaxDataFileBytes), MaxDataFileBytes),
-            (nameof(MaxFacesPerImage), MaxFacesPerImage), (nameof(MaxAbsWeight), MaxAbsWeight),
-        ];
-        foreach (var (name, value) in all)
-            if (!(value > 0)) throw new TrgException(ErrorKind.Usage, $"InputLimits.{name} must be positive (got {value})");
-        return this;
-    }
 }

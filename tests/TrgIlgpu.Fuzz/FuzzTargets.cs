@@ -16,11 +16,14 @@ internal static class FuzzTargets
     /// first use: instrumented code (TrgIlgpu.dll) must not run before SharpFuzz has set up AFL's shared memory.</summary>
     public static InputLimits Limits => _limits ??= new()
     {
-        MaxPixels = 4_000_000, MaxPickleOps = 200_000, MaxPickleMemoEntries = 10_000, MaxTensorElements = 1 << 22,
+        MaxPickleOps = 200_000, MaxPickleMemoEntries = 10_000, MaxTensorElements = 1 << 22,
         MaxDataFileBytes = 8 << 20, MaxModelBytes = 64 << 20, MaxPickleBytes = 8 << 20, MaxFacesPerImage = 64,
     };
 
     private static InputLimits? _limits;
+
+    /// <summary>The image target's pixel limit (ImageLoadOptions.MaxPixels), small for the same reason.</summary>
+    public const long MaxPixels = 4_000_000;
 
     /// <summary>A parser under test: its name, the error kinds it may throw, and how to feed it bytes.</summary>
     public sealed record Target(string Name, ErrorKind[] Kinds, Action<byte[]> Run);
@@ -35,7 +38,7 @@ internal static class FuzzTargets
         new("numpy-pickle", [ErrorKind.InvalidModel, ErrorKind.UnsafeCheckpoint], data => NumpyPickle.ReadArrays(File("data.pkl", data), Limits)),
         new("npy", [ErrorKind.InvalidModel], data => Npy.Parse(data, "fuzz", "fuzz.npy", Limits)),
         new("tfjs", [ErrorKind.InvalidModel], Tfjs),
-        new("image", [ErrorKind.InvalidImage], data => ImageLoader.Load(data, "fuzz.img", new ImageLoadOptions { MaxPixels = Limits.MaxPixels })),
+        new("image", [ErrorKind.InvalidImage], data => ImageLoader.Load(data, "fuzz.img", new ImageLoadOptions { MaxPixels = MaxPixels })),
         new("calibration", [ErrorKind.Usage], data => CameraCalibration.Parse(data, "fuzz.json")),
         new("boxes", [ErrorKind.InvalidBox], data => BoxesFile.Load(File("boxes.json", data), Limits)),
     ];

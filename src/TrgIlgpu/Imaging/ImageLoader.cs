@@ -131,7 +131,8 @@ public static class ImageLoader
                 $"{info.Width}x{info.Height} = {pixels:N0} pixels is over the limit of {options.MaxPixels:N0} (raise it with --max-pixels / ImageLoadOptions.MaxPixels)", name);
 
         if (ImageIntegrity.Problem(data, format) is { } problem)
-            throw new TrgException(ErrorKind.InvalidImage, $"{problem}; refused rather than decoded with missing pixels", name);
+            throw new TrgException(ErrorKind.InvalidImage,
+                problem.StartsWith("truncated", StringComparison.Ordinal) ? $"{problem}; refused rather than decoded with missing pixels" : problem, name);
 
         IImageDecoder decoder = format switch
         {
