@@ -28,6 +28,12 @@ switch (args[0])
     case "replay" when args.Length >= 3:
     {
         var target = FuzzTargets.Find(args[1]);
+        var missing = args[2..].Where(p => !Directory.Exists(p) && !File.Exists(p)).ToList();
+        if (missing.Count > 0)
+        {
+            Console.Error.WriteLine($"trg-fuzz: not found: {string.Join(", ", missing)}");
+            return 2;
+        }
         var files = args[2..].SelectMany(p => Directory.Exists(p) ? Directory.EnumerateFiles(p, "*", SearchOption.AllDirectories) : [p])
             .Where(f => !Path.GetFileName(f).StartsWith('.') && !f.EndsWith("README.txt", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
         int crashes = 0;
