@@ -82,6 +82,8 @@ public sealed class CameraCalibration
     public static CameraCalibration Parse(ReadOnlySpan<byte> json, string? source = null)
     {
         if (json.Length > MaxFileBytes) throw Bad(source, $"calibration is {json.Length} bytes, more than {MaxFileBytes}");
+        // JsonDocument checks UTF-8 only where a string is read; a bad byte in a name would escape as InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(json)) throw Bad(source, "not valid JSON: the text is not valid UTF-8");
         try
         {
             using var doc = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, MaxDepth = 16 });

@@ -94,12 +94,19 @@ internal sealed class BoxesFile
 
     private BoxesFile(string path) => Path = path;
 
-    public static BoxesFile Load(string path)
+    /// <summary>Reads and checks a boxes file within <paramref name="limits"/> (default: <see cref="InputLimits.Default"/>:
+    /// at most <see cref="InputLimits.MaxDataFileBytes"/> bytes and <see cref="InputLimits.MaxFacesPerImage"/> boxes an image).</summary>
+    public static BoxesFile Load(string path, InputLimits? limits = null)
     {
+        limits ??= InputLimits.Default;
         byte[] data;
         try
         {
-            data = File.ReadAllBytes(path);
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            if (stream.Length > limits.MaxDataFileBytes)
+                throw Bad(path, $"{stream.Length:N0} bytes is over the {limits.MaxDataFileBytes:N0}-byte limit for a boxes file (InputLimits.MaxDataFileBytes)");
+            data = new byte[stream.Length];
+            stream.ReadExactly(data);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -109,19 +116,22 @@ internal sealed class BoxesFile
         {
             throw new TrgException(ErrorKind.NotFound, $"cannot read the boxes file: {e.Message}", path, e);
         }
+        // JsonDocument checks UTF-8 only where a string is read; a bad byte in a key would escape as InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(data)) throw Bad(path, "not valid JSON: the text is not valid UTF-8");
         var file = new BoxesFile(path);
         var baseDir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
         try
         {
-            using var doc = JsonDocument.Parse(data, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            using var doc = JsonDocument.Parse(data, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, MaxDepth = 8 });
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw Bad(path, "expected a JSON object mapping image paths or file names to lists of boxes");
             foreach (var entry in doc.RootElement.EnumerateObject())
             {
-                var boxes = ReadBoxes(entry.Value, entry.Name, path);
+                var boxes = ReadBoxes(entry.Value, entry.Name, path, limits);
                 var key = entry.Name;
+                if (key.Length == 0 || key.Contains('\0')) throw Bad(path, $"entry '{Shorten(key)}': not a file name");
                 if (key.Contains('/') || key.Contains('\\') || System.IO.Path.IsPathRooted(key))
-                    file._byFullPath[System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, key))] = boxes;
+                    file._byFullPath[FullPath(System.IO.Path.Combine(baseDir, key), key, path)] = boxes;
                 else
                     file._byName[key] = boxes;
             }
@@ -140,9 +150,11 @@ internal sealed class BoxesFile
         return _byName.TryGetValue(System.IO.Path.GetFileName(imagePath), out boxes) ? boxes : null;
     }
 
-    private static FaceBox[] ReadBoxes(JsonElement value, string key, string path)
+    private static FaceBox[] ReadBoxes(JsonElement value, string key, string path, InputLimits limits)
     {
-        if (value.ValueKind != JsonValueKind.Array) throw Bad(path, $"entry '{key}': expected a list of boxes");
+        if (value.ValueKind != JsonValueKind.Array) throw Bad(path, $"entry '{Shorten(key)}': expected a list of boxes");
+        if (value.GetArrayLength() > limits.MaxFacesPerImage)
+            throw Bad(path, $"entry '{Shorten(key)}': {value.GetArrayLength()} boxes, over the limit of {limits.MaxFacesPerImage} faces an image (InputLimits.MaxFacesPerImage)");
         var boxes = new List<FaceBox>();
         int i = 0;
         foreach (var item in value.EnumerateArray())
@@ -150,13 +162,32 @@ internal sealed class BoxesFile
             var numbers = item.ValueKind == JsonValueKind.Object && item.TryGetProperty("bbox", out var b) ? b : item;
             if (numbers.ValueKind != JsonValueKind.Array || numbers.GetArrayLength() != 4
                 || numbers.EnumerateArray().Any(n => n.ValueKind != JsonValueKind.Number))
-                throw Bad(path, $"entry '{key}', box {i}: expected [l,t,r,b] or {{\"bbox\": [l,t,r,b]}}");
-            var v = numbers.EnumerateArray().Select(n => n.GetSingle()).ToArray();
+                throw Bad(path, $"entry '{Shorten(key)}', box {i}: expected [l,t,r,b] or {{\"bbox\": [l,t,r,b]}}");
+            var v = new float[4];
+            int j = 0;
+            foreach (var n in numbers.EnumerateArray())
+            {
+                // A literal beyond float32 (1e39) would become infinity: refused here, by name, like any bad number.
+                if (!n.TryGetDouble(out double d) || !float.IsFinite((float)d))
+                    throw Bad(path, $"entry '{Shorten(key)}', box {i}: {Shorten(n.GetRawText())} is not a finite coordinate");
+                v[j++] = (float)d;
+            }
             boxes.Add(new FaceBox(v[0], v[1], v[2], v[3]));
             i++;
         }
         return boxes.ToArray();
     }
+
+    private static string FullPath(string combined, string key, string path)
+    {
+        try { return System.IO.Path.GetFullPath(combined); }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            throw Bad(path, $"entry '{Shorten(key)}': not a usable path ({e.Message})");
+        }
+    }
+
+    private static string Shorten(string text) => text.Length <= 60 ? text : text[..60] + "...";
 
     private static TrgException Bad(string path, string message) => new(ErrorKind.InvalidBox, message, path);
 }

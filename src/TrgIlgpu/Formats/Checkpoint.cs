@@ -22,8 +22,11 @@ public static class Checkpoint
 {
     private const string ModulePrefix = "module.";
 
-    public static StateDict ReadStateDict(string path)
+    /// <summary>Reads the state dict of a checkpoint or safetensors file within <paramref name="limits"/> (default:
+    /// <see cref="InputLimits.Default"/>). Errors: NotFound, InvalidModel, UnsafeCheckpoint, each naming the file.</summary>
+    public static StateDict ReadStateDict(string path, InputLimits? limits = null)
     {
+        limits ??= InputLimits.Default;
         if (!File.Exists(path)) throw new TrgException(ErrorKind.NotFound, "file not found", path);
         StateDict raw;
         FileStream file;
@@ -32,17 +35,20 @@ public static class Checkpoint
         catch (UnauthorizedAccessException e) { throw new TrgException(ErrorKind.NotFound, $"cannot read: {e.Message}", path, e); }
         using (file)
         {
+            if (file.Length > limits.MaxModelBytes)
+                throw new TrgException(ErrorKind.InvalidModel,
+                    $"{file.Length} bytes is over the model file limit of {limits.MaxModelBytes} bytes (InputLimits.MaxModelBytes)", path);
             Span<byte> head = stackalloc byte[8];
             int got = file.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
             file.Position = 0;
             switch (Sniff(head[..got], path))
             {
                 case Kind.Zip:
-                    raw = TorchCheckpoint.Read(path, file);
+                    raw = TorchCheckpoint.Read(path, file, limits);
                     break;
                 case Kind.SafeTensors:
                     file.Dispose();
-                    var (tensors, metadata) = SafeTensors.Read(path);
+                    var (tensors, metadata) = SafeTensors.Read(path, limits);
                     var md = new Dictionary<string, string>(metadata) { ["format"] = metadata.GetValueOrDefault("format", "safetensors") };
                     raw = new StateDict { Tensors = tensors.Values.ToList(), Metadata = md, Notes = [], FileBytes = new FileInfo(path).Length };
                     break;

@@ -9,9 +9,6 @@ namespace TrgIlgpu.Formats;
 /// </summary>
 public static class NumpyPickle
 {
-    /// <summary>Largest pickle accepted (the official ones are about 100 kB).</summary>
-    public const long MaxBytes = 64L << 20;
-
     /// <summary>The official key of the 305 subsampled vertex indices in arkit_subsample.pkl.</summary>
     public const string SubsampleKey = "1220_to_305";
 
@@ -28,20 +25,21 @@ public static class NumpyPickle
     };
 
     /// <summary>Unpickles the file into plain values (PyDict, List, long, string, NumpyArray...).</summary>
-    internal static object? Load(string path)
+    internal static object? Load(string path, InputLimits? limits = null)
     {
-        var data = ReadAllBounded(path, MaxBytes, "pickle");
+        limits ??= InputLimits.Default;
+        var data = ReadAllBounded(path, limits.MaxPickleBytes, "pickle");
         if (data.Length == 0) throw new TrgException(ErrorKind.InvalidModel, "empty file, expected a pickle", path);
-        return RestrictedUnpickler.Load(data, path, Profile);
+        return RestrictedUnpickler.Load(data, path, Profile, limits);
     }
 
     /// <summary>
     /// The 305 vertex indices of arkit_subsample.pkl (key 1220_to_305: a list of ints or an integer numpy array),
     /// checked: 305 distinct values in [0, 1220).
     /// </summary>
-    public static long[] ReadSubsample(string path)
+    public static long[] ReadSubsample(string path, InputLimits? limits = null)
     {
-        if (Load(path) is not PyDict dict)
+        if (Load(path, limits) is not PyDict dict)
             throw new TrgException(ErrorKind.InvalidModel, $"expected a dict holding '{SubsampleKey}' (the official arkit_subsample.pkl)", path);
         if (!dict.TryGet(SubsampleKey, out var value))
             throw new TrgException(ErrorKind.InvalidModel,
@@ -78,9 +76,9 @@ public static class NumpyPickle
     }
 
     /// <summary>Every numpy array at the top level of a dict pickle (e.g. init_vtx_cam.pkl), as host tensors.</summary>
-    public static Dictionary<string, HostTensor> ReadArrays(string path)
+    public static Dictionary<string, HostTensor> ReadArrays(string path, InputLimits? limits = null)
     {
-        if (Load(path) is not PyDict dict) throw new TrgException(ErrorKind.InvalidModel, "expected a dict pickle", path);
+        if (Load(path, limits) is not PyDict dict) throw new TrgException(ErrorKind.InvalidModel, "expected a dict pickle", path);
         var r = new Dictionary<string, HostTensor>();
         foreach (var (k, v) in dict.Items)
             if (k is string key && v is NumpyArray arr) r[key] = ToHostTensor(arr, key, path);
@@ -127,7 +125,7 @@ public static class NumpyPickle
         {
             using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
             if (fs.Length > maxBytes)
-                throw new TrgException(ErrorKind.InvalidModel, $"{fs.Length} bytes is larger than any {what} this tool reads ({maxBytes} bytes)", path);
+                throw new TrgException(ErrorKind.InvalidModel, $"{fs.Length} bytes is larger than any {what} this tool reads ({maxBytes} bytes, InputLimits)", path);
             var data = new byte[fs.Length];
             fs.ReadExactly(data);
             return data;

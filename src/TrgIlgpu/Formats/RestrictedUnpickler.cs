@@ -20,39 +20,50 @@ internal sealed class PickleProfile
 /// plain data (PickleValues.cs). A global outside the profile's allow-list is refused the moment the stream names it,
 /// before any later opcode runs; calls (REDUCE) are interpreted here for the few allowed functions, never executed.
 /// Malformed or truncated streams raise InvalidModel; lengths are checked against the bytes left before allocating.
+/// The work is bounded too (<see cref="InputLimits.MaxPickleOps"/>, <see cref="InputLimits.MaxPickleMemoEntries"/>):
+/// each opcode pushes at most one value, so the opcode bound also bounds the references a DUP / BINGET flood can make
+/// it keep, and every byte string it builds is a slice of the input, so what it retains is O(ops + input bytes).
 /// </summary>
 /// <remarks>Razorvine.Pickle was evaluated and not used: it turns unknown globals into ClassDict objects instead of
 /// refusing them, keeps its constructor registry in process-wide static state, and invokes __setstate__ by reflection.</remarks>
 internal sealed class RestrictedUnpickler
 {
-    private const int MaxMemo = 1 << 22;
     private const int HighestProtocol = 5;
 
     private readonly byte[] _data;
     private readonly string _file;
     private readonly string _where;
     private readonly PickleProfile _profile;
+    private readonly InputLimits _limits;
     private readonly List<object?> _stack = [];
     private readonly List<int> _marks = [];
     private readonly Dictionary<long, object?> _memo = [];
     private int _pos;
     private int _opAt;
+    private long _ops;
 
-    private RestrictedUnpickler(byte[] data, string file, string where, PickleProfile profile)
+    private RestrictedUnpickler(byte[] data, string file, string where, PickleProfile profile, InputLimits limits)
     {
-        _data = data; _file = file; _where = where; _profile = profile;
+        _data = data; _file = file; _where = where; _profile = profile; _limits = limits;
     }
 
-    /// <summary>Unpickles <paramref name="data"/>. <paramref name="where"/> names the part of the file in messages
-    /// (e.g. "entry archive/data.pkl"); errors carry <paramref name="file"/>.</summary>
-    public static object? Load(byte[] data, string file, PickleProfile profile, string? where = null)
-        => new RestrictedUnpickler(data, file, where ?? "pickle", profile).Run();
+    /// <summary>Unpickles <paramref name="data"/> within <paramref name="limits"/>. <paramref name="where"/> names the
+    /// part of the file in messages (e.g. "entry archive/data.pkl"); errors carry <paramref name="file"/>.</summary>
+    public static object? Load(byte[] data, string file, PickleProfile profile, InputLimits limits, string? where = null)
+    {
+        if (data.Length > limits.MaxPickleBytes)
+            throw new TrgException(ErrorKind.InvalidModel,
+                $"{where ?? "pickle"} is {data.Length} bytes, over the {limits.MaxPickleBytes}-byte pickle limit (InputLimits.MaxPickleBytes)", file);
+        return new RestrictedUnpickler(data, file, where ?? "pickle", profile, limits).Run();
+    }
 
     private object? Run()
     {
         while (true)
         {
             if (_pos >= _data.Length) throw Malformed("the stream ends without a STOP opcode (truncated file)");
+            if (++_ops > _limits.MaxPickleOps)
+                throw Malformed($"more than {_limits.MaxPickleOps} opcodes (InputLimits.MaxPickleOps); real checkpoints and data pickles need a few thousand");
             _opAt = _pos;
             byte op = _data[_pos++];
             switch (op)
@@ -375,7 +386,8 @@ internal sealed class RestrictedUnpickler
     private void MemoPut(long index)
     {
         if (index < 0) throw Malformed("negative memo index");
-        if (_memo.Count >= MaxMemo && !_memo.ContainsKey(index)) throw Malformed("too many memo entries");
+        if (_memo.Count >= _limits.MaxPickleMemoEntries && !_memo.ContainsKey(index))
+            throw Malformed($"more than {_limits.MaxPickleMemoEntries} memo entries (InputLimits.MaxPickleMemoEntries)");
         _memo[index] = Peek();
     }
 

@@ -16,7 +16,7 @@ namespace TrgIlgpu.Formats;
 public static class SafeTensors
 {
     /// <summary>Largest JSON header accepted (a TRG header is about 20 kB).</summary>
-    public const long MaxHeaderBytes = 100L << 20;
+    public const long MaxHeaderBytes = 16L << 20;
 
     private static readonly Dictionary<string, TensorDType> DTypes = new()
     {
@@ -26,15 +26,19 @@ public static class SafeTensors
 
     private sealed record Entry(string Name, TensorDType DType, int[] Shape, long Begin, long End);
 
-    /// <summary>Reads every tensor (in header order) and the metadata. Errors: NotFound, InvalidModel.</summary>
-    public static (Dictionary<string, HostTensor> Tensors, Dictionary<string, string> Metadata) Read(string path)
+    /// <summary>Reads every tensor (in header order) and the metadata within <paramref name="limits"/> (default:
+    /// <see cref="InputLimits.Default"/>). Errors: NotFound, InvalidModel.</summary>
+    public static (Dictionary<string, HostTensor> Tensors, Dictionary<string, string> Metadata) Read(string path, InputLimits? limits = null)
     {
+        limits ??= InputLimits.Default;
         if (!File.Exists(path)) throw new TrgException(ErrorKind.NotFound, "file not found", path);
         try
         {
             using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
             long length = RandomAccess.GetLength(handle);
-            var (entries, metadata, dataStart) = ReadHeader(handle, length, path);
+            if (length > limits.MaxModelBytes)
+                throw Invalid($"{length} bytes is over the model file limit of {limits.MaxModelBytes} bytes (InputLimits.MaxModelBytes)", path);
+            var (entries, metadata, dataStart) = ReadHeader(handle, length, path, limits);
             var tensors = new Dictionary<string, HostTensor>(entries.Count);
             foreach (var e in entries) tensors[e.Name] = ReadTensor(handle, e, dataStart, path);
             return (tensors, metadata);
@@ -44,11 +48,11 @@ public static class SafeTensors
     }
 
     /// <summary>Reads only the header: tensor names, dtypes and shapes, and the metadata (for inspect).</summary>
-    internal static (List<(string Name, TensorDType DType, int[] Shape)> Tensors, Dictionary<string, string> Metadata) ReadHeaderOnly(string path)
+    internal static (List<(string Name, TensorDType DType, int[] Shape)> Tensors, Dictionary<string, string> Metadata) ReadHeaderOnly(string path, InputLimits? limits = null)
     {
         if (!File.Exists(path)) throw new TrgException(ErrorKind.NotFound, "file not found", path);
         using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        var (entries, metadata, _) = ReadHeader(handle, RandomAccess.GetLength(handle), path);
+        var (entries, metadata, _) = ReadHeader(handle, RandomAccess.GetLength(handle), path, limits ?? InputLimits.Default);
         return (entries.Select(e => (e.Name, e.DType, e.Shape)).ToList(), metadata);
     }
 
@@ -57,13 +61,17 @@ public static class SafeTensors
     /// model file's description needs, without reading its weights. Errors as <see cref="Read"/>.
     /// </summary>
     internal static (List<(string Name, TensorDType DType, int[] Shape)> All, Dictionary<string, HostTensor> Wanted, Dictionary<string, string> Metadata)
-        ReadSelected(string path, IReadOnlySet<string> wanted)
+        ReadSelected(string path, IReadOnlySet<string> wanted, InputLimits? limits = null)
     {
+        limits ??= InputLimits.Default;
         if (!File.Exists(path)) throw new TrgException(ErrorKind.NotFound, "file not found", path);
         try
         {
             using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-            var (entries, metadata, dataStart) = ReadHeader(handle, RandomAccess.GetLength(handle), path);
+            long length = RandomAccess.GetLength(handle);
+            if (length > limits.MaxModelBytes)
+                throw Invalid($"{length} bytes is over the model file limit of {limits.MaxModelBytes} bytes (InputLimits.MaxModelBytes)", path);
+            var (entries, metadata, dataStart) = ReadHeader(handle, length, path, limits);
             var selected = new Dictionary<string, HostTensor>();
             foreach (var e in entries)
                 if (wanted.Contains(e.Name)) selected[e.Name] = ReadTensor(handle, e, dataStart, path);
@@ -73,7 +81,7 @@ public static class SafeTensors
         catch (UnauthorizedAccessException e) { throw new TrgException(ErrorKind.NotFound, $"cannot read: {e.Message}", path, e); }
     }
 
-    private static (List<Entry> Entries, Dictionary<string, string> Metadata, long DataStart) ReadHeader(SafeFileHandle handle, long length, string path)
+    private static (List<Entry> Entries, Dictionary<string, string> Metadata, long DataStart) ReadHeader(SafeFileHandle handle, long length, string path, InputLimits limits)
     {
         if (length < 8) throw Invalid($"{length} bytes is too short for a safetensors file", path);
         Span<byte> head = stackalloc byte[8];
@@ -104,7 +112,7 @@ public static class SafeTensors
                             : throw Invalid($"metadata '{m.Name}' is not a string", path);
                     continue;
                 }
-                entries.Add(ParseEntry(prop, dataLength, path));
+                entries.Add(ParseEntry(prop, dataLength, path, limits));
             }
         }
         catch (JsonException e) { throw new TrgException(ErrorKind.InvalidModel, $"the header is not valid JSON: {e.Message}", path, e); }
@@ -121,7 +129,7 @@ public static class SafeTensors
         return (entries, metadata, dataStart);
     }
 
-    private static Entry ParseEntry(JsonProperty prop, long dataLength, string path)
+    private static Entry ParseEntry(JsonProperty prop, long dataLength, string path, InputLimits limits)
     {
         var name = prop.Name;
         var v = prop.Value;
@@ -140,9 +148,12 @@ public static class SafeTensors
         {
             if (s.ValueKind != JsonValueKind.Number || !s.TryGetInt32(out shape[d]) || shape[d] < 0)
                 throw Invalid($"tensor '{name}' has a bad shape", path);
+            // numel <= 2^31 and shape[d] < 2^31 here, so the product cannot overflow.
             numel = numel * shape[d] > Array.MaxLength ? throw Invalid($"tensor '{name}' is impossibly large", path) : numel * shape[d];
             d++;
         }
+        if (numel > limits.MaxTensorElements)
+            throw Invalid($"tensor '{name}' has {numel} elements, over the limit of {limits.MaxTensorElements} (InputLimits.MaxTensorElements)", path);
         long[] off = new long[2];
         int j = 0;
         foreach (var o in offEl.EnumerateArray())
@@ -150,7 +161,7 @@ public static class SafeTensors
                 throw Invalid($"tensor '{name}' has bad data_offsets", path);
         if (off[0] > off[1] || off[1] > dataLength)
             throw Invalid($"tensor '{name}' data_offsets [{off[0]}, {off[1]}] lie outside the {dataLength} data bytes (truncated file?)", path);
-        long expected = numel * TensorData.ElementSize(dtype);
+        long expected = checked(numel * TensorData.ElementSize(dtype));
         if (off[1] - off[0] != expected)
             throw Invalid($"tensor '{name}' {dtypeName} [{string.Join(",", shape)}] needs {expected} bytes but data_offsets span {off[1] - off[0]}", path);
         return new Entry(name, dtype, shape, off[0], off[1]);

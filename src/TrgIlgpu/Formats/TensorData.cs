@@ -14,6 +14,14 @@ internal static class TensorData
         _ => 1,
     };
 
+    /// <summary><paramref name="numel"/> elements of <paramref name="dt"/> in bytes, or null when that overflows 64 bits.</summary>
+    public static long? ByteCount(long numel, TensorDType dt)
+    {
+        if (numel < 0) return null;
+        try { return checked(numel * ElementSize(dt)); }
+        catch (OverflowException) { return null; }
+    }
+
     public static bool IsFloating(TensorDType dt) => dt is TensorDType.F32 or TensorDType.F16 or TensorDType.BF16 or TensorDType.F64;
 
     public static string Name(TensorDType dt) => dt switch
@@ -76,15 +84,19 @@ internal static class TensorData
 
     /// <summary>
     /// Copies a strided view (offset, size, stride in elements) out of a storage's raw bytes into contiguous bytes.
-    /// Bounds were checked by the caller.
+    /// The caller checks the view against its storage; every index is checked here again (64-bit, no truncating casts),
+    /// so a view that does not fit throws instead of reading the wrong bytes.
     /// </summary>
     public static byte[] Gather(ReadOnlySpan<byte> storage, int elementSize, long offset, long[] size, long[] stride, long numel)
     {
-        var dst = new byte[numel * elementSize];
+        long storageElements = storage.Length / elementSize;
+        var dst = new byte[checked(numel * elementSize)];
         if (numel == 0) return dst;
+        if (offset < 0 || offset > storageElements) throw new ArgumentOutOfRangeException(nameof(offset), "view offset outside its storage");
         if (IsRowMajor(size, stride))
         {
-            storage.Slice((int)(offset * elementSize), dst.Length).CopyTo(dst);
+            if (numel > storageElements - offset) throw new ArgumentOutOfRangeException(nameof(size), "view runs past its storage");
+            storage.Slice(checked((int)(offset * elementSize)), dst.Length).CopyTo(dst);
             return dst;
         }
         int rank = size.Length;
@@ -92,12 +104,13 @@ internal static class TensorData
         long src = offset;
         for (long n = 0; n < numel; n++)
         {
+            if (src < 0 || src >= storageElements) throw new ArgumentOutOfRangeException(nameof(stride), "view runs past its storage");
             storage.Slice((int)(src * elementSize), elementSize).CopyTo(dst.AsSpan((int)(n * elementSize), elementSize));
             // Odometer step over the dimensions, last one fastest.
             for (int d = rank - 1; d >= 0; d--)
             {
-                if (++index[d] < size[d]) { src += stride[d]; break; }
-                src -= (size[d] - 1) * stride[d];
+                if (++index[d] < size[d]) { src = checked(src + stride[d]); break; }
+                src = checked(src - (size[d] - 1) * stride[d]);
                 index[d] = 0;
             }
         }

@@ -13,27 +13,30 @@ namespace TrgIlgpu.Formats;
 /// </summary>
 public static class TfjsWeights
 {
-    /// <summary>Largest manifest or weight file accepted.</summary>
-    public const long MaxBytes = 1L << 30;
-
     /// <summary>
     /// Reads the manifest at <paramref name="manifestPath"/> and the weight files it names (plain file names, looked up
-    /// beside the manifest).
+    /// beside the manifest), within <paramref name="limits"/> (default: <see cref="InputLimits.Default"/>; each file and
+    /// each group's files together at most <see cref="InputLimits.MaxDataFileBytes"/>).
     /// </summary>
-    public static IReadOnlyDictionary<string, HostTensor> Read(string manifestPath)
+    public static IReadOnlyDictionary<string, HostTensor> Read(string manifestPath, InputLimits? limits = null)
     {
-        var manifest = NumpyPickle.ReadAllBounded(manifestPath, MaxBytes, "TF.js weights manifest");
+        limits ??= InputLimits.Default;
+        var manifest = NumpyPickle.ReadAllBounded(manifestPath, limits.MaxDataFileBytes, "TF.js weights manifest");
         var folder = Path.GetDirectoryName(Path.GetFullPath(manifestPath))!;
-        return Decode(manifest, file => NumpyPickle.ReadAllBounded(Path.Combine(folder, file), MaxBytes, "TF.js weight file"), manifestPath);
+        return Decode(manifest, file => NumpyPickle.ReadAllBounded(Path.Combine(folder, file), limits.MaxDataFileBytes, "TF.js weight file"), manifestPath, limits);
     }
 
     /// <summary>
     /// Decodes a manifest (UTF-8 JSON bytes) whose weight files <paramref name="readFile"/> returns by their plain
     /// name. <paramref name="source"/> names the manifest in errors (<see cref="ErrorKind.InvalidModel"/>).
     /// </summary>
-    public static IReadOnlyDictionary<string, HostTensor> Decode(ReadOnlySpan<byte> manifestJson, Func<string, byte[]> readFile, string source)
+    public static IReadOnlyDictionary<string, HostTensor> Decode(ReadOnlySpan<byte> manifestJson, Func<string, byte[]> readFile, string source,
+        InputLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(readFile);
+        limits ??= InputLimits.Default;
+        // JsonDocument checks UTF-8 only where a string is read; a bad byte in a name would escape as InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(manifestJson)) throw Invalid("manifest is not valid UTF-8", source);
         JsonDocument doc;
         try
         {
@@ -50,12 +53,13 @@ public static class TfjsWeights
             var tensors = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
             int groupIndex = 0;
             foreach (var group in doc.RootElement.EnumerateArray())
-                DecodeGroup(group, groupIndex++, readFile, source, tensors);
+                DecodeGroup(group, groupIndex++, readFile, source, tensors, limits);
             return tensors;
         }
     }
 
-    private static void DecodeGroup(JsonElement group, int index, Func<string, byte[]> readFile, string source, Dictionary<string, HostTensor> tensors)
+    private static void DecodeGroup(JsonElement group, int index, Func<string, byte[]> readFile, string source, Dictionary<string, HostTensor> tensors,
+        InputLimits limits)
     {
         string where = $"weight group {index}";
         if (group.ValueKind != JsonValueKind.Object) throw Invalid($"{where} is not an object", source);
@@ -74,7 +78,7 @@ public static class TfjsWeights
             var bytes = readFile(file);
             parts.Add(bytes);
             total += bytes.Length;
-            if (total > MaxBytes) throw Invalid($"{where}: weight files exceed {MaxBytes} bytes", source);
+            if (total > limits.MaxDataFileBytes) throw Invalid($"{where}: weight files exceed {limits.MaxDataFileBytes} bytes (InputLimits.MaxDataFileBytes)", source);
         }
         var data = new byte[total];
         int at = 0;
@@ -83,14 +87,14 @@ public static class TfjsWeights
         long offset = 0;
         foreach (var spec in specs.EnumerateArray())
         {
-            var tensor = DecodeWeight(spec, data, ref offset, where, source);
+            var tensor = DecodeWeight(spec, data, ref offset, where, source, limits);
             if (!tensors.TryAdd(tensor.Name, tensor)) throw Invalid($"weight '{tensor.Name}' appears twice", source);
         }
         if (offset != data.Length)
             throw Invalid($"{where}: its weights take {offset} bytes, its files hold {data.Length}", source);
     }
 
-    private static HostTensor DecodeWeight(JsonElement spec, byte[] data, ref long offset, string where, string source)
+    private static HostTensor DecodeWeight(JsonElement spec, byte[] data, ref long offset, string where, string source, InputLimits limits)
     {
         if (spec.ValueKind != JsonValueKind.Object) throw Invalid($"{where}: a weight entry is not an object", source);
         string name = spec.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String && n.GetString()!.Length > 0
@@ -108,14 +112,15 @@ public static class TfjsWeights
         {
             throw Invalid($"{what}: shape [{string.Join(",", shape)}] is too large", source);
         }
-        if (elements > Array.MaxLength) throw Invalid($"{what}: shape [{string.Join(",", shape)}] is too large", source);
+        if (elements > Math.Min(limits.MaxTensorElements, Array.MaxLength))
+            throw Invalid($"{what}: shape [{string.Join(",", shape)}] is over the limit of {limits.MaxTensorElements} elements (InputLimits.MaxTensorElements)", source);
         if (dtype is not ("float32" or "int32"))
             throw Invalid($"{what}: dtype '{dtype}' is not supported (float32 and int32 are)", source);
 
         Quantization? q = spec.TryGetProperty("quantization", out var qe) ? ReadQuantization(qe, dtype, what, source) : null;
         int width = q?.Width ?? 4;
-        long bytes = elements * width;
-        if (offset + bytes > data.Length)
+        long bytes = checked(elements * width);
+        if (bytes > data.Length - offset)
             throw Invalid($"{what}: shape [{string.Join(",", shape)}] needs {bytes} bytes at offset {offset}, the weight files hold {data.Length}", source);
         var raw = data.AsSpan((int)offset, (int)bytes);
         offset += bytes;

@@ -12,8 +12,6 @@ namespace TrgIlgpu.Formats;
 /// </summary>
 internal static class TorchCheckpoint
 {
-    /// <summary>Largest data.pkl accepted (a state dict's pickle is tens of kB).</summary>
-    public const long MaxPickleBytes = 64L << 20;
     /// <summary>
     /// A compressed entry may not claim more than this many bytes per compressed byte (torch never compresses; real
     /// weights shrink about 1.1x), nor more than <see cref="SmallEntryAllowance"/> when smaller. This bounds what a small
@@ -40,12 +38,12 @@ internal static class TorchCheckpoint
     /// <summary>Keys under which a training checkpoint nests its state dict.</summary>
     internal static readonly string[] NestedKeys = ["state_dict", "model"];
 
-    public static StateDict Read(string path, FileStream file)
+    public static StateDict Read(string path, FileStream file, InputLimits limits)
     {
         try
         {
             using var zip = new ZipArchive(file, ZipArchiveMode.Read, leaveOpen: true);
-            return ReadArchive(path, file.Length, zip);
+            return ReadArchive(path, file.Length, zip, limits);
         }
         catch (InvalidDataException e)
         {
@@ -57,7 +55,7 @@ internal static class TorchCheckpoint
         }
     }
 
-    private static StateDict ReadArchive(string path, long fileBytes, ZipArchive zip)
+    private static StateDict ReadArchive(string path, long fileBytes, ZipArchive zip, InputLimits limits)
     {
         var entries = new Dictionary<string, ZipArchiveEntry>(StringComparer.Ordinal);
         foreach (var e in zip.Entries)
@@ -87,8 +85,9 @@ internal static class TorchCheckpoint
         }
 
         var pklEntry = entries[pickles[0]];
-        if (pklEntry.Length > MaxPickleBytes)
-            throw new TrgException(ErrorKind.InvalidModel, $"'{pklEntry.FullName}' is {pklEntry.Length} bytes, more than a state dict needs", path);
+        if (pklEntry.Length > limits.MaxPickleBytes)
+            throw new TrgException(ErrorKind.InvalidModel,
+                $"'{pklEntry.FullName}' is {pklEntry.Length} bytes, over the {limits.MaxPickleBytes}-byte pickle limit (InputLimits.MaxPickleBytes)", path);
         var pkl = ReadSmall(pklEntry, path);
 
         var storages = new Dictionary<string, TorchStorage>(StringComparer.Ordinal);
@@ -98,7 +97,7 @@ internal static class TorchCheckpoint
             AllowedGlobals = AllowedGlobals,
             PersistentLoad = pid => LoadStorage(pid, storages, path),
         };
-        var root = RestrictedUnpickler.Load(pkl, path, profile, $"entry {pklEntry.FullName}");
+        var root = RestrictedUnpickler.Load(pkl, path, profile, limits, $"entry {pklEntry.FullName}");
 
         var notes = new List<string>();
         var (dict, nestedUnder) = FindStateDict(root, path, notes);
@@ -110,14 +109,16 @@ internal static class TorchCheckpoint
         {
             if (v is not TorchTensor t) { notes.Add($"ignored non-tensor entry '{k}'"); continue; }
             if (k is not string key) throw new TrgException(ErrorKind.InvalidModel, $"state dict key {k} is not a string", path);
-            views.Add((key, t, CheckView(key, t, path)));
+            views.Add((key, t, CheckView(key, t, path, limits)));
         }
         var storageEntries = new Dictionary<string, ZipArchiveEntry>();
         foreach (var s in views.Select(v => v.Tensor.Storage).Distinct())
         {
             if (!entries.TryGetValue(prefix + "data/" + s.Key, out var entry))
                 throw new TrgException(ErrorKind.InvalidModel, $"storage '{s.Key}' has no archive entry {prefix}data/{s.Key}", path);
-            long bytes = s.Numel * TensorData.ElementSize(s.DType);
+            // Checked: a declared element count whose byte size wraps around to the entry's real size must not pass.
+            long bytes = TensorData.ByteCount(s.Numel, s.DType)
+                ?? throw new TrgException(ErrorKind.InvalidModel, $"storage '{s.Key}' declares {s.Numel} {TensorData.Name(s.DType)} elements, an impossible size", path);
             if (entry.Length != bytes)
                 throw new TrgException(ErrorKind.InvalidModel,
                     $"storage '{s.Key}' declares {s.Numel} {TensorData.Name(s.DType)} elements ({bytes} bytes) but its archive entry holds {entry.Length} bytes", path);
@@ -181,7 +182,7 @@ internal static class TorchCheckpoint
     }
 
     /// <summary>Elements of the view, after checking it lies inside its storage.</summary>
-    private static long CheckView(string key, TorchTensor t, string path)
+    private static long CheckView(string key, TorchTensor t, string path, InputLimits limits)
     {
         try
         {
@@ -193,6 +194,9 @@ internal static class TorchCheckpoint
                 if (t.Size[d] > 0) last = checked(last + (t.Size[d] - 1) * t.Stride[d]);
             }
             if (numel > Array.MaxLength) throw new OverflowException();
+            if (numel > limits.MaxTensorElements)
+                throw new TrgException(ErrorKind.InvalidModel,
+                    $"tensor '{key}' {t.ShapeText} has {numel} elements, over the limit of {limits.MaxTensorElements} (InputLimits.MaxTensorElements)", path);
             if (numel > 0 && last >= t.Storage.Numel)
                 throw new TrgException(ErrorKind.InvalidModel,
                     $"tensor '{key}' {t.ShapeText} (offset {t.Offset}, stride [{string.Join(",", t.Stride)}]) needs storage element {last}, " +
@@ -229,7 +233,10 @@ internal static class TorchCheckpoint
         return data;
     }
 
-    /// <summary>Reads exactly the entry's declared bytes into <paramref name="dst"/>; a short or long entry is an error.</summary>
+    /// <summary>
+    /// Reads exactly the entry's declared bytes into <paramref name="dst"/> and checks them against the entry's CRC-32;
+    /// a short or long entry, or one whose bytes do not match its checksum, is an error.
+    /// </summary>
     private static void ReadEntry(ZipArchiveEntry entry, Span<byte> dst, string path)
     {
         using var s = entry.Open();
@@ -242,5 +249,9 @@ internal static class TorchCheckpoint
         }
         Span<byte> probe = stackalloc byte[1];
         if (s.Read(probe) != 0) throw new TrgException(ErrorKind.InvalidModel, $"zip entry '{entry.FullName}' holds more than its declared {dst.Length} bytes", path);
+        uint crc = Crc32.Compute(dst);
+        if (crc != entry.Crc32)
+            throw new TrgException(ErrorKind.InvalidModel,
+                $"zip entry '{entry.FullName}' is corrupt: its CRC-32 is {crc:x8}, the archive says {entry.Crc32:x8}", path);
     }
 }

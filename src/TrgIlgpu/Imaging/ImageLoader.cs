@@ -11,8 +11,8 @@ namespace TrgIlgpu.Imaging;
 /// <summary>How images are decoded.</summary>
 public sealed record ImageLoadOptions
 {
-    /// <summary>Default pixel-count limit: 100 megapixels (300 MB as RGB24).</summary>
-    public const long DefaultMaxPixels = 100_000_000;
+    /// <summary>Default pixel-count limit: 100 megapixels (300 MB as RGB24); <see cref="InputLimits.DefaultMaxPixels"/>.</summary>
+    public const long DefaultMaxPixels = InputLimits.DefaultMaxPixels;
 
     /// <summary>
     /// Largest accepted width x height, checked from the file header before any pixel is decoded, so a small file that
@@ -34,7 +34,10 @@ public sealed record ImageLoadOptions
 /// Decodes PNG, JPEG, BMP, GIF (first frame), TGA, TIFF (first page), WebP and PBM of any pixel format (8/16-bit,
 /// grey, palette, with alpha) to 8-bit RGB. Alpha is dropped, not composited, as OpenCV's IMREAD_COLOR does.
 /// Errors are <see cref="TrgException"/>: <see cref="ErrorKind.NotFound"/> for a missing/unreadable file,
-/// <see cref="ErrorKind.InvalidImage"/> for undecodable data or a broken limit; both name the file.
+/// <see cref="ErrorKind.InvalidImage"/> for undecodable data, a truncated PNG or JPEG (refused, never decoded with a
+/// black remainder: <see cref="ImageIntegrity"/>) or a broken limit; both name the file. Memory: the header's size
+/// is checked against <see cref="ImageLoadOptions.MaxPixels"/> before anything is decoded, and the pixels are decoded
+/// once, straight to RGB24 (docs/limits.md has the measured peaks).
 /// </summary>
 public static class ImageLoader
 {
@@ -48,17 +51,24 @@ public static class ImageLoader
     private static readonly GifDecoder FirstFrameGif = new() { DecodingMode = FrameDecodingMode.First };
     private static readonly TiffDecoder FirstPageTiff = new() { DecodingMode = FrameDecodingMode.First };
 
+    /// <summary>Decodes an image file to packed RGB24; the decoder writes straight into the returned pixels (no copy).</summary>
     public static RgbImage LoadFile(string path, ImageLoadOptions? options = null, CancellationToken cancellationToken = default)
     {
         using var image = LoadFileAsImage(path, options, cancellationToken);
-        return ToRgbImage(image);
+        return Take(image);
     }
 
+    /// <summary>Decodes an encoded image held in memory to packed RGB24 (no copy of the pixels); <paramref name="name"/>
+    /// is used in error messages.</summary>
     public static RgbImage Load(byte[] data, string? name = null, ImageLoadOptions? options = null, CancellationToken cancellationToken = default)
     {
         using var image = LoadAsImage(data, name, options, cancellationToken);
-        return ToRgbImage(image);
+        return Take(image);
     }
+
+    /// <summary>The pixels of an image this class decoded, taken over without a copy where its buffer allows.</summary>
+    private static RgbImage Take(Image<Rgb24> image)
+        => ByteArrayAllocator.TakePixels(image) is { } pixels ? new RgbImage(image.Width, image.Height, pixels) : ToRgbImage(image);
 
     /// <summary>Like <see cref="LoadFile"/>, but returns the ImageSharp image (caller disposes).</summary>
     public static Image<Rgb24> LoadFileAsImage(string path, ImageLoadOptions? options = null, CancellationToken cancellationToken = default)
@@ -67,7 +77,13 @@ public static class ImageLoader
         try
         {
             if (Directory.Exists(path)) throw new TrgException(ErrorKind.NotFound, "is a folder, not an image file", path);
-            data = File.ReadAllBytes(path);
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            long limit = MaxEncodedBytes(options ?? ImageLoadOptions.Default);
+            if (file.Length > limit)
+                throw new TrgException(ErrorKind.InvalidImage,
+                    $"{file.Length:N0} bytes is more than any image within the pixel limit can take ({limit:N0} bytes; --max-pixels / ImageLoadOptions.MaxPixels)", path);
+            data = new byte[file.Length];
+            file.ReadExactly(data);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -79,6 +95,11 @@ public static class ImageLoader
         }
         return LoadAsImage(data, path, options, cancellationToken);
     }
+
+    /// <summary>Largest encoded file read for a pixel limit: 8 bytes a pixel (16-bit RGBA, uncompressed) plus 1 MiB of
+    /// metadata.</summary>
+    private static long MaxEncodedBytes(ImageLoadOptions options)
+        => options.MaxPixels > (long.MaxValue >> 4) ? long.MaxValue : options.MaxPixels * 8 + (1 << 20);
 
     /// <summary>Decodes an encoded image held in memory; <paramref name="name"/> is used in error messages.</summary>
     public static Image<Rgb24> LoadAsImage(byte[] data, string? name = null, ImageLoadOptions? options = null, CancellationToken cancellationToken = default)
@@ -109,6 +130,10 @@ public static class ImageLoader
             throw new TrgException(ErrorKind.InvalidImage,
                 $"{info.Width}x{info.Height} = {pixels:N0} pixels is over the limit of {options.MaxPixels:N0} (raise it with --max-pixels / ImageLoadOptions.MaxPixels)", name);
 
+        if (ImageIntegrity.Problem(data, format) is { } problem)
+            throw new TrgException(ErrorKind.InvalidImage,
+                problem.StartsWith("truncated", StringComparison.Ordinal) ? $"{problem}; refused rather than decoded with missing pixels" : problem, name);
+
         IImageDecoder decoder = format switch
         {
             GifFormat => FirstFrameGif,
@@ -118,7 +143,8 @@ public static class ImageLoader
         Image<Rgb24> image;
         try
         {
-            image = Image.Load<Rgb24>(config, data, decoder);
+            // Straight to RGB24 (the smallest format the engine takes), into one managed buffer (ByteArrayAllocator).
+            image = Image.Load<Rgb24>(ByteArrayAllocator.Configuration, data, decoder);
         }
         catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
         {

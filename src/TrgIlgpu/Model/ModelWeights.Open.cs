@@ -21,11 +21,11 @@ public sealed partial class ModelWeights
     /// the file's content is hashed (<see cref="ContentHash"/>). <see cref="ReadTensors"/> reads the weights.
     /// Errors: NotFound, InvalidModel.
     /// </summary>
-    public static ModelWeights OpenFile(string path)
+    public static ModelWeights OpenFile(string path, InputLimits? limits = null)
     {
         if (!File.Exists(path)) throw new TrgException(ErrorKind.NotFound, "model file not found", path);
         var small = new HashSet<string> { VariantInfo.Subsample.Key, VariantInfo.Triangles.Key };
-        var (all, selected, metadata) = SafeTensors.ReadSelected(path, small);
+        var (all, selected, metadata) = SafeTensors.ReadSelected(path, small, limits);
         CheckFormat(metadata, path);
         var header = all.ToDictionary(t => t.Name, t => (t.DType, t.Shape));
         var problems = new List<string>();
@@ -51,6 +51,7 @@ public sealed partial class ModelWeights
             Metadata = metadata,
             Source = path,
             ContentHash = HashFile(path),
+            ReadLimits = limits,
         };
     }
 
@@ -63,7 +64,7 @@ public sealed partial class ModelWeights
     {
         if (HasTensors) return this;
         if (ContentHash is null) throw new InvalidOperationException($"the weights of '{Source}' were released and have no file to read them from");
-        return Copy(LoadFile(Source).Tensors, ContentHash);
+        return Copy(LoadFile(Source, ReadLimits).Tensors, ContentHash);
     }
 
     /// <summary>A description of these weights (variant, subsample, triangles, metadata, source, content hash) without the tensors.</summary>
@@ -72,8 +73,11 @@ public sealed partial class ModelWeights
     private ModelWeights Copy(IReadOnlyDictionary<string, HostTensor> tensors, string? contentHash) => new()
     {
         Variant = Variant, Tensors = tensors, Subsample = Subsample, Triangles = Triangles, Metadata = Metadata, Source = Source,
-        ContentHash = contentHash,
+        ContentHash = contentHash, ReadLimits = ReadLimits,
     };
+
+    /// <summary>The limits <see cref="OpenFile"/> was given, for <see cref="ReadTensors"/> (null: the defaults).</summary>
+    private InputLimits? ReadLimits { get; init; }
 
     /// <summary>XxHash128 of a file's bytes as 32 hex digits, read in 1 MiB blocks (no copy of the file is kept).</summary>
     internal static string HashFile(string path)

@@ -36,15 +36,17 @@ public sealed partial class ModelWeights
     /// <summary>
     /// Validates tensors (every expected key present with its shape and dtype; extras such as num_batches_tracked
     /// ignored; `subsample` required, `triangles` optional) and builds the weights. The variant comes from
-    /// metadata "variant" when present, else from the keys. Throws TrgException(InvalidModel) listing ALL problems.
+    /// metadata "variant" when present, else from the keys. Throws TrgException(InvalidModel) listing ALL problems,
+    /// including weights that are finite but unusable under <paramref name="limits"/> (see <see cref="Validate"/>).
     /// </summary>
-    public static ModelWeights FromTensors(IEnumerable<HostTensor> tensors, IReadOnlyDictionary<string, string>? metadata, string source)
+    public static ModelWeights FromTensors(IEnumerable<HostTensor> tensors, IReadOnlyDictionary<string, string>? metadata, string source,
+        InputLimits? limits = null)
     {
         var byName = new Dictionary<string, HostTensor>();
         var duplicates = new List<string>();
         foreach (var t in tensors)
             if (!byName.TryAdd(t.Name, t)) duplicates.Add($"tensor '{t.Name}' appears twice");
-        var v = Validate(byName, metadata, requireSubsample: true);
+        var v = Validate(byName, metadata, requireSubsample: true, limits);
         var problems = duplicates.Concat(v.Problems).ToList();
         if (problems.Count > 0 || v.Variant is null) throw new TrgException(ErrorKind.InvalidModel, DescribeProblems(problems), source);
 
@@ -62,22 +64,27 @@ public sealed partial class ModelWeights
         };
     }
 
-    /// <summary>Loads a TrgIlgpu model file (.safetensors, MODEL_SPEC keys + subsample).</summary>
-    public static ModelWeights LoadFile(string path)
+    /// <summary>Loads a TrgIlgpu model file (.safetensors, MODEL_SPEC keys + subsample) within <paramref name="limits"/>
+    /// (default: <see cref="InputLimits.Default"/>).</summary>
+    public static ModelWeights LoadFile(string path, InputLimits? limits = null)
     {
         if (!File.Exists(path)) throw new TrgException(ErrorKind.NotFound, "model file not found", path);
-        var (tensors, metadata) = SafeTensors.Read(path);
+        var (tensors, metadata) = SafeTensors.Read(path, limits);
         CheckFormat(metadata, path);
-        return FromTensors(tensors.Values, metadata, path);
+        return FromTensors(tensors.Values, metadata, path, limits);
     }
 
     /// <summary>
     /// Checks tensors against a variant and reports every problem at once: missing, misshaped or mistyped state-dict
-    /// tensors, non-finite weights, a bad or (when <paramref name="requireSubsample"/>) missing `subsample`, bad
-    /// `triangles`. num_batches_tracked buffers are optional (inference does not use them).
+    /// tensors, non-finite weights, weights that are finite but unusable (a magnitude over
+    /// <see cref="InputLimits.MaxAbsWeight"/>, a negative BatchNorm running variance), a bad or (when
+    /// <paramref name="requireSubsample"/>) missing `subsample`, bad `triangles`. num_batches_tracked buffers are
+    /// optional (inference does not use them).
     /// </summary>
-    public static ModelValidation Validate(IReadOnlyDictionary<string, HostTensor> tensors, IReadOnlyDictionary<string, string>? metadata, bool requireSubsample = true)
+    public static ModelValidation Validate(IReadOnlyDictionary<string, HostTensor> tensors, IReadOnlyDictionary<string, string>? metadata,
+        bool requireSubsample = true, InputLimits? limits = null)
     {
+        limits ??= InputLimits.Default;
         var problems = new List<string>();
         var variant = ResolveVariant(tensors.Keys, metadata, problems);
         if (variant is null)
@@ -86,9 +93,9 @@ public sealed partial class ModelWeights
             var closest = new[] { VariantInfo.Trg, VariantInfo.TrgV2 }.MaxBy(vi => vi.Tensors.Count(s => tensors.ContainsKey(s.Key)))!;
             problems.Add("cannot tell the variant: neither 'deconv_layers.6.weight' (TRG) nor 'predict_68_lmk.3.weight' (TRGv2) is present; " +
                          $"listing what {closest.Name} would need");
-            CheckStateDict(tensors, closest, problems);
+            CheckStateDict(tensors, closest, problems, limits);
         }
-        else CheckStateDict(tensors, variant, problems);
+        else CheckStateDict(tensors, variant, problems, limits);
         CheckExtras(tensors, requireSubsample, problems);
 
         var known = (variant ?? VariantInfo.Trg).Tensors.Select(s => s.Key)
@@ -133,7 +140,7 @@ public sealed partial class ModelWeights
         }
     }
 
-    private static void CheckStateDict(IReadOnlyDictionary<string, HostTensor> tensors, VariantInfo variant, List<string> problems)
+    private static void CheckStateDict(IReadOnlyDictionary<string, HostTensor> tensors, VariantInfo variant, List<string> problems, InputLimits limits)
     {
         foreach (var spec in variant.Tensors)
         {
@@ -148,17 +155,36 @@ public sealed partial class ModelWeights
                 problems.Add($"tensor '{spec.Key}' is {TensorData.Name(t.DType)}, expected a floating type");
             else if (!t.Shape.SequenceEqual(spec.Shape))
                 problems.Add($"tensor '{spec.Key}' has shape {t.ShapeText}, expected {spec.ShapeText}");
-            else if (CountNonFinite(t.F32!) is var bad and > 0)
-                problems.Add($"tensor '{spec.Key}' holds {bad} NaN or infinite values");
+            else if (CheckValues(spec.Key, t.F32!, limits.MaxAbsWeight) is { } problem)
+                problems.Add(problem);
         }
     }
 
-    private static long CountNonFinite(float[] data)
+    /// <summary>
+    /// Null when every value is usable, else what is wrong: NaN or infinite values, finite values beyond
+    /// <paramref name="maxAbs"/> (3e38 in a convolution overflows its sum), or a negative BatchNorm running variance
+    /// (its square root is NaN, or near zero it divides by ~0).
+    /// </summary>
+    private static string? CheckValues(string key, float[] data, float maxAbs)
     {
-        long bad = 0;
+        long nonFinite = 0, huge = 0, negative = 0;
+        float largest = 0, smallest = 0;
+        bool variance = key.EndsWith(".running_var", StringComparison.Ordinal);
         foreach (var x in data)
-            if (!float.IsFinite(x)) bad++;
-        return bad;
+        {
+            if (!float.IsFinite(x)) { nonFinite++; continue; }
+            if (Math.Abs(x) > maxAbs) { huge++; largest = Math.Max(largest, Math.Abs(x)); }
+            if (variance && x < 0) { negative++; smallest = Math.Min(smallest, x); }
+        }
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        if (nonFinite > 0) return $"tensor '{key}' holds {nonFinite} NaN or infinite values";
+        if (huge > 0)
+            return $"tensor '{key}' holds {huge} values beyond ±{maxAbs.ToString("G3", inv)} (largest magnitude {largest.ToString("G3", inv)}): " +
+                   "finite but unusable, the network would overflow (InputLimits.MaxAbsWeight)";
+        if (negative > 0)
+            return $"tensor '{key}' holds {negative} negative running variances (smallest {smallest.ToString("G3", inv)}): " +
+                   "BatchNorm would take the square root of a negative number";
+        return null;
     }
 
     /// <summary>One message listing every problem, one per line.</summary>

@@ -24,7 +24,8 @@ internal static class FormatsTestFiles
         return (code, o.ToString(), e.ToString());
     }
 
-    /// <summary>Every state-dict tensor of the variant filled with seeded random values (never zeros).</summary>
+    /// <summary>Every state-dict tensor of the variant filled with seeded random values (never zeros; running variances
+    /// positive, as a trained model's are).</summary>
     public static List<HostTensor> RandomStateDict(VariantInfo variant, int seed, string prefix = "")
     {
         var rng = new Random(seed);
@@ -37,7 +38,8 @@ internal static class FormatsTestFiles
                 continue;
             }
             var data = new float[spec.Elements];
-            for (int i = 0; i < data.Length; i++) data[i] = rng.NextSingle() * 0.2f - 0.1f;
+            bool variance = spec.Key.EndsWith(".running_var", StringComparison.Ordinal);
+            for (int i = 0; i < data.Length; i++) data[i] = variance ? 0.5f + rng.NextSingle() : rng.NextSingle() * 0.2f - 0.1f;
             list.Add(new HostTensor(prefix + spec.Key, spec.Shape, data));
         }
         return list;

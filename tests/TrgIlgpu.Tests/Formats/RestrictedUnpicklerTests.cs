@@ -4,7 +4,7 @@ namespace TrgIlgpu.Tests.Formats;
 
 public class RestrictedUnpicklerTests
 {
-    private static object? Load(byte[] data) => RestrictedUnpickler.Load(data, "mem.pkl", NumpyPickle.Profile);
+    private static object? Load(byte[] data) => RestrictedUnpickler.Load(data, "mem.pkl", NumpyPickle.Profile, InputLimits.Default);
 
     private static TrgException Refused(byte[] data, ErrorKind kind, string text)
     {
