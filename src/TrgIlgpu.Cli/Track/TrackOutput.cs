@@ -16,6 +16,9 @@ internal abstract class TrackOutput(OutputTarget target) : IDisposable
         csv is not null ? new CsvTrackOutput(OutputTarget.Open(csv, stdout, streaming: true))
             : new JsonLinesTrackOutput(OutputTarget.Open(jsonLines ?? "-", stdout, streaming: true));
 
+    /// <summary>The run begins (the model is loaded): a file output is emptied from here on (an old file is kept until then).</summary>
+    public virtual void Start() => target.Start();
+
     public abstract void Write(TrackedFrame frame, StageTimings timings);
 
     /// <summary>Makes the output final (a file is renamed into place).</summary>
@@ -78,7 +81,13 @@ internal sealed class CsvTrackOutput : TrackOutput
     public const string Header = "frame,time,detected,scene_cut,track_id,source,score,left,top,right,bottom,yaw,pitch,roll,tx,ty,tz,"
         + "smoothed_yaw,smoothed_pitch,smoothed_roll,smoothed_tx,smoothed_ty,smoothed_tz";
 
-    public CsvTrackOutput(OutputTarget target) : base(target) => Line(Header);
+    public CsvTrackOutput(OutputTarget target) : base(target) { }
+
+    public override void Start()
+    {
+        base.Start();
+        Line(Header);
+    }
 
     public override void Write(TrackedFrame frame, StageTimings timings)
     {

@@ -54,6 +54,7 @@ internal sealed class TrackRun(TrackSettings settings, TextWriter stdout, TextWr
             Model = settings.Model, Device = settings.Device, Log = settings.Quiet ? null : stderr, Detector = settings.Detector,
         }, settings.Tracker with { Camera = camera });
         double loadSeconds = clock.Elapsed.TotalSeconds;
+        output.Start();
         using var overlay = settings.OverlayPath is null ? null : VideoWriter.Create(settings.OverlayPath, source.Width, source.Height, source.FrameRate);
         if (!settings.Quiet)
             stderr.WriteLine(string.Format(CultureInfo.InvariantCulture, "trg track: {0} ({1}x{2}, {3:0.###} frames/s{4}), detector every {5} frames, smoothing {6}",
