@@ -20,7 +20,7 @@ namespace TrgIlgpu.Kernels;
 /// As in any Winograd tile, a non-finite input spreads to all four outputs of the tiles whose patch holds it.
 /// </para>
 /// </summary>
-public static class WinogradConvolution
+public static partial class WinogradConvolution
 {
     /// <summary>Output channels per thread; the same padding as the direct kernel, so bias and shortcut weights are shared.</summary>
     public const int ChannelTile = Convolution.ChannelTile;
@@ -96,7 +96,19 @@ public static class WinogradConvolution
         m = Sweep(input, weight, x, hw, cin, u + 3 * cin * SweepStride, patch.R1, true, patch.R3, patch.OkR3, -1f, patch);
         y10 = Add(y10, Left(m), -1f); y11 = Add(y11, Right(m), -1f);
 
-        int oy = 2 * ty, ox = 2 * tx;
+        Finish(output, bias, shortcut, shortcutWeight, b, block, 2 * ty, 2 * tx, y00, y01, y10, y11, active, p);
+    }
+
+    /// <summary>
+    /// The epilogue of one 2x2 output tile x 8 channels (<paramref name="block"/>) at (<paramref name="oy"/>,
+    /// <paramref name="ox"/>): the projection shortcut (if any), then bias, identity shortcut and activation, stored
+    /// unless <paramref name="active"/> is false. Shared by the fused and the three-launch Winograd kernels.
+    /// </summary>
+    private static void Finish(ArrayView<float> output, ArrayView<float> bias, ArrayView<float> shortcut,
+        ArrayView<float> shortcutWeight, int b, int block, int oy, int ox, Acc8 y00, Acc8 y01, Acc8 y10, Acc8 y11,
+        bool active, ConvParams p)
+    {
+        int h = p.OutHeight, w = p.OutWidth;
         int co = block * ChannelTile;
         if (p.ShortcutMode == Convolution.ShortcutProjection)
         {
@@ -107,7 +119,7 @@ public static class WinogradConvolution
             int s00 = oy * ss * sw + ox * ss, s01 = oy * ss * sw + ox1 * ss;
             int s10 = oy1 * ss * sw + ox * ss, s11 = oy1 * ss * sw + ox1 * ss;
             int shw = p.ShortcutHeight * sw;
-            int coutPad = blocks * ChannelTile;
+            int coutPad = p.OutChannelsPadded;
             int sx = b * p.ShortcutChannels * shw;
             int wi = co;
             for (int ci = 0; ci < p.ShortcutChannels; ci++)

@@ -75,9 +75,10 @@ internal static class Compare
         }
         finally { tmp.Delete(true); }
 
-        // The face networks' section (`-- faces`) is kept.
-        string faces = File.Exists(outPath) ? FaceBench.Existing(File.ReadAllText(outPath)) : "";
-        File.WriteAllText(outPath, Report(variant, iters, launches, rows) + (faces.Length > 0 ? "\n" + faces : ""));
+        // The face networks' (`-- faces`) and kernel variants' (`-- kernels`) sections are kept.
+        string old = File.Exists(outPath) ? File.ReadAllText(outPath) : "";
+        string kept = string.Concat(new[] { FaceBench.Existing(old), KernelVariants.Existing(old) }.Where(s => s.Length > 0).Select(s => "\n" + s));
+        File.WriteAllText(outPath, Report(variant, iters, launches, rows) + kept);
         Console.WriteLine($"wrote {outPath}");
         return 0;
     }

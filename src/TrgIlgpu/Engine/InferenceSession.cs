@@ -81,8 +81,8 @@ public sealed class InferenceSession : IDisposable
         {
             Policy = (policy ?? KernelPolicy.For(_device.Kind)).With(convolutions);
             Convolutions = Policy.Convolutions;
-            _kernels = new DeviceKernels(_device.Accelerator, winograd: Convolutions == ConvAlgorithm.Winograd, Policy.GroupSize);
-            _weights = new DeviceWeights(_device.Accelerator, new PackedModel(weights, winograd: Convolutions == ConvAlgorithm.Winograd));
+            _kernels = new DeviceKernels(_device.Accelerator, Policy);
+            _weights = new DeviceWeights(_device.Accelerator, new PackedModel(weights, winograd: Policy.PacksWinograd));
         }
         catch
         {
