@@ -12,8 +12,8 @@ namespace TrgIlgpu.Kernels;
 /// V: row i of V needs only two input rows (B^T has two non-zeros per row), so a sweep holds 4 columns x 8 channels
 /// = 32 accumulators, not 128. PoCL (which runs a work-group as a scalar loop over work-items) then packs the 8
 /// channels of each column into one AVX register, so the whole sweep stays in registers; after each sweep its row of
-/// M is folded into the 2x2 output with A. Measured on PoCL (TRGv2's shapes): 2.8-4.9x less CPU time than the direct
-/// kernel; 16 channels per thread, or all 16 components in one sweep, spill and run slower than the direct kernel.
+/// M is folded into the 2x2 output with A. (16 channels per thread, or all 16 components in one sweep, spill; timings
+/// of this and the variants tried: bench/RESULTS.md, "Kernel variants" and "Kernel design measurements".)
 /// </para>
 /// <para>
 /// Rounding differs from the direct sum but stays well inside the same float64-reference tolerance (0.4-2.5% of it).
@@ -166,8 +166,8 @@ public static partial class WinogradConvolution
     {
         var m = new MRow();
         // Padding taps drop out through a factor of 0 on their (in-range) load, the row sign folded in. Exact
-        // for finite inputs (x 1, x -1, x 0), and measured 35% faster on PoCL than a select per tap (masked loads
-        // whose masks do not stay in registers).
+        // for finite inputs (x 1, x -1, x 0), and faster on PoCL than a select per tap (masked loads whose masks do
+        // not stay in registers; bench/RESULTS.md, "Kernel design measurements").
         float fA = okA ? 1f : 0f, fB = okB ? signB : 0f;
         float a0 = p.OkC0 ? fA : 0f, a2 = p.OkC2 ? fA : 0f, a3 = p.OkC3 ? fA : 0f;
         float b0 = p.OkC0 ? fB : 0f, b2 = p.OkC2 ? fB : 0f, b3 = p.OkC3 ? fB : 0f;

@@ -75,10 +75,11 @@ internal static class Compare
         }
         finally { tmp.Delete(true); }
 
-        // The face networks' (`-- faces`) and kernel variants' (`-- kernels`) sections are kept.
+        // Every section after this report's is kept: each starts with an HTML comment marker (`-- faces`,
+        // `-- kernels`, and the ones written by hand).
         string old = File.Exists(outPath) ? File.ReadAllText(outPath) : "";
-        string kept = string.Concat(new[] { FaceBench.Existing(old), KernelVariants.Existing(old) }.Where(s => s.Length > 0).Select(s => "\n" + s));
-        File.WriteAllText(outPath, Report(variant, iters, launches, rows) + kept);
+        int sections = old.IndexOf("\n<!-- ", StringComparison.Ordinal);
+        File.WriteAllText(outPath, Report(variant, iters, launches, rows) + (sections >= 0 ? old[sections..] : ""));
         Console.WriteLine($"wrote {outPath}");
         return 0;
     }

@@ -281,13 +281,6 @@ internal static class KernelVariants
         return text.TrimEnd('\n') + "\n\n" + section;
     }
 
-    /// <summary>The kernel-variant section of a RESULTS.md text, or empty (so that `compare` keeps it).</summary>
-    public static string Existing(string text)
-    {
-        int b = text.IndexOf(Begin, StringComparison.Ordinal), e = text.IndexOf(End, StringComparison.Ordinal);
-        return b >= 0 && e > b ? text[b..(e + End.Length)] + "\n" : "";
-    }
-
     private static double Median(List<double> xs)
     {
         var s = xs.OrderBy(x => x).ToArray();
