@@ -124,8 +124,8 @@ public static class Convolution
 
     /// <summary>
     /// <see cref="Conv2D"/>'s loop with 16 output channels x 4 positions per thread (same packing, launch with
-    /// <see cref="WideThreadCount"/> threads): each input value loaded feeds 16 multiply-adds instead of 8. Measured on
-    /// PoCL (TRGv2 batch 1, the three 3x3/2 downsampling convolutions): 7.9-8.1 ms -> 5.0-6.1 ms in all.
+    /// <see cref="WideThreadCount"/> threads): each input value loaded feeds 16 multiply-adds instead of 8 (timings:
+    /// bench/RESULTS.md, "Kernel variants").
     /// </summary>
     public static void Conv2DWide(
         ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,

@@ -58,7 +58,7 @@ public static class Tiling
     /// <summary>
     /// 1-D launch over (batch, channel block, position thread), positions fastest: only the last group has spare
     /// threads. (A 2-D launch with positions on X padded small maps to whole groups for every channel block,
-    /// e.g. 9 position threads to 16: up to 1.5x slower on PoCL for those layers.)
+    /// e.g. 9 position threads to 16: slower on PoCL for those layers, bench/RESULTS.md "Kernel design measurements".)
     /// </summary>
     public static KernelConfig Flat(long threads, int group) => new((int)((threads + group - 1) / group), group);
 }

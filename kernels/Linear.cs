@@ -58,8 +58,8 @@ public static class Linear
         if (gid >= p.ThreadCount) return;
         int o = (gid % p.OutBlocks) * ChannelTile;
         int b0 = (gid / p.OutBlocks) * Tiling.Positions;
-        // At batch 1 the clamped copies would repeat every multiply-add three times: one row is 1.5x faster on PoCL.
-        // (Dense, with 8x fewer threads per launch, was 10-15% slower with one row, so it keeps four.)
+        // At batch 1 the clamped copies would repeat every multiply-add three times, so one row is computed. (Dense,
+        // with 8x fewer threads per launch, keeps four: bench/RESULTS.md, "Kernel design measurements".)
         Accumulate(x, weight, p, o, b0, p.Batch == 1, out var a0, out var a1, out var a2, out var a3);
         for (int c = 0; c < ChannelTile; c++)
         {

@@ -9,8 +9,8 @@ namespace TrgIlgpu.Kernels;
 /// With 3 input channels the generic kernel's inner loop runs 3 times per tap, so its per-tap offset arithmetic and
 /// loop control cost as much as its multiply-adds. Here kernel size, stride and channel count are constants (the
 /// row check is hoisted out of the column loop, the loops have constant trip counts), and a thread owns 4 positions
-/// x 16 output channels, so each input value loaded feeds 16 multiply-adds instead of 8. Measured on PoCL (TRGv2
-/// batch 1): 6.5-9.0 ms -> 3.1-3.8 ms; with 8 channels per thread 4.7-6.3 ms.
+/// x 16 output channels, so each input value loaded feeds 16 multiply-adds instead of 8 (timings against the generic
+/// kernels: bench/RESULTS.md, "Kernel variants").
 /// </para>
 /// </summary>
 public static class StemConvolution

@@ -12,15 +12,15 @@ namespace TrgIlgpu.Kernels;
 /// V: row i of V needs only two input rows (B^T has two non-zeros per row), so a sweep holds 4 columns x 8 channels
 /// = 32 accumulators, not 128. PoCL (which runs a work-group as a scalar loop over work-items) then packs the 8
 /// channels of each column into one AVX register, so the whole sweep stays in registers; after each sweep its row of
-/// M is folded into the 2x2 output with A. Measured on PoCL (TRGv2's shapes): 2.8-4.9x less CPU time than the direct
-/// kernel; 16 channels per thread, or all 16 components in one sweep, spill and run slower than the direct kernel.
+/// M is folded into the 2x2 output with A. (16 channels per thread, or all 16 components in one sweep, spill; timings
+/// of this and the variants tried: bench/RESULTS.md, "Kernel variants" and "Kernel design measurements".)
 /// </para>
 /// <para>
 /// Rounding differs from the direct sum but stays well inside the same float64-reference tolerance (0.4-2.5% of it).
 /// As in any Winograd tile, a non-finite input spreads to all four outputs of the tiles whose patch holds it.
 /// </para>
 /// </summary>
-public static class WinogradConvolution
+public static partial class WinogradConvolution
 {
     /// <summary>Output channels per thread; the same padding as the direct kernel, so bias and shortcut weights are shared.</summary>
     public const int ChannelTile = Convolution.ChannelTile;
@@ -96,7 +96,19 @@ public static class WinogradConvolution
         m = Sweep(input, weight, x, hw, cin, u + 3 * cin * SweepStride, patch.R1, true, patch.R3, patch.OkR3, -1f, patch);
         y10 = Add(y10, Left(m), -1f); y11 = Add(y11, Right(m), -1f);
 
-        int oy = 2 * ty, ox = 2 * tx;
+        Finish(output, bias, shortcut, shortcutWeight, b, block, 2 * ty, 2 * tx, y00, y01, y10, y11, active, p);
+    }
+
+    /// <summary>
+    /// The epilogue of one 2x2 output tile x 8 channels (<paramref name="block"/>) at (<paramref name="oy"/>,
+    /// <paramref name="ox"/>): the projection shortcut (if any), then bias, identity shortcut and activation, stored
+    /// unless <paramref name="active"/> is false. Shared by the fused and the three-launch Winograd kernels.
+    /// </summary>
+    private static void Finish(ArrayView<float> output, ArrayView<float> bias, ArrayView<float> shortcut,
+        ArrayView<float> shortcutWeight, int b, int block, int oy, int ox, Acc8 y00, Acc8 y01, Acc8 y10, Acc8 y11,
+        bool active, ConvParams p)
+    {
+        int h = p.OutHeight, w = p.OutWidth;
         int co = block * ChannelTile;
         if (p.ShortcutMode == Convolution.ShortcutProjection)
         {
@@ -107,7 +119,7 @@ public static class WinogradConvolution
             int s00 = oy * ss * sw + ox * ss, s01 = oy * ss * sw + ox1 * ss;
             int s10 = oy1 * ss * sw + ox * ss, s11 = oy1 * ss * sw + ox1 * ss;
             int shw = p.ShortcutHeight * sw;
-            int coutPad = blocks * ChannelTile;
+            int coutPad = p.OutChannelsPadded;
             int sx = b * p.ShortcutChannels * shw;
             int wi = co;
             for (int ci = 0; ci < p.ShortcutChannels; ci++)
@@ -154,8 +166,8 @@ public static class WinogradConvolution
     {
         var m = new MRow();
         // Padding taps drop out through a factor of 0 on their (in-range) load, the row sign folded in. Exact
-        // for finite inputs (x 1, x -1, x 0), and measured 35% faster on PoCL than a select per tap (masked loads
-        // whose masks do not stay in registers).
+        // for finite inputs (x 1, x -1, x 0), and faster on PoCL than a select per tap (masked loads whose masks do
+        // not stay in registers; bench/RESULTS.md, "Kernel design measurements").
         float fA = okA ? 1f : 0f, fB = okB ? signB : 0f;
         float a0 = p.OkC0 ? fA : 0f, a2 = p.OkC2 ? fA : 0f, a3 = p.OkC3 ? fA : 0f;
         float b0 = p.OkC0 ? fB : 0f, b2 = p.OkC2 ? fB : 0f, b3 = p.OkC3 ? fB : 0f;

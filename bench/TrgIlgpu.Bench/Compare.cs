@@ -30,7 +30,6 @@ internal static class Compare
         string outPath = Arg(args, "--out", Path.Combine(root, "bench", "RESULTS.md"));
         string seedSource = $"synthetic:{variant}:1";
         var rows = new List<Row>();
-        int launches = 0;
         var weights = ModelWeights.Load(seedSource);
 
         foreach (var dev in devices)
@@ -40,7 +39,6 @@ internal static class Compare
             foreach (int b in batches)
             {
                 var r = Benchmark.Run(session, b, 3, iters);
-                launches = r.Launches;
                 rows.Add(new Row("TrgIlgpu", session.DeviceName, b, r.MedianMs, r.P90Ms, $"{r.Launches} launches, {r.TotalDeviceBytes / 1048576.0:F0} MiB device memory; crop on device + download included"));
                 Console.WriteLine(rows[^1]);
             }
@@ -75,9 +73,11 @@ internal static class Compare
         }
         finally { tmp.Delete(true); }
 
-        // The face networks' section (`-- faces`) is kept.
-        string faces = File.Exists(outPath) ? FaceBench.Existing(File.ReadAllText(outPath)) : "";
-        File.WriteAllText(outPath, Report(variant, iters, launches, rows) + (faces.Length > 0 ? "\n" + faces : ""));
+        // Every section after this report's is kept: each starts with an HTML comment marker (`-- faces`,
+        // `-- kernels`, and the ones written by hand).
+        string old = File.Exists(outPath) ? File.ReadAllText(outPath) : "";
+        int sections = old.IndexOf("\n<!-- ", StringComparison.Ordinal);
+        File.WriteAllText(outPath, Report(variant, iters, rows) + (sections >= 0 ? old[sections..] : ""));
         Console.WriteLine($"wrote {outPath}");
         return 0;
     }
@@ -130,14 +130,14 @@ internal static class Compare
         return values;
     }
 
-    private static string Report(string variant, int iters, int launches, List<Row> rows)
+    private static string Report(string variant, int iters, List<Row> rows)
     {
         var sb = new StringBuilder();
         sb.AppendLine("# Benchmark results");
         sb.AppendLine();
         sb.AppendLine($"Written by `dotnet run -c Release --project bench/TrgIlgpu.Bench -- compare` on {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
         sb.AppendLine($"Machine: {CpuName()}, {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1L << 30)} GiB; {Environment.OSVersion}.");
-        sb.AppendLine($"Model: {variant}, synthetic weights seed 1 (the same tensors in every engine), 192x192 crops. {iters} timed forwards after 3 warm-up ones; median and p90 in milliseconds. Engine: {launches} kernel launches per forward.");
+        sb.AppendLine($"Model: {variant}, synthetic weights seed 1 (the same tensors in every engine), 192x192 crops. {iters} timed forwards after 3 warm-up ones; median and p90 in milliseconds. The engine's launches a forward (they differ by batch size: the kernel policy) are in its rows.");
         sb.AppendLine();
         foreach (var b in rows.Select(r => r.Batch).Distinct())
         {

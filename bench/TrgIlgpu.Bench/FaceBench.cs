@@ -126,11 +126,4 @@ internal static class FaceBench
         if (b >= 0 && e > b) return text[..b] + section.TrimEnd('\n') + text[(e + End.Length)..];
         return text.TrimEnd('\n') + "\n\n" + section;
     }
-
-    /// <summary>The faces section of a RESULTS.md text, or empty (so that `compare` keeps it when it rewrites the file).</summary>
-    public static string Existing(string text)
-    {
-        int b = text.IndexOf(Begin, StringComparison.Ordinal), e = text.IndexOf(End, StringComparison.Ordinal);
-        return b >= 0 && e > b ? text[b..(e + End.Length)] + "\n" : "";
-    }
 }

@@ -187,20 +187,21 @@ public sealed class ComputeDevice : IDisposable
         return device.Capabilities.GenericAddressSpace;
     }
 
-    private readonly Dictionary<int, DeviceKernels> _kernels = new();
+    private readonly Dictionary<KernelPolicy, DeviceKernels> _kernels = new();
     private StartupTimings? _timings;
     private string? _kernelCache;
 
     /// <summary>
-    /// The one kernel set of this device for a group size (<see cref="KernelPolicy.GroupSize"/>): every session on the
-    /// device (TRG, the face networks) launches the same compiled kernels, each compiled on its first launch.
+    /// The one kernel set of this device for a kernel policy: every session on the device with that policy (TRG and the
+    /// face networks, with the device's default policy) launches the same compiled kernels, each compiled on its first
+    /// launch.
     /// </summary>
-    internal DeviceKernels Kernels(int groupSize)
+    internal DeviceKernels Kernels(KernelPolicy policy)
     {
         lock (_kernels)
         {
-            if (!_kernels.TryGetValue(groupSize, out var kernels))
-                _kernels[groupSize] = kernels = new DeviceKernels(Accelerator, groupSize) { Timings = _timings, CacheDirectory = _kernelCache, Log = _log };
+            if (!_kernels.TryGetValue(policy, out var kernels))
+                _kernels[policy] = kernels = new DeviceKernels(Accelerator, policy) { Timings = _timings, CacheDirectory = _kernelCache, Log = _log };
             return kernels;
         }
     }

@@ -4,11 +4,31 @@ using TrgIlgpu.Kernels;
 namespace TrgIlgpu.Backends;
 
 /// <summary>
-/// Which kernel shapes a session uses on a kind of device: the one place for that decision (read by
-/// <see cref="InferenceSession"/>; `trg ptx --plan` previews the CUDA one).
+/// The kernel variants a convolution can run with; each name is the plan's kernel label (the three-launch
+/// <see cref="WinogradGemmF2"/> shows as <c>WinogradInputF2</c>, <c>WinogradGemmF2</c>, <c>WinogradOutputF2</c>).
+/// </summary>
+public enum ConvKernel
+{
+    /// <summary><see cref="Convolution.Conv2D"/>: 8 channels x 4 positions a thread, any shape.</summary>
+    Conv2D,
+    /// <summary><see cref="Convolution.Conv2DWide"/>: 16 channels x 4 positions, whole 16-channel tiles, no projection.</summary>
+    Conv2DWide,
+    /// <summary><see cref="StemConvolution.Stem7x7S2"/>: the 3-channel 7x7/2 stem.</summary>
+    Stem7x7S2,
+    /// <summary><see cref="WinogradConvolution.WinogradF2x3"/>: Winograd F(2x2, 3x3), transforms fused, one launch.</summary>
+    WinogradF2x3,
+    /// <summary><see cref="WinogradConvolution"/>: Winograd F(2x2, 3x3) as input transform, batched product, output transform.</summary>
+    WinogradGemmF2,
+}
+
+/// <summary>
+/// Which kernel shapes a session uses on a kind of device: the one place for that decision, read by
+/// <see cref="InferenceSession"/> (packing and kernels), the forward plan (<see cref="ConvKernelFor"/>), the tests and the
+/// kernel-variant benchmark (`TrgIlgpu.Bench -- kernels`); `trg ptx --plan` previews the CUDA one.
 /// <para>
-/// OpenCL and the CPU accelerator: Winograd F(2x2, 3x3) for the 3x3 stride-1 convolutions (measured about twice
-/// as fast as direct on PoCL, docs/devices.md), groups of 64 threads.
+/// OpenCL and the CPU accelerator: Winograd F(2x2, 3x3) for the 3x3 stride-1 convolutions, in its three-launch
+/// batched-product form where that measured faster than the fused kernel on PoCL (<see cref="GemmPays"/>;
+/// bench/RESULTS.md, "Kernel variants"), fused elsewhere; groups of 64 threads.
 /// </para>
 /// <para>
 /// CUDA: direct convolutions, groups of 64 threads; not measured on a GPU yet. Findings from ptxas 11.8 for sm_90
@@ -21,16 +41,65 @@ namespace TrgIlgpu.Backends;
 /// </summary>
 /// <param name="Convolutions">How the 3x3 stride-1 convolutions run (never <see cref="ConvAlgorithm.Auto"/>).</param>
 /// <param name="GroupSize">Threads a group for the 1-D launches (capped by the device's maximum).</param>
-public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize)
+/// <param name="Winograd">The Winograd kernel when <paramref name="Convolutions"/> is Winograd: the fused
+/// <see cref="ConvKernel.WinogradF2x3"/> everywhere, or <see cref="ConvKernel.WinogradGemmF2"/>: the three-launch form
+/// where it pays (<see cref="GemmPays"/>), the fused one elsewhere.</param>
+public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, ConvKernel Winograd = ConvKernel.WinogradGemmF2)
 {
     /// <summary>The policy for <paramref name="kind"/> (Auto is resolved by the caller to the device it opened).</summary>
     public static KernelPolicy For(DeviceKind kind) => kind switch
     {
         DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize),
-        _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize),
+        _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2),
     };
 
     /// <summary>This policy with <paramref name="convolutions"/> instead, unless that is Auto.</summary>
     public KernelPolicy With(ConvAlgorithm convolutions) =>
         convolutions == ConvAlgorithm.Auto ? this : this with { Convolutions = convolutions };
+
+    /// <summary>Whether the 3x3 stride-1 convolutions' weights are packed for Winograd (U = G g G^T).</summary>
+    public bool PacksWinograd => Convolutions == ConvAlgorithm.Winograd;
+
+    /// <summary>
+    /// The kernel for convolution <paramref name="p"/>: Winograd when its weights are packed for it (the three-launch
+    /// form where this policy allows it and <see cref="GemmPays"/>, else the fused kernel), else the 3-channel stem,
+    /// the 16-channel tile where whole tiles fit, else the 8-channel direct kernel.
+    /// </summary>
+    public ConvKernel ConvKernelFor(in ConvParams p, bool winogradPacked) =>
+        winogradPacked ? (Winograd == ConvKernel.WinogradGemmF2 && GemmPays(p) ? ConvKernel.WinogradGemmF2 : ConvKernel.WinogradF2x3)
+        : StemConvolution.Supports(p) ? ConvKernel.Stem7x7S2
+        : Convolution.SupportsWide(p) ? ConvKernel.Conv2DWide
+        : ConvKernel.Conv2D;
+
+    /// <summary>
+    /// Whether the three-launch Winograd beats the fused kernel on <paramref name="p"/> (measured on PoCL, TRGv2's
+    /// shapes at batch 1 and 8, bench/RESULTS.md "Kernel variants"): it does where the weights outweigh the tiles —
+    /// at least <see cref="GemmMinTiles"/> tiles in the batch (fewer leave its 4-tile threads mostly idle: layer 4 at
+    /// batch 1 has 9) and at most <see cref="GemmTilesPerChannel"/> per output channel (beyond, the scratch V and M of
+    /// a large map cost more than the transforms they save: layer 1 at any batch, layer 2 at batch 8).
+    /// </summary>
+    public static bool GemmPays(in ConvParams p)
+    {
+        int tiles = WinogradConvolution.TileCount(p);
+        return tiles >= GemmMinTiles && tiles <= GemmTilesPerChannel * p.OutChannels;
+    }
+
+    /// <summary>Fewest tiles (whole batch) for which <see cref="GemmPays"/>.</summary>
+    public const int GemmMinTiles = 16;
+
+    /// <summary>Most tiles (whole batch) per output channel for which <see cref="GemmPays"/>.</summary>
+    public const int GemmTilesPerChannel = 2;
+
+    /// <summary>Every variant that can compute <paramref name="p"/> (its weights packed as each needs): the benchmark's list.</summary>
+    public static IReadOnlyList<ConvKernel> Candidates(in ConvParams p)
+    {
+        var all = new List<ConvKernel> { ConvKernel.Conv2D };
+        if (Convolution.SupportsWide(p)) all.Add(ConvKernel.Conv2DWide);
+        if (StemConvolution.Supports(p)) all.Add(ConvKernel.Stem7x7S2);
+        if (WinogradConvolution.Supports(p)) all.AddRange([ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2]);
+        return all;
+    }
+
+    /// <summary>Whether <paramref name="kernel"/> reads Winograd-packed weights.</summary>
+    public static bool IsWinograd(ConvKernel kernel) => kernel is ConvKernel.WinogradF2x3 or ConvKernel.WinogradGemmF2;
 }

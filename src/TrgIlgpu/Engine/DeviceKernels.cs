@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using TrgIlgpu.Backends;
 using TrgIlgpu.Diagnostics;
 using TrgIlgpu.Kernels;
 
@@ -13,6 +14,9 @@ internal sealed class DeviceKernels
     public Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<FaceParams>, V, int> CropNormalize => Load(ref field, Preprocess.CropNormalize);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, ConvParams> Conv2D => Load(ref field, Convolution.Conv2D);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, ConvParams> WinogradConv3x3 => Load(ref field, WinogradConvolution.WinogradF2x3);
+    public Action<AcceleratorStream, KernelConfig, V, V, ConvParams> WinogradInputF2 => Load(ref field, WinogradConvolution.WinogradInputF2);
+    public Action<AcceleratorStream, KernelConfig, V, V, V, ConvParams> WinogradGemmF2 => Load(ref field, WinogradConvolution.WinogradGemmF2);
+    public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> WinogradOutputF2 => Load(ref field, WinogradConvolution.WinogradOutputF2);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, ConvParams> StemConv7x7S2 => Load(ref field, StemConvolution.Stem7x7S2);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> Conv2DWide => Load(ref field, Convolution.Conv2DWide);
     public Action<AcceleratorStream, KernelConfig, V, V, PoolParams> MaxPool => Load(ref field, Pooling.MaxPool3x3S2);
@@ -33,6 +37,9 @@ internal sealed class DeviceKernels
     private readonly Accelerator _accelerator;
     private readonly object _gate = new();
 
+    /// <summary>The kernel policy of the plans that launch these kernels (each picks its convolutions' kernels from it).</summary>
+    public KernelPolicy Policy { get; }
+
     /// <summary>Threads per group: the policy's (64), or the device's maximum when smaller.</summary>
     public readonly int GroupSize;
 
@@ -49,16 +56,20 @@ internal sealed class DeviceKernels
     public int CompiledCount { get; private set; }
 
     /// <param name="a">The accelerator the kernels run on.</param>
-    /// <param name="groupSize">Threads a group wanted (<see cref="Backends.KernelPolicy.GroupSize"/>).</param>
+    /// <param name="policy">
+    /// The policy of the plans that launch these kernels (default: Winograd convolutions, groups of
+    /// <see cref="Tiling.GroupSize"/>); its group size is capped by the device's maximum.
+    /// </param>
     /// <remarks>
     /// Nothing is compiled here: each kernel is compiled on its first use (the first launch of a plan that uses it),
     /// so a session compiles exactly the kernels its plans launch, and the sessions of one device share one set
     /// (<see cref="Backends.ComputeDevice.Kernels"/>): the face finder and TRG never compile a kernel twice.
     /// </remarks>
-    public DeviceKernels(Accelerator a, int groupSize = Tiling.GroupSize)
+    public DeviceKernels(Accelerator a, KernelPolicy? policy = null)
     {
         _accelerator = a;
-        GroupSize = Math.Min(groupSize, a.MaxNumThreadsPerGroup);
+        Policy = policy ?? new KernelPolicy(ConvAlgorithm.Winograd, Tiling.GroupSize);
+        GroupSize = Math.Min(Policy.GroupSize, a.MaxNumThreadsPerGroup);
     }
 
     /// <summary>The kernel in <paramref name="slot"/>, compiled on first use (once, thread-safe; <see cref="KernelSourceCache"/>).</summary>

@@ -30,7 +30,7 @@ internal sealed class FaceSession : IDisposable
         _ownsDevice = ownsDevice;
         try
         {
-            _kernels = DeviceFailures.LoadKernels(device, () => device.Kernels(KernelPolicy.For(device.Kind).GroupSize));
+            _kernels = DeviceFailures.LoadKernels(device, () => device.Kernels(KernelPolicy.For(device.Kind)));
             foreach (var n in networks.Distinct())
             {
                 List<NamedFaceLayer> packed;

@@ -1,3 +1,4 @@
+using TrgIlgpu.Backends;
 using System.Text;
 using ILGPU;
 using ILGPU.Runtime;
@@ -26,6 +27,9 @@ public sealed class ForwardPlan : IDisposable
 
     private readonly DeviceWeights _w;
 
+    /// <summary>Every convolution of the forward with its launch parameters and kernel (the kernel benchmark's shapes).</summary>
+    internal IReadOnlyList<NetworkBuilder.NamedConvolution> Convolutions { get; } = [];
+
     internal ForwardPlan(Accelerator accelerator, DeviceKernels kernels, DeviceWeights weights, Func<ArrayView<byte>> images, int batch)
     {
         Batch = batch;
@@ -37,7 +41,9 @@ public sealed class ForwardPlan : IDisposable
         Graph = new ComputeGraph(v.Name);
         try
         {
-            TrgNetwork.Build(new NetworkBuilder(Graph, kernels, weights), batch, Layout, images, Faces, Results);
+            var builder = new NetworkBuilder(Graph, kernels, weights);
+            TrgNetwork.Build(builder, batch, Layout, images, Faces, Results);
+            Convolutions = builder.Convolutions;
             Graph.Allocate(accelerator);
         }
         catch
@@ -84,7 +90,7 @@ public sealed class ForwardPlan : IDisposable
     public string Describe()
     {
         var sb = new StringBuilder();
-        bool winograd = Ops.Any(o => o.Kernel == "WinogradF2x3");
+        bool winograd = Convolutions.Any(c => KernelPolicy.IsWinograd(c.Kernel));
         sb.AppendLine($"forward plan: {_w.Variant.Name}, batch {Batch}, {Ops.Count} launches, {AllocatedBytes / 1048576.0:F1} MiB activations+results, {_w.AllocatedBytes / 1048576.0:F1} MiB weights, 3x3 stride-1 convolutions {(winograd ? "Winograd F(2x2,3x3)" : "direct")}");
         int i = 0;
         foreach (var op in Ops)

@@ -180,7 +180,7 @@ public sealed class InferenceSession : IDisposable
         var chosen = (policy ?? KernelPolicy.For(device.Kind)).With(convolutions);
         if (loading.Timings is not null) device.Timings ??= loading.Timings;
         if (loading.Cache is not null) device.KernelCache ??= loading.Cache.KernelDirectory;
-        var kernels = DeviceFailures.LoadKernels(device, () => device.Kernels(chosen.GroupSize));
+        var kernels = DeviceFailures.LoadKernels(device, () => device.Kernels(chosen));
         var (uploaded, hit) = Upload(weights, device, chosen.Convolutions, loading, log);
         try
         {
@@ -213,7 +213,7 @@ public sealed class InferenceSession : IDisposable
         ModelWeights full;
         using (timings.Time(StartupPhase.ModelRead)) full = weights.ReadTensors();
         PackedModel packed;
-        using (timings.Time(StartupPhase.Packing)) packed = new PackedModel(full, winograd: convolutions == ConvAlgorithm.Winograd);
+        using (timings.Time(StartupPhase.Packing)) packed = new PackedModel(full, winograd: convolutions == ConvAlgorithm.Winograd); // = KernelPolicy.PacksWinograd
         DeviceWeights uploaded;
         using (timings.Time(StartupPhase.Upload))
             uploaded = DeviceFailures.Guard(DeviceStage.Allocate, device.Kind, device.Description, what, () => new DeviceWeights(device.Accelerator, packed));

@@ -20,6 +20,33 @@ public sealed class KernelPolicyTests
     }
 
     [Fact]
+    public void ConvKernelFor_PicksEachVariantWhereItApplies()
+    {
+        var pocl = KernelPolicy.For(DeviceKind.OpenCL);
+        Assert.Equal(ConvKernel.WinogradGemmF2, pocl.Winograd);
+        static ConvParams Conv(int batch, int cin, int size, int cout, int k = 3, int stride = 1) => new()
+        {
+            Batch = batch, InChannels = cin, InHeight = size, InWidth = size, OutChannels = cout,
+            OutHeight = (size + 2 * (k / 2) - k) / stride + 1, OutWidth = (size + 2 * (k / 2) - k) / stride + 1,
+            Kernel = k, Stride = stride, Pad = k / 2,
+        };
+        // Winograd-packed: the product where the tiles are between 16 and 2 per output channel, else fused.
+        Assert.Equal(ConvKernel.WinogradF2x3, pocl.ConvKernelFor(Conv(1, 512, 6, 512), winogradPacked: true));   // 9 tiles
+        Assert.Equal(ConvKernel.WinogradGemmF2, pocl.ConvKernelFor(Conv(8, 512, 6, 512), winogradPacked: true));  // 72
+        Assert.Equal(ConvKernel.WinogradGemmF2, pocl.ConvKernelFor(Conv(1, 128, 24, 128), winogradPacked: true)); // 144 <= 256
+        Assert.Equal(ConvKernel.WinogradF2x3, pocl.ConvKernelFor(Conv(1, 64, 48, 64), winogradPacked: true));    // 576 > 128
+        Assert.Equal(ConvKernel.WinogradF2x3, (pocl with { Winograd = ConvKernel.WinogradF2x3 }).ConvKernelFor(Conv(8, 512, 6, 512), true));
+        // Direct weights: stem, 16-channel tile, else 8-channel.
+        Assert.Equal(ConvKernel.Stem7x7S2, pocl.ConvKernelFor(Conv(1, 3, 192, 64, k: 7, stride: 2), winogradPacked: false));
+        Assert.Equal(ConvKernel.Conv2DWide, pocl.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), winogradPacked: false));
+        Assert.Equal(ConvKernel.Conv2D, pocl.ConvKernelFor(Conv(1, 256, 24, 68, k: 1), winogradPacked: false));
+        // The benchmark's candidates: every variant that can run the shape.
+        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2],
+            KernelPolicy.Candidates(Conv(1, 64, 48, 64)));
+        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Stem7x7S2], KernelPolicy.Candidates(Conv(1, 3, 192, 64, k: 7, stride: 2)));
+    }
+
+    [Fact]
     public void CudaPlan_OnACudaShapedCpu_HasCudaLaunchShapes()
     {
         var policy = KernelPolicy.For(DeviceKind.Cuda);

@@ -5,8 +5,10 @@ using static TrgIlgpu.Tests.Kernels.ConvolutionKernelTests;
 namespace TrgIlgpu.Tests.Kernels;
 
 /// <summary>
-/// WinogradConvolution.WinogradF2x3 against the same float64 reference as the direct kernel (conv2d 3x3/1/1 + BatchNorm
+/// WinogradConvolution.WinogradF2x3 and the three launches of WinogradConvolution (input transform, batched
+/// product, output transform) against the same float64 reference as the direct kernel (conv2d 3x3/1/1 + BatchNorm
 /// (+ shortcut) + activation, written from the definition, not from Winograd's algebra), with the same tolerance.
+/// The scratch tensors V and M are poisoned too, with a guard past their ends that must stay untouched.
 /// </summary>
 [Collection(KernelCollection.Name)]
 public sealed class WinogradKernelTests(KernelDevices devices)
@@ -66,5 +68,27 @@ public sealed class WinogradKernelTests(KernelDevices devices)
 
         Expect.Close($"WinogradConv3x3 {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
         Expect.Untouched($"WinogradConv3x3 {c}: past the output", got, i => i < t.OutShape.Length);
+
+        // The same convolution in three launches, through poisoned scratch tensors.
+        var p = t.Params;
+        long vLength = WinogradConvolution.TransformLength(p), mLength = WinogradConvolution.ProductLength(p);
+        var v = d.Poisoned(vLength + guard);
+        var m = d.Poisoned(mLength + guard);
+        var split = d.Poisoned(t.OutShape.Length + guard);
+        var input = d.Upload(t.Input).View;
+        d.Kernels.WinogradInputF2(d.Stream, d.Config(WinogradConvolution.InputThreadCount(p)), input, v.View, p);
+        d.Kernels.WinogradGemmF2(d.Stream, d.Config(WinogradConvolution.GemmThreadCount(p)), v.View, d.Upload(packed.Weight).View, m.View, p);
+        d.Kernels.WinogradOutputF2(d.Stream, d.Config(WinogradConvolution.OutputThreadCount(p)), m.View, d.Upload(packed.Bias).View,
+            t.Shortcut is null ? d.Unused : d.Upload(t.Shortcut).View,
+            packed.ShortcutWeight is null ? d.Unused : d.Upload(packed.ShortcutWeight).View, split.View, p);
+        got = d.Download(split);
+        Expect.Close($"WinogradGemm (3 launches) {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
+        Expect.Untouched($"WinogradGemm {c}: past the output", got, i => i < t.OutShape.Length);
+        var transformed = d.Download(v);
+        Expect.Untouched($"WinogradGemm {c}: past V", transformed, i => i < vLength);
+        Assert.DoesNotContain(transformed.Take((int)vLength), Poison.Is);
+        var product = d.Download(m);
+        Expect.Untouched($"WinogradGemm {c}: past M", product, i => i < mLength);
+        Assert.DoesNotContain(product.Take((int)mLength), Poison.Is);
     }
 }

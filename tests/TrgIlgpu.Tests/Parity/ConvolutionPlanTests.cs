@@ -1,9 +1,11 @@
+using TrgIlgpu.Backends;
 using TrgIlgpu.Engine;
+using TrgIlgpu.Kernels;
 using TrgIlgpu.Model;
 
 namespace TrgIlgpu.Tests.Parity;
 
-/// <summary>Which kernel the forward plan launches for each convolution, and how the algorithm is chosen.</summary>
+/// <summary>Which kernel the forward plan launches for each convolution (from the session's <see cref="KernelPolicy"/>), and how the algorithm is chosen.</summary>
 public sealed class ConvolutionPlanTests
 {
     /// <summary>The 3x3 stride-1 convolutions of TRGv2 (ResNet-18 layers 1-4 without the downsampling conv1s, heatmap).</summary>
@@ -19,29 +21,58 @@ public sealed class ConvolutionPlanTests
     /// <summary>The blocks' conv2 with a 1x1 projection shortcut: the direct plan runs them with the 8-channel kernel.</summary>
     private static readonly string[] ProjectionConv2 = ["layer2.0.conv2", "layer3.0.conv2", "layer4.0.conv2"];
 
+    /// <summary>Launches of the TRGv2 plan with one launch a convolution (the fused Winograd or the direct kernels).</summary>
+    private const int FusedLaunches = 37;
+
     [Theory]
-    [InlineData(ConvAlgorithm.Winograd)]
-    [InlineData(ConvAlgorithm.Direct)]
-    public void Plan_RunsEveryConvolutionWithTheExpectedKernel(ConvAlgorithm algorithm)
+    [InlineData(ConvAlgorithm.Winograd, ConvKernel.WinogradGemmF2)]
+    [InlineData(ConvAlgorithm.Winograd, ConvKernel.WinogradF2x3)]
+    [InlineData(ConvAlgorithm.Direct, ConvKernel.WinogradGemmF2)]
+    public void Plan_RunsEveryConvolutionWithTheExpectedKernel(ConvAlgorithm algorithm, ConvKernel winograd)
     {
-        using var session = new InferenceSession(ModelWeights.Load("synthetic:trgv2:3"), DeviceKind.Cpu, null, algorithm);
+        var policy = new KernelPolicy(algorithm, Tiling.GroupSize, winograd);
+        using var session = new InferenceSession(ModelWeights.Load("synthetic:trgv2:3"), ComputeDevice.Open(DeviceKind.Cpu), ConvAlgorithm.Auto, policy);
         Assert.Equal(algorithm, session.Convolutions);
         var plan = session.Plan(2);
-
-        Assert.True(plan.Ops.Count <= 37, $"{plan.Ops.Count} launches per forward");
         var byName = plan.Ops.ToDictionary(o => o.Name);
+        var chosen = plan.Convolutions.ToDictionary(c => c.Name, c => c.Kernel);
+        Assert.Equal(19, chosen.Count);
+
         foreach (var name in Stride1Conv3x3)
         {
-            string expected = algorithm == ConvAlgorithm.Winograd ? "WinogradF2x3"
-                : ProjectionConv2.Contains(name) ? "Conv2D" : "Conv2DWide";
-            Assert.Equal(expected, byName[name].Kernel);
+            var kernel = chosen[name];
+            if (algorithm == ConvAlgorithm.Direct)
+            {
+                Assert.Equal(ProjectionConv2.Contains(name) ? ConvKernel.Conv2D : ConvKernel.Conv2DWide, kernel);
+                Assert.Equal(kernel.ToString(), byName[name].Kernel);
+                continue;
+            }
+            var p = plan.Convolutions.Single(c => c.Name == name).Params;
+            bool gemm = winograd == ConvKernel.WinogradGemmF2 && KernelPolicy.GemmPays(p);
+            Assert.Equal(gemm ? ConvKernel.WinogradGemmF2 : ConvKernel.WinogradF2x3, kernel);
+            // The three-launch form: input transform and product right before the convolution's output launch.
+            Assert.Equal(gemm ? "WinogradOutputF2" : "WinogradF2x3", byName[name].Kernel);
+            Assert.Equal(gemm, byName.ContainsKey($"{name}.winograd_in"));
+            if (!gemm) continue;
+            Assert.Equal("WinogradInputF2", byName[$"{name}.winograd_in"].Kernel);
+            Assert.Equal("WinogradGemmF2", byName[$"{name}.winograd_gemm"].Kernel);
+            Assert.Equal(byName[name].Index - 1, byName[$"{name}.winograd_gemm"].Index);
         }
+        int gemms = chosen.Values.Count(k => k == ConvKernel.WinogradGemmF2);
+        Assert.Equal(FusedLaunches + 2 * gemms, plan.Ops.Count);
+        if (algorithm == ConvAlgorithm.Winograd && winograd == ConvKernel.WinogradGemmF2)
+        {
+            // At batch 2: layer 1 (1152 tiles, 64 channels) stays fused, layer 3 (72 tiles, 256 channels) takes the product.
+            Assert.Equal(ConvKernel.WinogradF2x3, chosen["layer1.0.conv1"]);
+            Assert.Equal(ConvKernel.WinogradGemmF2, chosen["layer3.1.conv1"]);
+        }
+        else Assert.Equal(0, gemms);
+
         // The 3-channel stem, the 3x3/2 downsampling convolutions (whole 16-channel tiles) and the 68-channel 1x1.
         Assert.Equal("Stem7x7S2", byName["conv1"].Kernel);
         foreach (var name in new[] { "layer2.0.conv1", "layer3.0.conv1", "layer4.0.conv1" })
             Assert.Equal("Conv2DWide", byName[name].Kernel);
         Assert.Equal("Conv2D", byName["heatmap.conv1x1"].Kernel);
-        Assert.Equal(algorithm == ConvAlgorithm.Winograd ? Stride1Conv3x3.Length : 0, plan.Ops.Count(o => o.Kernel == "WinogradF2x3"));
         Assert.Contains(algorithm == ConvAlgorithm.Winograd ? "Winograd F(2x2,3x3)" : "convolutions direct", plan.Describe());
     }
 

@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using TrgIlgpu.Backends;
 using TrgIlgpu.Kernels;
 
 namespace TrgIlgpu.Engine;
@@ -13,10 +14,17 @@ namespace TrgIlgpu.Engine;
 internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels kernels, DeviceLayers weights)
 {
     private readonly Dictionary<string, LayerTensors> _layers = new();
+    private readonly List<NamedConvolution> _convolutions = new();
+
+    /// <summary>Every convolution added so far, in order, with the kernel the policy gave it.</summary>
+    public IReadOnlyList<NamedConvolution> Convolutions => _convolutions;
 
     public ComputeGraph Graph { get; } = graph;
     public DeviceKernels Kernels { get; } = kernels;
     public DeviceLayers Weights { get; } = weights;
+
+    /// <summary>One convolution of a plan: its op name, launch parameters and kernel (the kernel benchmark's shapes).</summary>
+    public sealed record NamedConvolution(string Name, ConvParams Params, ConvKernel Kernel);
 
     /// <summary>A packed layer and its buffers as the graph's external tensors (flat: the packed layouts are the kernels').</summary>
     public sealed record LayerTensors(DeviceLayer Layer, GraphTensor Weight, GraphTensor Bias, GraphTensor? ShortcutWeight);
@@ -39,8 +47,8 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
     /// <summary>
     /// A square convolution with folded BatchNorm and <paramref name="act"/>, optionally adding a residual
     /// <paramref name="shortcut"/> (identity, or the layer's 1x1 projection when it has one; its stride is inferred
-    /// from the shapes). Kernel: Winograd when the layer is packed for it, the 3-channel stem, the 16-channel tile,
-    /// else the 8-channel direct convolution.
+    /// from the shapes). Kernel: <see cref="KernelPolicy.ConvKernelFor"/> (Winograd when the layer is packed for it, the 3-channel stem,
+    /// the 16-channel tile, else the 8-channel direct convolution).
     /// </summary>
     public GraphTensor Conv(string name, GraphTensor input, int kernel, int stride, Padding2D pad, Activation act, GraphTensor? shortcut = null)
     {
@@ -75,33 +83,65 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         var k = Kernels;
         var dummy = Weights.Dummy;
         var scWeight = layer.ShortcutWeight;
-        if (layer.Winograd)
-        {
+        if (layer.Winograd && !WinogradConvolution.Supports(p))
             // Packed for Winograd by PackedModel; only a 3x3 stride-1 pad-1 convolution can read that layout.
-            if (!WinogradConvolution.Supports(p))
-                throw new GraphException(name, $"Winograd weights, but the convolution is k{kernel} s{stride} {pad}");
-            // Counted work stays the direct convolution's (an "effective" rate), so the two algorithms compare directly.
-            Graph.Add(name, "WinogradF2x3", text, 2 * macs, bytes, k.Config(WinogradConvolution.ThreadCount(p)), reads, [output], (st, c) =>
-                k.WinogradConv3x3(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, scWeight?.View ?? dummy, output.View, p));
-        }
-        else if (StemConvolution.Supports(p))
+            throw new GraphException(name, $"Winograd weights, but the convolution is k{kernel} s{stride} {pad}");
+        var kind = k.Policy.ConvKernelFor(p, layer.Winograd);
+        _convolutions.Add(new NamedConvolution(name, p, kind));
+        // Counted work stays the direct convolution's (an "effective" rate), so the variants compare directly.
+        switch (kind)
         {
-            // The 3-channel 7x7/2 stem: 16 channels per thread (see StemConvolution).
-            Graph.Add(name, "Stem7x7S2", text, 2 * macs, bytes, k.Config(StemConvolution.ThreadCount(p)), reads, [output], (st, c) =>
-                k.StemConv7x7S2(st, c, input.View, weight.View, bias.View, output.View, p));
-        }
-        else if (Convolution.SupportsWide(p))
-        {
-            // 16 channels per thread wherever the channel count allows it (see Convolution.Conv2DWide).
-            Graph.Add(name, "Conv2DWide", text, 2 * macs, bytes, k.Config(Convolution.WideThreadCount(p)), reads, [output], (st, c) =>
-                k.Conv2DWide(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, output.View, p));
-        }
-        else
-        {
-            Graph.Add(name, "Conv2D", text, 2 * macs, bytes, p.Config(k.GroupSize), reads, [output], (st, c) =>
-                k.Conv2D(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, scWeight?.View ?? dummy, output.View, p));
+            case ConvKernel.WinogradF2x3:
+                Graph.Add(name, "WinogradF2x3", text, 2 * macs, bytes, k.Config(WinogradConvolution.ThreadCount(p)), reads, [output], (st, c) =>
+                    k.WinogradConv3x3(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, scWeight?.View ?? dummy, output.View, p));
+                break;
+            case ConvKernel.WinogradGemmF2:
+                WinogradGemm(name, text, p, macs, input, layer, weight, bias, shortcut, shortcutWeight, output);
+                break;
+            case ConvKernel.Stem7x7S2:
+                // The 3-channel 7x7/2 stem: 16 channels per thread (see StemConvolution).
+                Graph.Add(name, "Stem7x7S2", text, 2 * macs, bytes, k.Config(StemConvolution.ThreadCount(p)), reads, [output], (st, c) =>
+                    k.StemConv7x7S2(st, c, input.View, weight.View, bias.View, output.View, p));
+                break;
+            case ConvKernel.Conv2DWide:
+                // 16 channels per thread wherever the channel count allows it (see Convolution.Conv2DWide).
+                Graph.Add(name, "Conv2DWide", text, 2 * macs, bytes, k.Config(Convolution.WideThreadCount(p)), reads, [output], (st, c) =>
+                    k.Conv2DWide(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, output.View, p));
+                break;
+            default:
+                Graph.Add(name, "Conv2D", text, 2 * macs, bytes, p.Config(k.GroupSize), reads, [output], (st, c) =>
+                    k.Conv2D(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, scWeight?.View ?? dummy, output.View, p));
+                break;
         }
         return output;
+    }
+
+    /// <summary>
+    /// A Winograd convolution as three launches (<see cref="WinogradConvolution"/>): <c>{name}.winograd_in</c> writes
+    /// V, <c>{name}.winograd_gemm</c> the products M (counted as the direct convolution's work), and <c>{name}</c> the
+    /// output with the epilogue. V and M are activations, so their memory is reused after the convolution.
+    /// </summary>
+    private void WinogradGemm(string name, string text, ConvParams p, long macs, GraphTensor input, DeviceLayer layer,
+        GraphTensor weight, GraphTensor bias, GraphTensor? shortcut, GraphTensor? shortcutWeight, GraphTensor output)
+    {
+        var k = Kernels;
+        var dummy = Weights.Dummy;
+        var scWeight = layer.ShortcutWeight;
+        int tiles = WinogradConvolution.TileCount(p);
+        var v = Graph.Activation($"{name}.winograd_v", new TensorShape(WinogradConvolution.Components, p.InChannels, tiles));
+        var m = Graph.Activation($"{name}.winograd_m", new TensorShape(WinogradConvolution.Components, p.OutChannelsPadded, tiles));
+        long inputBytes = 4L * p.Batch * p.InChannels * p.InHeight * p.InWidth, vBytes = 4 * v.Length, mBytes = 4 * m.Length;
+        Graph.Add($"{name}.winograd_in", "WinogradInputF2", $"{text} V{v.Shape}", 32L * p.InChannels * tiles, inputBytes + vBytes,
+            k.Config(WinogradConvolution.InputThreadCount(p)), [input], [v], (st, c) => k.WinogradInputF2(st, c, input.View, v.View, p));
+        Graph.Add($"{name}.winograd_gemm", "WinogradGemmF2", $"{text} M{m.Shape}", 2 * macs, vBytes + 4 * layer.Weight.Length + mBytes,
+            k.Config(WinogradConvolution.GemmThreadCount(p)), [v, weight], [m], (st, c) => k.WinogradGemmF2(st, c, v.View, weight.View, m.View, p));
+        var reads = new List<TensorAccess> { m, bias };
+        if (shortcut is not null) reads.Add(shortcut);
+        if (shortcutWeight is not null && shortcut is not null) reads.Add(shortcutWeight);
+        long projection = p.ShortcutMode == Convolution.ShortcutProjection ? 2L * p.ShortcutChannels * output.Length : 0;
+        Graph.Add(name, "WinogradOutputF2", text, 24L * p.OutChannelsPadded * tiles + projection, mBytes + 4 * output.Length,
+            k.Config(WinogradConvolution.OutputThreadCount(p)), reads, [output], (st, c) =>
+            k.WinogradOutputF2(st, c, m.View, bias.View, shortcut?.View ?? dummy, scWeight?.View ?? dummy, output.View, p));
     }
 
     /// <summary>Shortcut geometry from its shape: identity needs the output's shape, a projection a whole stride.</summary>
