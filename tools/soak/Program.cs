@@ -100,7 +100,8 @@ internal sealed class SoakPhase(string name, Func<long> deviceBytes)
             call(i);
             window.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
             int done = i + 1;
-            if (done == warmup || done % every == 0 || done == iterations)
+            // The reference sample at the end of the warm-up, then every `every` calls after it.
+            if (done == warmup || (done > warmup && (done % every == 0 || done == iterations)))
             {
                 var sample = Sample(done, clock.Elapsed.TotalSeconds, window);
                 window.Clear();

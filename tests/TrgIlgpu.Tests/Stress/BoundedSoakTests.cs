@@ -9,14 +9,14 @@ namespace TrgIlgpu.Tests.Stress;
 /// between the end of the warm-up and the end of the run. Tolerances (docs/api.md, "Memory after warm-up"): device
 /// bytes exactly unchanged (plans and the image buffer are reused), managed heap after a full collection within
 /// <see cref="ManagedTolerance"/>, resident memory within <see cref="ResidentTolerance"/> (allocator and driver noise;
-/// a leak of one result a forward, about 33 KiB, would exceed it within the run).
+/// a leak of one result a forward, about 33 KiB, would exceed the managed tolerance within the run).
 /// </summary>
 [Collection(StressCollection.Name)]
 public class BoundedSoakTests
 {
     private const long ManagedTolerance = 2L << 20;
     private const long ResidentTolerance = 24L << 20;
-    private const int Warmup = 30, Forwards = 240;
+    private const int Warmup = 20, Forwards = 150;
 
     private static RgbImage Noise(int w, int h, int seed)
     {
