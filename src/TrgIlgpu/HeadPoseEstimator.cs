@@ -194,14 +194,7 @@ public sealed class HeadPoseEstimator : IDisposable
         {
             var p = photos[i] ?? throw new ArgumentNullException(nameof(photos), $"photo {i} is null");
             ArgumentNullException.ThrowIfNull(p.Image);
-            cameras[i] = p.Camera ?? CameraIntrinsics.Default(p.Image.Width, p.Image.Height);
-            string? where = photos.Count > 1 ? $"image {i}" : null;
-            if (FaceRequestChecks.CameraProblem(cameras[i], p.Image.Width, p.Image.Height) is { } cameraProblem)
-                throw new TrgException(ErrorKind.Usage, cameraProblem, where);
-            if (p.Boxes is { } given)
-                for (int k = 0; k < given.Count; k++)
-                    if (FaceRequestChecks.BoxProblem(given[k], p.Image.Width, p.Image.Height) is { } problem)
-                        throw new TrgException(ErrorKind.InvalidBox, $"face {k}: {problem}", where);
+            cameras[i] = CheckedCamera(p.Image, p.Camera, p.Boxes ?? [], photos.Count > 1 ? $"image {i}" : null);
         }
         lock (_gate)
         {
@@ -224,21 +217,29 @@ public sealed class HeadPoseEstimator : IDisposable
         ArgumentNullException.ThrowIfNull(image);
         ArgumentNullException.ThrowIfNull(faces);
         var found = faces.ToArray();
-        for (int k = 0; k < found.Length; k++)
-        {
-            ArgumentNullException.ThrowIfNull(found[k], nameof(faces));
-            if (FaceRequestChecks.BoxProblem(found[k].TrgBox, image.Width, image.Height) is { } problem)
-                throw new TrgException(ErrorKind.InvalidBox, $"face {k}: {problem}");
-        }
-        if (camera is { } given && FaceRequestChecks.CameraProblem(given, image.Width, image.Height) is { } cameraProblem)
-            throw new TrgException(ErrorKind.Usage, cameraProblem);
+        foreach (var face in found) ArgumentNullException.ThrowIfNull(face, nameof(faces));
         var photo = new PhotoRequest(image, camera, found.Select(f => f.TrgBox).ToArray());
-        CameraIntrinsics[] cameras = [camera ?? CameraIntrinsics.Default(image.Width, image.Height)];
+        CameraIntrinsics[] cameras = [CheckedCamera(image, camera, photo.Boxes!, where: null)];
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             return _trg is not null ? RunTrg([photo], cameras, [found], cancellationToken)[0] : RunFit([photo], cameras, [found])[0];
         }
+    }
+
+    /// <summary>
+    /// A photo's camera (given, or the default for its size) once it and the given boxes pass
+    /// <see cref="FaceRequestChecks"/>: Usage for the camera, InvalidBox naming the face for a box.
+    /// </summary>
+    private static CameraIntrinsics CheckedCamera(RgbImage image, CameraIntrinsics? camera, IReadOnlyList<FaceBox> boxes, string? where)
+    {
+        var checkedCamera = camera ?? CameraIntrinsics.Default(image.Width, image.Height);
+        if (FaceRequestChecks.CameraProblem(checkedCamera, image.Width, image.Height) is { } cameraProblem)
+            throw new TrgException(ErrorKind.Usage, cameraProblem, where);
+        for (int k = 0; k < boxes.Count; k++)
+            if (FaceRequestChecks.BoxProblem(boxes[k], image.Width, image.Height) is { } problem)
+                throw new TrgException(ErrorKind.InvalidBox, $"face {k}: {problem}", where);
+        return checkedCamera;
     }
 
     /// <summary>Per photo: the faces found (null where TRG runs on given boxes directly).</summary>

@@ -2,7 +2,7 @@
 # Run HERE (the machine with .NET), in the checkout that the device tool sends: builds what tools/device/run.sh
 # needs on the GPU machine (which has no .NET) into .device/ (git-ignored; the run call carries it).
 #   bash tools/device/prepare.sh
-# .device/trg/        self-contained single-file linux-x64 build of `trg` (about 40 MB)
+# .device/trg/        self-contained single-file linux-x64 build of `trg` (57 MB on 2026-12-03)
 # .device/samples/    the fixtures' sample photo (public domain, ../shared/samples/README.md); ../shared does not travel
 # .device/ptx-sm_90/  `trg ptx --arch sm_90` output made here (run.sh compares the GPU machine's with it)
 # .device/faces-opencl.json  face finding on PoCL with this build (run.sh compares the device's with it)

@@ -35,32 +35,7 @@ internal static class EstimateCommand
         model.Description = "TRG model file (.safetensors from `trg export`) or synthetic:trgv2[:SEED]; without it, poses come from fitting "
             + "the detected 68 landmarks to the TRG template (\"method\": \"landmarks\")";
         model.Aliases.Add("-m");
-        var detector = new Option<string>("--detector")
-        {
-            Description = "Face detector: ssd (face-api SSD MobileNet v1 at 512, finds small and turned faces) or tiny (tiny face detector, faster)",
-            DefaultValueFactory = _ => "ssd",
-        };
-        detector.AcceptOnlyFromAmong("ssd", "tiny");
-        var score = new Option<float>("--score")
-        {
-            Description = "Keep detections scoring above this, in (0, 1)",
-            DefaultValueFactory = _ => 0.5f,
-        };
-        var minFace = new Option<float>("--min-face")
-        {
-            Description = "Drop detected faces whose box is smaller than this many pixels (width or height)",
-            DefaultValueFactory = _ => 0f,
-        };
-        var tinySize = new Option<int>("--tiny-size")
-        {
-            Description = "Input side of the tiny detector, a multiple of 32 (416; 608 finds smaller faces)",
-            DefaultValueFactory = _ => 416,
-        };
-        var maxFaces = new Option<int>("--max-faces")
-        {
-            Description = "Most faces per image (highest scores)",
-            DefaultValueFactory = _ => 100,
-        };
+        var detection = new DetectorCliOptions();
         var bbox = new Option<string[]>("--bbox")
         {
             Description = "Face box l,t,r,b in pixels, for every image (repeat for several faces)",
@@ -114,8 +89,9 @@ internal static class EstimateCommand
 
         var cmd = new Command(Name, "Estimate head pose (R, T), face mesh and landmarks for face boxes in images")
         {
-            inputs, model, bbox, boxes, detector, score, minFace, tinySize, maxFaces, focal, camera, calibration, device, json, jsonl, overlay, sidePanel, ignoreExif, maxPixels, batch, quiet, timings,
+            inputs, model, bbox, boxes, focal, camera, calibration, device, json, jsonl, overlay, sidePanel, ignoreExif, maxPixels, batch, quiet, timings,
         };
+        foreach (var option in detection.All) cmd.Options.Add(option);
         cmd.SetAction((parse, cancellationToken) =>
         {
             var boxTexts = parse.GetValue(bbox) ?? [];
@@ -123,14 +99,7 @@ internal static class EstimateCommand
             {
                 Inputs = parse.GetValue(inputs)!,
                 Model = parse.GetValue(model),
-                Detector = new Faces.DetectorOptions
-                {
-                    Detector = parse.GetValue(detector) == "tiny" ? Faces.DetectorKind.Tiny : Faces.DetectorKind.Ssd,
-                    ScoreThreshold = parse.GetValue(score),
-                    MinFaceSize = parse.GetValue(minFace),
-                    TinyInputSize = parse.GetValue(tinySize),
-                    MaxFaces = parse.GetValue(maxFaces),
-                },
+                Detector = detection.Parse(parse),
                 Boxes = boxTexts.Select(EstimateSettings.ParseBox).ToArray(),
                 BoxesFile = parse.GetValue(boxes),
                 Focal = parse.GetValue(focal) is { } focalText ? EstimateSettings.ParseFocal(focalText) : null,

@@ -34,10 +34,7 @@ internal static class TrackCommand
         var matchIou = new Option<double>("--match-iou") { Description = "Least IoU between a detection and a track's predicted box to continue the track", DefaultValueFactory = _ => 0.3 };
         var lostTimeout = new Option<double>("--lost-timeout") { Description = "Seconds a lost track keeps its id for the face to come back", DefaultValueFactory = _ => 1.0 };
         var cutThreshold = new Option<double>("--cut-threshold") { Description = "Colour-histogram distance (0..1) between frames that counts as a scene cut (new track ids); 1 disables", DefaultValueFactory = _ => 0.5 };
-        var detector = new Option<string>("--detector") { Description = "Face detector: ssd or tiny", DefaultValueFactory = _ => "ssd" };
-        detector.AcceptOnlyFromAmong("ssd", "tiny");
-        var score = new Option<float>("--score") { Description = "Keep detections scoring above this, in (0, 1)", DefaultValueFactory = _ => 0.5f };
-        var maxFaces = new Option<int>("--max-faces") { Description = "Most faces per frame", DefaultValueFactory = _ => 100 };
+        var detection = new DetectorCliOptions();
         var focal = new Option<float?>("--focal") { Description = "Focal length in pixels (principal point at the frame centre); default W+H" };
         var camera = new Option<string?>("--camera") { Description = "Camera intrinsics fx,fy,cx,cy in pixels" };
         var maxPixels = new Option<long>("--max-pixels") { Description = "Refuse frames larger than this many pixels", DefaultValueFactory = _ => ImageLoadOptions.DefaultMaxPixels };
@@ -46,8 +43,9 @@ internal static class TrackCommand
         var cmd = new Command("track", "Track head poses through a video, camera or frame sequence: stable face ids, raw and smoothed poses")
         {
             input, model, device, jsonl, csv, overlay, detectEvery, smooth, rotationSmoothing, translationSmoothing, realtime, fps,
-            matchIou, lostTimeout, cutThreshold, detector, score, maxFaces, focal, camera, maxPixels, quiet,
+            matchIou, lostTimeout, cutThreshold, focal, camera, maxPixels, quiet,
         };
+        foreach (var option in detection.All) cmd.Options.Add(option);
         cmd.SetAction((parse, cancellationToken) =>
         {
             var preset = SmoothingOptions.For(Enum.Parse<SmoothingPreset>(parse.GetValue(smooth)!, ignoreCase: true));
@@ -61,12 +59,7 @@ internal static class TrackCommand
                 Input = parse.GetValue(input)!,
                 Model = parse.GetValue(model),
                 Device = CommonOptions.ParseDevice(parse.GetValue(device)!),
-                Detector = new Faces.DetectorOptions
-                {
-                    Detector = parse.GetValue(detector) == "tiny" ? Faces.DetectorKind.Tiny : Faces.DetectorKind.Ssd,
-                    ScoreThreshold = parse.GetValue(score),
-                    MaxFaces = parse.GetValue(maxFaces),
-                },
+                Detector = detection.Parse(parse),
                 JsonLinesPath = parse.GetValue(jsonl),
                 CsvPath = parse.GetValue(csv),
                 OverlayPath = parse.GetValue(overlay),

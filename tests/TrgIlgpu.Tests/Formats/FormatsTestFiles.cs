@@ -51,6 +51,14 @@ internal sealed class TempFolder : IDisposable
 {
     public string Path { get; } = Directory.CreateTempSubdirectory("trg-formats-").FullName;
     public string File(string name) => System.IO.Path.Combine(Path, name);
+
+    /// <summary>Writes <paramref name="data"/> to <paramref name="name"/> in this folder; the file's path.</summary>
+    public string Write(string name, byte[] data)
+    {
+        var path = File(name);
+        System.IO.File.WriteAllBytes(path, data);
+        return path;
+    }
     public string[] Files() => Directory.GetFiles(Path).Select(System.IO.Path.GetFileName).ToArray()!;
     public void Dispose() { try { Directory.Delete(Path, recursive: true); } catch (IOException) { } }
 }

@@ -16,12 +16,6 @@ public sealed class HostileCheckpointTests : IDisposable
     private readonly TempFolder _tmp = new();
     public void Dispose() => _tmp.Dispose();
 
-    private string Write(string name, byte[] data)
-    {
-        var path = _tmp.File(name);
-        File.WriteAllBytes(path, data);
-        return path;
-    }
 
     /// <summary>`inspect` and `export` both refuse the file with <paramref name="kind"/>, and export writes nothing.</summary>
     private void AssertInspectAndExportRefuse(string checkpoint, ErrorKind kind, string says, long maxAllocatedMiB = 64)
@@ -45,7 +39,7 @@ public sealed class HostileCheckpointTests : IDisposable
     public void Storage_size_that_wraps_around_64_bits_is_refused(long offset)
     {
         var pkl = PickleWriter.StateDict(w => w.Tensor("conv1.weight", "0", WrappingNumel, offset, [4], [1]));
-        var path = Write("wrapped.pt", TorchZip(pkl, ("0", RandomFloats(16, 1))));
+        var path = _tmp.Write("wrapped.pt", TorchZip(pkl, ("0", RandomFloats(16, 1))));
         AssertInspectAndExportRefuse(path, ErrorKind.InvalidModel, "impossible size");
     }
 
@@ -53,7 +47,7 @@ public sealed class HostileCheckpointTests : IDisposable
     public void View_whose_strides_reach_past_its_storage_is_refused()
     {
         var pkl = PickleWriter.StateDict(w => w.Tensor("fc.weight", "0", 16, 3, [4, 4], [4, 1]));
-        var path = Write("past.pt", TorchZip(pkl, ("0", RandomFloats(16, 2))));
+        var path = _tmp.Write("past.pt", TorchZip(pkl, ("0", RandomFloats(16, 2))));
         AssertInspectAndExportRefuse(path, ErrorKind.InvalidModel, "storage shorter than tensor");
     }
 
@@ -63,9 +57,9 @@ public sealed class HostileCheckpointTests : IDisposable
         var storage = RandomFloats(16, 3);
         var pkl = PickleWriter.StateDict(w => w.Tensor("fc.bias", "0", 16, 0, [16], [1]));
         var zip = TorchZip(pkl, ("0", storage));
-        Checkpoint.ReadStateDict(Write("good.pt", zip)); // intact, it reads
+        Checkpoint.ReadStateDict(_tmp.Write("good.pt", zip)); // intact, it reads
         zip[IndexOf(zip, storage) + 5] ^= 0x40;          // one bit of one weight flipped on disk
-        var path = Write("bitflip.pt", zip);
+        var path = _tmp.Write("bitflip.pt", zip);
         AssertInspectAndExportRefuse(path, ErrorKind.InvalidModel, "CRC-32");
     }
 
@@ -80,7 +74,7 @@ public sealed class HostileCheckpointTests : IDisposable
         var flood = new byte[op == 'h' ? count * 2 : count];
         for (int i = 0; i < flood.Length; i += op == 'h' ? 2 : 1) flood[i] = op;
         var pkl = w.Bytes(flood).Op((byte)'.').ToArray();
-        var path = Write($"flood-{name}.pt", TorchZip(pkl));
+        var path = _tmp.Write($"flood-{name}.pt", TorchZip(pkl));
         // The whole file is read (16 MB) plus at most 2 million references on the stack.
         AssertInspectAndExportRefuse(path, ErrorKind.InvalidModel, "InputLimits.MaxPickleOps", maxAllocatedMiB: 160);
     }
@@ -95,7 +89,7 @@ public sealed class HostileCheckpointTests : IDisposable
             System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(index, i);
             w.Op((byte)'r').Bytes(index); // LONG_BINPUT i
         }
-        var path = Write("memo.pt", TorchZip(w.Op((byte)'.').ToArray()));
+        var path = _tmp.Write("memo.pt", TorchZip(w.Op((byte)'.').ToArray()));
         AssertInspectAndExportRefuse(path, ErrorKind.InvalidModel, "InputLimits.MaxPickleMemoEntries");
     }
 
@@ -104,7 +98,7 @@ public sealed class HostileCheckpointTests : IDisposable
     {
         // 2^28 elements claimed; the limit (2^27 by default) refuses it whatever the storage holds.
         var pkl = PickleWriter.StateDict(w => w.Tensor("conv1.weight", "0", 1L << 28, 0, [1L << 14, 1L << 14], [1L << 14, 1]));
-        var path = Write("huge.pt", TorchZip(pkl, ("0", RandomFloats(16, 4))));
+        var path = _tmp.Write("huge.pt", TorchZip(pkl, ("0", RandomFloats(16, 4))));
         AssertInspectAndExportRefuse(path, ErrorKind.InvalidModel, "InputLimits.MaxTensorElements");
     }
 
@@ -112,7 +106,7 @@ public sealed class HostileCheckpointTests : IDisposable
     public void Limits_are_configurable_per_call()
     {
         var pkl = PickleWriter.StateDict(w => w.Tensor("fc.bias", "0", 16, 0, [16], [1]));
-        var path = Write("small.pt", TorchZip(pkl, ("0", RandomFloats(16, 5))));
+        var path = _tmp.Write("small.pt", TorchZip(pkl, ("0", RandomFloats(16, 5))));
         Assert.Single(Checkpoint.ReadStateDict(path).Tensors);
         var e = Assert.Throws<TrgException>(() => Checkpoint.ReadStateDict(path, new InputLimits { MaxPickleOps = 10 }));
         Assert.Contains("MaxPickleOps", e.Message);

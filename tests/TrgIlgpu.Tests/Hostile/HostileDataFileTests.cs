@@ -17,12 +17,6 @@ public sealed class HostileDataFileTests : IDisposable
     private readonly TempFolder _tmp = new();
     public void Dispose() => _tmp.Dispose();
 
-    private string Write(string name, byte[] data)
-    {
-        var path = _tmp.File(name);
-        File.WriteAllBytes(path, data);
-        return path;
-    }
 
     private static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
 
@@ -49,7 +43,7 @@ public sealed class HostileDataFileTests : IDisposable
     [MemberData(nameof(BoxesCases))]
     public void Boxes_file_is_refused_with_exit_7(string name, string says)
     {
-        var path = Write($"{name}.json", Boxes(name));
+        var path = _tmp.Write($"{name}.json", Boxes(name));
         AssertRefused(Trg("estimate", AppTestData.AstronautPath, "--model", "fake", "--boxes", path), ErrorKind.InvalidBox, path, says);
     }
 
@@ -65,7 +59,7 @@ public sealed class HostileDataFileTests : IDisposable
     [MemberData(nameof(CalibrationCases))]
     public void Calibration_file_is_refused_with_exit_2(string json, string says)
     {
-        var path = Write("camera.json", Utf8(json));
+        var path = _tmp.Write("camera.json", Utf8(json));
         AssertRefused(Trg("estimate", AppTestData.AstronautPath, "--model", "fake", "--bbox", "153,49,295,191", "--calibration", path),
             ErrorKind.Usage, path, says);
     }
@@ -76,7 +70,7 @@ public sealed class HostileDataFileTests : IDisposable
     public void Invalid_utf8_in_a_json_name_is_a_documented_error()
     {
         byte[] json = [.. Utf8("{\"f"), 0xC3, 0x28, .. Utf8("\": 500, \"fy\": 500, \"cx\": 1, \"cy\": 1}")];
-        var path = Write("camera.json", json);
+        var path = _tmp.Write("camera.json", json);
         AssertRefused(Trg("estimate", AppTestData.AstronautPath, "--model", "fake", "--bbox", "153,49,295,191", "--calibration", path),
             ErrorKind.Usage, path, "not valid UTF-8");
         byte[] manifest = [.. Utf8("[{\"paths\":[\"w.bin\"],\"weights\":[{\"name\":\"a"), 0xFF, .. Utf8("\",\"shape\":[1],\"dtype\":\"float32\"}]}]")];
@@ -106,7 +100,7 @@ public sealed class HostileDataFileTests : IDisposable
     {
         var header = $"{{'descr': '<i4', 'fortran_order': False, 'shape': {shape}, }}".PadRight(117) + "\n";
         byte[] npy = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0, (byte)header.Length, 0, .. Encoding.Latin1.GetBytes(header), 1, 2, 3, 4];
-        var path = Write("triangles.npy", npy);
+        var path = _tmp.Write("triangles.npy", npy);
         var output = _tmp.File("out.safetensors");
         AssertRefused(Trg("export", "--checkpoint", FormatsTestFiles.Fixture("float32.pt"), "--subsample", FormatsTestFiles.SharedData("arkit_subsample.pkl"),
             "--triangles", path, "--out", output), ErrorKind.InvalidModel, path, says);
