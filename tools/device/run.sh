@@ -2,7 +2,8 @@
 # The one prepared run for the GPU machine (tools/device/README.md). Run THERE, from the repo root, after
 # tools/device/prepare.sh HERE, as ONE device call:
 #     run(command: "bash tools/device/run.sh", carry: [".device"], timeout_s: 480)
-# It needs no .NET (.device/trg is self-contained) and only the machine's python3 (numpy, PyTorch).
+# It needs no .NET (.device/trg.xz is a self-contained build, unpacked first) and only the machine's python3 (numpy,
+# PyTorch; its lzma module unpacks when there is no xz).
 #   (0) `trg ptx --arch sm_90` there, compared with the PTX prepare.sh wrote here
 #   (1) CUDA parity: `trg estimate --device cuda` on the parity fixtures' inputs vs the committed PyTorch values
 #   (2) timings: `trg bench` and PyTorch eager (default float32 settings, then TF32 off) at batch 1/8/64
@@ -48,7 +49,7 @@ BIGGEST=$(for b in $BATCHES; do echo "$b"; done | sort -n | tail -1)
 OUT=${OUT:-$ROOT/out/device-$DEVICE}
 mkdir -p "$OUT"
 RAW=$(mktemp -d /tmp/trg-device-raw.XXXXXX)
-TRG=${TRG_BIN:-.device/trg/trg}   # TRG_BIN: another build, for rehearsing failures
+TRG=${TRG_BIN:-$RAW/trg}   # TRG_BIN: another build, for rehearsing failures; else .device/trg.xz unpacked
 BENCH_MODEL=synthetic:trgv2:1
 FIXTURES="tests/TrgIlgpu.Tests/Fixtures/parity/trgv2.json tests/TrgIlgpu.Tests/Fixtures/parity/trg.json"
 START=$SECONDS
@@ -147,11 +148,17 @@ main() {
   echo "$DRY" > "$RAW/dry.txt"
   printf 'step\trc\tseconds\n' > "$RAW/steps.tsv"
 
-  if [ ! -x "$TRG" ]; then
-    chmod +x "$TRG" 2>/dev/null
-    [ -x "$TRG" ] || echo "run.sh: $TRG missing: run tools/device/prepare.sh here and carry .device"
-  fi
   (cd .device && sha256sum -c --quiet SHA256SUMS) && echo "run.sh: .device checksums ok" || echo "run.sh: .device checksums DIFFER"
+  if [ -z "${TRG_BIN:-}" ]; then
+    if [ -f .device/trg.xz ]; then
+      { xz -dc .device/trg.xz > "$TRG" 2>/dev/null ||
+        "$PY" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' .device/trg.xz "$TRG"; } &&
+        chmod +x "$TRG" && (cd "$RAW" && sha256sum -c --quiet "$ROOT/.device/trg.sha256") &&
+        echo "run.sh: trg unpacked ($(du -m "$TRG" | cut -f1) MiB, checksum ok)" || echo "run.sh: trg could not be unpacked"
+    else
+      echo "run.sh: .device/trg.xz missing: run tools/device/prepare.sh here and carry .device"
+    fi
+  fi
 
   if command -v nvidia-smi >/dev/null 2>&1; then
     timeout 20 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
@@ -224,7 +231,7 @@ main() {
 
   [ -f "$RAW/trace-b1.json" ] && cp "$RAW/trace-b1.json" "$OUT/trace-b1.json"
   "$PY" tools/device/report.py --raw "$RAW" --out "$OUT" || echo "run.sh: report failed"
-  tar -czf "$OUT/raw.tar.gz" -C "$RAW" . 2>/dev/null || echo "run.sh: could not pack raw outputs"
+  tar -czf "$OUT/raw.tar.gz" --exclude=./trg -C "$RAW" . 2>/dev/null || echo "run.sh: could not pack raw outputs"
   echo "run.sh: done in $((SECONDS - START))s; files in $OUT: $(cd "$OUT" && ls | tr '\n' ' ')"
   echo
   cat "$OUT/results.md" 2>/dev/null   # last, so the device tool's output_tail carries it
