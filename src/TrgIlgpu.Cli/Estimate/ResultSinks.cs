@@ -131,14 +131,11 @@ internal sealed class JsonLinesSink(OutputTarget target) : ResultSink
     private readonly ArrayBufferWriter<byte> _line = new(1 << 16);
     public override string Where => target.Where;
 
-    public override void Begin(ModelWeights? weights, string device, PoseMethod method, DetectorOptions detector)
-    {
-        base.Begin(weights, device, method, detector);
-        target.Start();
-    }
-
     public override void Add(ImageOutcome o)
     {
+        // The file is emptied at the first line, not when the model is loaded: a run cancelled or failing before any
+        // image leaves an old file as it was (and removes a file it created).
+        target.Start();
         // The line is made whole first and written in one piece: a reader never sees half a line, even on a hard stop.
         _line.ResetWrittenCount();
         using (var w = new Utf8JsonWriter(_line, ResultJson.Compact))
@@ -156,6 +153,7 @@ internal sealed class JsonLinesSink(OutputTarget target) : ResultSink
 
     public override bool Finish(RunStats stats)
     {
+        if (!stats.Cancelled) target.Start();   // a finished run with no line still leaves an empty file
         target.Commit();
         return stats.Images > 0;
     }
@@ -166,7 +164,7 @@ internal sealed class JsonLinesSink(OutputTarget target) : ResultSink
 /// An output stream and what makes it final. A document file: a temporary file renamed over the target on commit.
 /// Stdout for a document: a temporary file copied to stdout on commit (a failed run prints no half document). JSON
 /// Lines: straight through, line by line, to stdout or to the file (opened when checked, emptied on
-/// <see cref="Start"/> once the model is loaded, removed again if the run ends before that and the file is new).
+/// <see cref="Start"/> at the first line, removed again if the run ends before that and the file is new).
 /// </summary>
 internal sealed class OutputTarget : IDisposable
 {
@@ -213,9 +211,10 @@ internal sealed class OutputTarget : IDisposable
         return new OutputTarget(pending.Stream, path, file: pending);
     }
 
-    /// <summary>The run begins: a JSON Lines file is emptied (its old content is replaced from here on).</summary>
+    /// <summary>The first line comes: a JSON Lines file is emptied (its old content is replaced from here on). Once.</summary>
     public void Start()
     {
+        if (_started) return;
         _started = true;
         if (_lines is not null) Stream.SetLength(0);
     }

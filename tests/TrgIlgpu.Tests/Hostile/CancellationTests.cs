@@ -106,6 +106,30 @@ public sealed class CancellationTests : IDisposable
         Assert.Empty(HardeningCli.TempFiles(_cli.Dir));
     }
 
+    [Fact]
+    public void Cancelled_before_a_single_image_finishes_an_old_jsonl_file_is_kept_and_a_new_one_is_not_left()
+    {
+        var image = _cli.WritePng("a.png");
+        var old = _cli.P("old.jsonl");
+        File.WriteAllText(old, "{\"old\": true}\n");
+        var fresh = _cli.P("new.jsonl");
+        using var cancel = new CancellationTokenSource();
+        _cli.BeforeBatch = _ => cancel.Cancel();
+
+        var kept = _cli.Trg(cancel.Token, "estimate", image, "-m", "fake", "--bbox", "10,10,50,50", "--jsonl", old);
+        Assert.True(kept.Code == 130, kept.Err);
+        Assert.Contains("nothing was written", kept.Err);
+        Assert.Equal("{\"old\": true}\n", File.ReadAllText(old));
+
+        using var again = new CancellationTokenSource();
+        _cli.BeforeBatch = _ => again.Cancel();
+        var created = _cli.Trg(again.Token, "estimate", image, "-m", "fake", "--bbox", "10,10,50,50", "--jsonl", fresh);
+        Assert.True(created.Code == 130, created.Err);
+        Assert.Contains("nothing was written", created.Err);
+        Assert.False(File.Exists(fresh));
+        Assert.Empty(HardeningCli.TempFiles(_cli.Dir));
+    }
+
     /// <summary>`trg` as a child process whose SIGINT is not ignored (a shell's background job inherits it ignored).</summary>
     private static Process StartTrg(params string[] args)
     {
