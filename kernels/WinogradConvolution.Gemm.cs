@@ -40,7 +40,7 @@ public static partial class WinogradConvolution
     /// <summary>One input-transform thread per (input channel, tile row entry), tile fastest (padding included).</summary>
     public static long InputThreadCount(in ConvParams p) => (long)p.InChannels * TileStride(p);
 
-    /// <summary>One product thread per (component, 8-channel block, 16 tiles), tiles fastest.</summary>
+    /// <summary>One product thread per (component, 8-channel block, 16 tiles): the component's column j fastest, then block, tiles, row i.</summary>
     public static long GemmThreadCount(in ConvParams p) => (long)Components * ChannelBlocks(p) * (TileStride(p) / ProductTiles);
 
     /// <summary>One output thread per (batch, 8-channel block, tile), as <see cref="ThreadCount"/>.</summary>
@@ -116,8 +116,10 @@ public static partial class WinogradConvolution
         // No early exit: the loop stays uniform across a work-group (PoCL). Spare threads repeat the last one's work.
         bool active = Grid.GlobalIndex.X < total;
         int g = active ? Grid.GlobalIndex.X : total - 1;
-        int group = g % groups, block = g / groups % blocks, k = g / groups / blocks;
-        int i = k / 4, j = k % 4;
+        // Neighbouring threads share operands in cache: the four columns j of one row i of U (packed j * 8 + c, so they
+        // read the same cache lines), then every channel block of the same 16 tiles of V, then the tile groups.
+        int j = g % 4, block = g / 4 % blocks, group = g / 4 / blocks % groups, i = g / 4 / blocks / groups;
+        int k = 4 * i + j;
         int x = k * cin * stride + group * ProductTiles;
         int u = (block * 4 + i) * cin * SweepStride + j * ChannelTile;
 
