@@ -7,83 +7,89 @@ namespace TrgIlgpu.Kernels;
 // M[k] = V[k] U[k] over the input channels as one batched matrix product whose rows are the tiles of the whole batch;
 // WinogradOutputF2 Y = A^T M A with the fused kernel's epilogue (bias, identity or projection shortcut, activation).
 // The fused kernel transforms each 4x4 patch again for every 8 output channels, in scalar code beside its 32
-// multiply-adds per input channel; here the transform is done once and the product's loop is a plain register tile
-// (4 tiles x 16 channels: 4 loads of V, two 8-wide loads of U, 64 multiply-adds per input channel), and at batch 8
-// each weight loaded serves all the batch's tiles. Cost: two more launches and the scratch tensors V
-// (TransformLength) and M (ProductLength), each 4x an input or output. Which pays where: KernelPolicy.GemmPays;
-// measurements: bench/RESULTS.md, "Kernel variants".
+// multiply-adds per input channel; here the transform is done once and the product's loop is a register tile shaped
+// for AVX-512: a thread owns 16 consecutive tiles (one 64-byte vector of V, the tile rows padded to a multiple of 16 so
+// that the load is always whole) x 8 channels, and per input channel does one vector load of V, eight weights
+// broadcast and eight 16-wide fused multiply-adds (LLVM's SLP vectoriser packs the 16 tiles of each channel into one
+// zmm register on PoCL). At batch 8 each weight loaded serves all the batch's tiles. Cost: two more launches and the
+// scratch tensors V (TransformLength) and M (ProductLength), each about 4x an input or output. Which pays where:
+// KernelPolicy.GemmPays; measurements: bench/RESULTS.md, "Kernel variants".
 public static partial class WinogradConvolution
 {
     /// <summary>Winograd components per tile (the 4x4 of V, U and M).</summary>
     public const int Components = 16;
 
-    /// <summary>Consecutive tiles a product thread owns.</summary>
-    public const int TilesPerThread = 4;
-
-    /// <summary>Output channels a product thread owns: two 8-channel blocks of the packed U.</summary>
-    public const int ProductChannels = 2 * ChannelTile;
+    /// <summary>Consecutive tiles a product thread owns: one AVX-512 vector of V.</summary>
+    public const int ProductTiles = 16;
 
     /// <summary>Tiles of the whole batch: the rows of each of the 16 products.</summary>
     public static int TileCount(in ConvParams p) => p.Batch * Tiles(p);
 
-    /// <summary>Floats of V: <c>v[(k * Cin + ci) * TileCount + t]</c>.</summary>
-    public static long TransformLength(in ConvParams p) => (long)Components * p.InChannels * TileCount(p);
+    /// <summary>
+    /// Distance between two (component, channel) rows of V and M: <see cref="TileCount"/> rounded up to whole
+    /// <see cref="ProductTiles"/> (the input transform writes zeros past the last tile; the product computes them too).
+    /// </summary>
+    public static int TileStride(in ConvParams p) => Tiling.CeilDiv(TileCount(p), ProductTiles) * ProductTiles;
 
-    /// <summary>Floats of M: <c>m[(k * CoutPadded + co) * TileCount + t]</c>.</summary>
-    public static long ProductLength(in ConvParams p) => (long)Components * p.OutChannelsPadded * TileCount(p);
+    /// <summary>Floats of V: <c>v[(k * Cin + ci) * TileStride + t]</c>.</summary>
+    public static long TransformLength(in ConvParams p) => (long)Components * p.InChannels * TileStride(p);
 
-    /// <summary>One input-transform thread per (batch, input channel, tile), tile fastest.</summary>
-    public static long InputThreadCount(in ConvParams p) => (long)p.InChannels * TileCount(p);
+    /// <summary>Floats of M: <c>m[(k * CoutPadded + co) * TileStride + t]</c>.</summary>
+    public static long ProductLength(in ConvParams p) => (long)Components * p.OutChannelsPadded * TileStride(p);
 
-    private static int TileGroups(in ConvParams p) => Tiling.CeilDiv(TileCount(p), TilesPerThread);
-    private static int ChannelPairs(in ConvParams p) => Tiling.CeilDiv(ChannelBlocks(p), 2);
+    /// <summary>One input-transform thread per (input channel, tile row entry), tile fastest (padding included).</summary>
+    public static long InputThreadCount(in ConvParams p) => (long)p.InChannels * TileStride(p);
 
-    /// <summary>One product thread per (component, 16-channel pair of blocks, 4 tiles), tiles fastest.</summary>
-    public static long GemmThreadCount(in ConvParams p) => (long)Components * ChannelPairs(p) * TileGroups(p);
+    /// <summary>One product thread per (component, 8-channel block, 16 tiles): the component's column j fastest, then block, tiles, row i.</summary>
+    public static long GemmThreadCount(in ConvParams p) => (long)Components * ChannelBlocks(p) * (TileStride(p) / ProductTiles);
 
     /// <summary>One output thread per (batch, 8-channel block, tile), as <see cref="ThreadCount"/>.</summary>
     public static long OutputThreadCount(in ConvParams p) => ThreadCount(p);
 
     /// <summary>
     /// V = B^T d B for each tile's 4x4 input patch d (zero padding), written to
-    /// <c>v[(k * Cin + ci) * TileCount + b * Tiles + tile]</c>, k = 4 i + j. Launch with <see cref="InputThreadCount"/>.
+    /// <c>v[(k * Cin + ci) * TileStride + b * Tiles + tile]</c>, k = 4 i + j; the rows' entries past the last tile are
+    /// written 0. Launch with <see cref="InputThreadCount"/>.
     /// </summary>
     public static void WinogradInputF2(ArrayView<float> input, ArrayView<float> v, ConvParams p)
     {
         int h = p.InHeight, w = p.InWidth, cin = p.InChannels;
         int tiles = Tiles(p), tilesX = TilesX(p);
-        int count = TileCount(p);
+        int count = TileCount(p), stride = TileStride(p);
         int g = Grid.GlobalIndex.X;
-        if (g >= cin * count) return;
-        int tile = g % tiles, ci = g / tiles % cin, b = g / tiles / cin;
+        if (g >= cin * stride) return;
+        int t = g % stride, ci = g / stride;
+        bool real = t < count;
+        int tr = real ? t : count - 1;
+        int tile = tr % tiles, b = tr / tiles;
         int y0 = 2 * (tile / tilesX) - 1, x0 = 2 * (tile % tilesX) - 1;
         int plane = (b * cin + ci) * h * w;
 
         // E = B^T d, column by column: rows (d0 - d2, d1 + d2, d2 - d1, d1 - d3).
-        var c0 = Column(input, plane, y0, x0, h, w);
-        var c1 = Column(input, plane, y0, x0 + 1, h, w);
-        var c2 = Column(input, plane, y0, x0 + 2, h, w);
-        var c3 = Column(input, plane, y0, x0 + 3, h, w);
-        int at = ci * count + b * tiles + tile, stride = cin * count;
+        var c0 = Column(input, plane, y0, x0, h, w, real);
+        var c1 = Column(input, plane, y0, x0 + 1, h, w, real);
+        var c2 = Column(input, plane, y0, x0 + 2, h, w, real);
+        var c3 = Column(input, plane, y0, x0 + 3, h, w, real);
+        int at = ci * stride + t, k1 = cin * stride;
         // Row i of V = row i of E times B: (e0 - e2, e1 + e2, e2 - e1, e1 - e3).
-        WriteRow(v, at, stride, c0.X - c2.X, c1.X + c2.X, c2.X - c1.X, c1.X - c3.X);
-        WriteRow(v, at + 4 * stride, stride, c0.Y - c2.Y, c1.Y + c2.Y, c2.Y - c1.Y, c1.Y - c3.Y);
-        WriteRow(v, at + 8 * stride, stride, c0.Z - c2.Z, c1.Z + c2.Z, c2.Z - c1.Z, c1.Z - c3.Z);
-        WriteRow(v, at + 12 * stride, stride, c0.W - c2.W, c1.W + c2.W, c2.W - c1.W, c1.W - c3.W);
+        WriteRow(v, at, k1, c0.X - c2.X, c1.X + c2.X, c2.X - c1.X, c1.X - c3.X);
+        WriteRow(v, at + 4 * k1, k1, c0.Y - c2.Y, c1.Y + c2.Y, c2.Y - c1.Y, c1.Y - c3.Y);
+        WriteRow(v, at + 8 * k1, k1, c0.Z - c2.Z, c1.Z + c2.Z, c2.Z - c1.Z, c1.Z - c3.Z);
+        WriteRow(v, at + 12 * k1, k1, c0.W - c2.W, c1.W + c2.W, c2.W - c1.W, c1.W - c3.W);
     }
 
     /// <summary>B^T times column x of the patch starting at row y0: (d0 - d2, d1 + d2, d2 - d1, d1 - d3).</summary>
-    private static Float4 Column(ArrayView<float> input, int plane, int y0, int x, int h, int w)
+    private static Float4 Column(ArrayView<float> input, int plane, int y0, int x, int h, int w, bool real)
     {
-        float d0 = Tap(input, plane, y0, x, h, w), d1 = Tap(input, plane, y0 + 1, x, h, w);
-        float d2 = Tap(input, plane, y0 + 2, x, h, w), d3 = Tap(input, plane, y0 + 3, x, h, w);
+        float d0 = Tap(input, plane, y0, x, h, w, real), d1 = Tap(input, plane, y0 + 1, x, h, w, real);
+        float d2 = Tap(input, plane, y0 + 2, x, h, w, real), d3 = Tap(input, plane, y0 + 3, x, h, w, real);
         return new Float4 { X = d0 - d2, Y = d1 + d2, Z = d2 - d1, W = d1 - d3 };
     }
 
-    /// <summary>input[y, x] of one plane, 0 in the padding (the load itself always stays in range).</summary>
-    private static float Tap(ArrayView<float> input, int plane, int y, int x, int h, int w)
+    /// <summary>input[y, x] of one plane, 0 in the padding and for a padding tile (the load itself always stays in range).</summary>
+    private static float Tap(ArrayView<float> input, int plane, int y, int x, int h, int w, bool real)
     {
-        bool inside = y >= 0 && y < h && x >= 0 && x < w;
+        bool inside = real && y >= 0 && y < h && x >= 0 && x < w;
         float value = input[plane + (inside ? y * w + x : 0)];
         return inside ? value : 0f;
     }
@@ -97,61 +103,42 @@ public static partial class WinogradConvolution
     }
 
     /// <summary>
-    /// M[k] = V[k] U[k] for each component k: <c>m[(k * CoutPadded + co) * TileCount + t] = sum_ci v[(k * Cin + ci) *
-    /// TileCount + t] U[co, ci][k]</c>, U packed as for <see cref="WinogradF2x3"/>. Launch with
-    /// <see cref="GemmThreadCount"/>. A thread owns 4 consecutive tiles x 16 channels; with an odd number of 8-channel
-    /// blocks the last thread's second block repeats the first and is not stored.
+    /// M[k] = V[k] U[k] for each component k: <c>m[(k * CoutPadded + co) * TileStride + t] = sum_ci v[(k * Cin + ci) *
+    /// TileStride + t] U[co, ci][k]</c>, U packed as for <see cref="WinogradF2x3"/>. Launch with
+    /// <see cref="GemmThreadCount"/>. A thread owns 16 consecutive tiles (whole: the rows are padded) x one 8-channel
+    /// block; every row of M is written, padding tiles and padded channels included.
     /// </summary>
     public static void WinogradGemmF2(ArrayView<float> v, ArrayView<float> weight, ArrayView<float> m, ConvParams p)
     {
-        int cin = p.InChannels, count = TileCount(p);
-        int groups = TileGroups(p), pairs = ChannelPairs(p), blocks = ChannelBlocks(p);
-        int total = Components * pairs * groups;
+        int cin = p.InChannels, stride = TileStride(p);
+        int groups = stride / ProductTiles, blocks = ChannelBlocks(p);
+        int total = Components * blocks * groups;
         // No early exit: the loop stays uniform across a work-group (PoCL). Spare threads repeat the last one's work.
         bool active = Grid.GlobalIndex.X < total;
         int g = active ? Grid.GlobalIndex.X : total - 1;
-        int group = g % groups, pair = g / groups % pairs, k = g / groups / pairs;
-        int i = k / 4, j = k % 4;
-        int t0 = group * TilesPerThread;
-        int t1 = Last(t0 + 1, count), t2 = Last(t0 + 2, count), t3 = Last(t0 + 3, count);
-        int block0 = 2 * pair, block1 = block0 + 1 < blocks ? block0 + 1 : block0;
-        int u0 = (block0 * 4 + i) * cin * SweepStride + j * ChannelTile;
-        int u1 = (block1 * 4 + i) * cin * SweepStride + j * ChannelTile;
-        int x = k * cin * count;
+        // Neighbouring threads share operands in cache: the four columns j of one row i of U (packed j * 8 + c, so they
+        // read the same cache lines), then every channel block of the same 16 tiles of V, then the tile groups.
+        int j = g % 4, block = g / 4 % blocks, group = g / 4 / blocks % groups, i = g / 4 / blocks / groups;
+        int k = 4 * i + j;
+        int x = k * cin * stride + group * ProductTiles;
+        int u = (block * 4 + i) * cin * SweepStride + j * ChannelTile;
 
-        // Channels of block0 in a*, of block1 in c*; one accumulator per tile.
-        var a0 = new Acc8(); var a1 = new Acc8(); var a2 = new Acc8(); var a3 = new Acc8();
-        var c0 = new Acc8(); var c1 = new Acc8(); var c2 = new Acc8(); var c3 = new Acc8();
+        // One accumulator row of 16 tiles per channel.
+        var a0 = new Acc16(); var a1 = new Acc16(); var a2 = new Acc16(); var a3 = new Acc16();
+        var a4 = new Acc16(); var a5 = new Acc16(); var a6 = new Acc16(); var a7 = new Acc16();
         for (int ci = 0; ci < cin; ci++)
         {
-            float v0 = v[x + t0], v1 = v[x + t1], v2 = v[x + t2], v3 = v[x + t3];
-            a0.Fma(weight, u0, v0); a1.Fma(weight, u0, v1); a2.Fma(weight, u0, v2); a3.Fma(weight, u0, v3);
-            c0.Fma(weight, u1, v0); c1.Fma(weight, u1, v1); c2.Fma(weight, u1, v2); c3.Fma(weight, u1, v3);
-            x += count;
-            u0 += SweepStride;
-            u1 += SweepStride;
+            var row = Acc16.Load(v, x);
+            a0.Fma(row, weight[u]); a1.Fma(row, weight[u + 1]); a2.Fma(row, weight[u + 2]); a3.Fma(row, weight[u + 3]);
+            a4.Fma(row, weight[u + 4]); a5.Fma(row, weight[u + 5]); a6.Fma(row, weight[u + 6]); a7.Fma(row, weight[u + 7]);
+            x += stride;
+            u += SweepStride;
         }
 
         if (!active) return;
-        int coutPad = p.OutChannelsPadded;
-        StoreProduct(m, (k * coutPad + block0 * ChannelTile) * count, count, t0, a0, a1, a2, a3);
-        if (block0 + 1 < blocks)
-            StoreProduct(m, (k * coutPad + block1 * ChannelTile) * count, count, t0, c0, c1, c2, c3);
-    }
-
-    private static int Last(int t, int count) => t < count ? t : count - 1;
-
-    /// <summary>8 channels (rows <paramref name="at"/> + c * count) x the tiles t0..t0+3 that exist.</summary>
-    private static void StoreProduct(ArrayView<float> m, int at, int count, int t0, Acc8 a0, Acc8 a1, Acc8 a2, Acc8 a3)
-    {
-        for (int c = 0; c < ChannelTile; c++)
-        {
-            int row = at + c * count + t0;
-            m[row] = a0.Get(c);
-            if (t0 + 1 < count) m[row + 1] = a1.Get(c);
-            if (t0 + 2 < count) m[row + 2] = a2.Get(c);
-            if (t0 + 3 < count) m[row + 3] = a3.Get(c);
-        }
+        int at = (k * p.OutChannelsPadded + block * ChannelTile) * stride + group * ProductTiles;
+        a0.Store(m, at); a1.Store(m, at + stride); a2.Store(m, at + 2 * stride); a3.Store(m, at + 3 * stride);
+        a4.Store(m, at + 4 * stride); a5.Store(m, at + 5 * stride); a6.Store(m, at + 6 * stride); a7.Store(m, at + 7 * stride);
     }
 
     /// <summary>
@@ -168,7 +155,7 @@ public static partial class WinogradConvolution
         bool active = Grid.GlobalIndex.X < total;
         int g = active ? Grid.GlobalIndex.X : total - 1;
         int tile = g % tiles, block = g / tiles % blocks, b = g / tiles / blocks;
-        int count = TileCount(p);
+        int count = TileStride(p);
         int at = block * ChannelTile * count + b * tiles + tile;
         int k4 = 4 * p.OutChannelsPadded * count;
 

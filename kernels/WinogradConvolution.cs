@@ -188,7 +188,11 @@ public static partial class WinogradConvolution
         return m;
     }
 
-    /// <summary>a += w[at..at+8] v: eight adjacent weights times one value, the pattern PoCL's vectoriser packs.</summary>
+    /// <summary>
+    /// a += w[at..at+8] v: eight adjacent weights times one value, the pattern PoCL's vectoriser packs. A multiply and an
+    /// add, not <see cref="Acc8.Fma"/>: with fused multiply-adds LLVM's SLP vectoriser leaves this kernel's 32
+    /// accumulators scalar (346 scalar vfmadd, 1.5x the CPU time; bench/RESULTS.md, "Kernel design measurements").
+    /// </summary>
     private static Acc8 Mac(Acc8 a, ArrayView<float> w, int at, float v)
     {
         a.C0 += w[at] * v; a.C1 += w[at + 1] * v; a.C2 += w[at + 2] * v; a.C3 += w[at + 3] * v;

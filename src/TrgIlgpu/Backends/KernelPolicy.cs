@@ -27,8 +27,9 @@ public enum ConvKernel
 /// kernel-variant benchmark (`TrgIlgpu.Bench -- kernels`); `trg ptx --plan` previews the CUDA one.
 /// <para>
 /// OpenCL and the CPU accelerator: Winograd F(2x2, 3x3) for the 3x3 stride-1 convolutions, in its three-launch
-/// batched-product form where that measured faster than the fused kernel on PoCL (<see cref="GemmPays"/>;
-/// bench/RESULTS.md, "Kernel variants"), fused elsewhere; groups of 64 threads.
+/// batched-product form, which measured faster than the fused kernel on PoCL on every TRGv2 shape at batch 1 and 8
+/// once its product ran as fused multiply-adds over 16-tile rows (bench/RESULTS.md, "Kernel variants"); groups of 64
+/// threads.
 /// </para>
 /// <para>
 /// CUDA: direct convolutions, groups of 64 threads; not measured on a GPU yet. Findings from ptxas 11.8 for sm_90
@@ -41,9 +42,8 @@ public enum ConvKernel
 /// </summary>
 /// <param name="Convolutions">How the 3x3 stride-1 convolutions run (never <see cref="ConvAlgorithm.Auto"/>).</param>
 /// <param name="GroupSize">Threads a group for the 1-D launches (capped by the device's maximum).</param>
-/// <param name="Winograd">The Winograd kernel when <paramref name="Convolutions"/> is Winograd: the fused
-/// <see cref="ConvKernel.WinogradF2x3"/> everywhere, or <see cref="ConvKernel.WinogradGemmF2"/>: the three-launch form
-/// where it pays (<see cref="GemmPays"/>), the fused one elsewhere.</param>
+/// <param name="Winograd">The Winograd kernel of every 3x3 stride-1 convolution when <paramref name="Convolutions"/> is
+/// Winograd: the fused <see cref="ConvKernel.WinogradF2x3"/> or the three-launch <see cref="ConvKernel.WinogradGemmF2"/>.</param>
 public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, ConvKernel Winograd = ConvKernel.WinogradGemmF2)
 {
     /// <summary>The policy for <paramref name="kind"/> (Auto is resolved by the caller to the device it opened).</summary>
@@ -61,34 +61,14 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
     public bool PacksWinograd => Convolutions == ConvAlgorithm.Winograd;
 
     /// <summary>
-    /// The kernel for convolution <paramref name="p"/>: Winograd when its weights are packed for it (the three-launch
-    /// form where this policy allows it and <see cref="GemmPays"/>, else the fused kernel), else the 3-channel stem,
-    /// the 16-channel tile where whole tiles fit, else the 8-channel direct kernel.
+    /// The kernel for convolution <paramref name="p"/>: <see cref="Winograd"/> when its weights are packed for it, else
+    /// the 3-channel stem, the 16-channel tile where whole tiles fit, else the 8-channel direct kernel.
     /// </summary>
     public ConvKernel ConvKernelFor(in ConvParams p, bool winogradPacked) =>
-        winogradPacked ? (Winograd == ConvKernel.WinogradGemmF2 && GemmPays(p) ? ConvKernel.WinogradGemmF2 : ConvKernel.WinogradF2x3)
+        winogradPacked ? Winograd
         : StemConvolution.Supports(p) ? ConvKernel.Stem7x7S2
         : Convolution.SupportsWide(p) ? ConvKernel.Conv2DWide
         : ConvKernel.Conv2D;
-
-    /// <summary>
-    /// Whether the three-launch Winograd beats the fused kernel on <paramref name="p"/> (measured on PoCL, TRGv2's
-    /// shapes at batch 1 and 8, bench/RESULTS.md "Kernel variants"): it does where the weights outweigh the tiles —
-    /// at least <see cref="GemmMinTiles"/> tiles in the batch (fewer leave its 4-tile threads mostly idle: layer 4 at
-    /// batch 1 has 9) and at most <see cref="GemmTilesPerChannel"/> per output channel (beyond, the scratch V and M of
-    /// a large map cost more than the transforms they save: layer 1 at any batch, layer 2 at batch 8).
-    /// </summary>
-    public static bool GemmPays(in ConvParams p)
-    {
-        int tiles = WinogradConvolution.TileCount(p);
-        return tiles >= GemmMinTiles && tiles <= GemmTilesPerChannel * p.OutChannels;
-    }
-
-    /// <summary>Fewest tiles (whole batch) for which <see cref="GemmPays"/>.</summary>
-    public const int GemmMinTiles = 16;
-
-    /// <summary>Most tiles (whole batch) per output channel for which <see cref="GemmPays"/>.</summary>
-    public const int GemmTilesPerChannel = 2;
 
     /// <summary>Every variant that can compute <paramref name="p"/> (its weights packed as each needs): the benchmark's list.</summary>
     public static IReadOnlyList<ConvKernel> Candidates(in ConvParams p)

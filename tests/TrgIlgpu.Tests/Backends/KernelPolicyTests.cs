@@ -30,12 +30,12 @@ public sealed class KernelPolicyTests
             OutHeight = (size + 2 * (k / 2) - k) / stride + 1, OutWidth = (size + 2 * (k / 2) - k) / stride + 1,
             Kernel = k, Stride = stride, Pad = k / 2,
         };
-        // Winograd-packed: the product where the tiles are between 16 and 2 per output channel, else fused.
-        Assert.Equal(ConvKernel.WinogradF2x3, pocl.ConvKernelFor(Conv(1, 512, 6, 512), winogradPacked: true));   // 9 tiles
-        Assert.Equal(ConvKernel.WinogradGemmF2, pocl.ConvKernelFor(Conv(8, 512, 6, 512), winogradPacked: true));  // 72
-        Assert.Equal(ConvKernel.WinogradGemmF2, pocl.ConvKernelFor(Conv(1, 128, 24, 128), winogradPacked: true)); // 144 <= 256
-        Assert.Equal(ConvKernel.WinogradF2x3, pocl.ConvKernelFor(Conv(1, 64, 48, 64), winogradPacked: true));    // 576 > 128
-        Assert.Equal(ConvKernel.WinogradF2x3, (pocl with { Winograd = ConvKernel.WinogradF2x3 }).ConvKernelFor(Conv(8, 512, 6, 512), true));
+        // Winograd-packed: the policy's form for every shape (the product on PoCL), the fused kernel when asked.
+        foreach (var p in new[] { Conv(1, 512, 6, 512), Conv(8, 512, 6, 512), Conv(1, 128, 24, 128), Conv(1, 64, 48, 64), Conv(3, 20, 7, 13) })
+        {
+            Assert.Equal(ConvKernel.WinogradGemmF2, pocl.ConvKernelFor(p, winogradPacked: true));
+            Assert.Equal(ConvKernel.WinogradF2x3, (pocl with { Winograd = ConvKernel.WinogradF2x3 }).ConvKernelFor(p, true));
+        }
         // Direct weights: stem, 16-channel tile, else 8-channel.
         Assert.Equal(ConvKernel.Stem7x7S2, pocl.ConvKernelFor(Conv(1, 3, 192, 64, k: 7, stride: 2), winogradPacked: false));
         Assert.Equal(ConvKernel.Conv2DWide, pocl.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), winogradPacked: false));

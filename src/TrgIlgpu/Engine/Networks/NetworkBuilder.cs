@@ -127,7 +127,8 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         var k = Kernels;
         var dummy = Weights.Dummy;
         var scWeight = layer.ShortcutWeight;
-        int tiles = WinogradConvolution.TileCount(p);
+        // Rows of V and M hold TileStride entries (the tiles padded to whole product threads).
+        int tiles = WinogradConvolution.TileStride(p);
         var v = Graph.Activation($"{name}.winograd_v", new TensorShape(WinogradConvolution.Components, p.InChannels, tiles));
         var m = Graph.Activation($"{name}.winograd_m", new TensorShape(WinogradConvolution.Components, p.OutChannelsPadded, tiles));
         long inputBytes = 4L * p.Batch * p.InChannels * p.InHeight * p.InWidth, vBytes = 4 * v.Length, mBytes = 4 * m.Length;
