@@ -62,8 +62,8 @@ public static class TransposedConvolution
         int i3 = Min(pos3, hw - 1) / p.InWidth, j3 = Min(pos3, hw - 1) % p.InWidth;
 
         // Channels co..co+7 in a*, co+8..co+15 in d*.
-        var a0 = new Acc8(); var a1 = new Acc8(); var a2 = new Acc8(); var a3 = new Acc8();
-        var d0 = new Acc8(); var d1 = new Acc8(); var d2 = new Acc8(); var d3 = new Acc8();
+        var a0 = new FmaAcc8(); var a1 = new FmaAcc8(); var a2 = new FmaAcc8(); var a3 = new FmaAcc8();
+        var d0 = new FmaAcc8(); var d1 = new FmaAcc8(); var d2 = new FmaAcc8(); var d3 = new FmaAcc8();
         int inBatch = b * p.InChannels * hw;
         for (int ty = 0; ty < 2; ty++)
         {
@@ -77,11 +77,11 @@ public static class TransposedConvolution
                 int x = inBatch;
                 for (int ci = 0; ci < p.InChannels; ci++)
                 {
-                    float v0 = Convolution.Masked(input, x, off0), v1 = Convolution.Masked(input, x, off1);
-                    float v2 = Convolution.Masked(input, x, off2), v3 = Convolution.Masked(input, x, off3);
-                    a0.Fma(weight, w, v0); a1.Fma(weight, w, v1); a2.Fma(weight, w, v2); a3.Fma(weight, w, v3);
+                    float v0 = FusedLoads.Masked(input, x, off0), v1 = FusedLoads.Masked(input, x, off1);
+                    float v2 = FusedLoads.Masked(input, x, off2), v3 = FusedLoads.Masked(input, x, off3);
+                    a0.Add(weight, w, v0); a1.Add(weight, w, v1); a2.Add(weight, w, v2); a3.Add(weight, w, v3);
                     int w8 = w + Half;
-                    d0.Fma(weight, w8, v0); d1.Fma(weight, w8, v1); d2.Fma(weight, w8, v2); d3.Fma(weight, w8, v3);
+                    d0.Add(weight, w8, v0); d1.Add(weight, w8, v1); d2.Add(weight, w8, v2); d3.Add(weight, w8, v3);
                     w += coutPad;
                     x += hw;
                 }
@@ -94,7 +94,7 @@ public static class TransposedConvolution
     }
 
     /// <summary>Epilogue for one 8-channel block x 4 positions of a parity class; padded channels and positions past the end are skipped.</summary>
-    private static void StoreTile(ArrayView<float> output, ArrayView<float> bias, Acc8 a0, Acc8 a1, Acc8 a2, Acc8 a3,
+    private static void StoreTile(ArrayView<float> output, ArrayView<float> bias, FmaAcc8 a0, FmaAcc8 a1, FmaAcc8 a2, FmaAcc8 a3,
         int b, int co, int py, int px, int pos0, int pos1, int pos2, int pos3,
         int i0, int j0, int i1, int j1, int i2, int j2, int i3, int j3, DeconvParams p)
     {

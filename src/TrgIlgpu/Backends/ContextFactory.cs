@@ -13,10 +13,11 @@ public static class ContextFactory
     /// A context with the engine's settings and the devices <paramref name="devices"/> adds (none for an offline
     /// backend such as <see cref="PtxCompiler"/>). ILGPU.Algorithms is enabled for every backend: without it
     /// <c>MathF.Exp</c> (soft-argmax) has no PTX implementation and the CUDA backend cannot compile the kernels.
+    /// <see cref="Kernels.FusedMath.MultiplyAdd"/> compiles to a fused multiply-add on OpenCL and CUDA (<see cref="FusedMultiplyAdd"/>).
     /// </summary>
     public static Context Create(Action<Context.Builder> devices) => Context.Create(builder =>
     {
-        builder.Optimize(OptimizationLevel.O2).Inlining(InliningMode.Aggressive).EnableAlgorithms();
+        builder.Optimize(OptimizationLevel.O2).Inlining(InliningMode.Aggressive).EnableAlgorithms().EnableFusedMultiplyAdd();
         devices(builder);
     });
 }

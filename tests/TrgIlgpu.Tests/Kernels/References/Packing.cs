@@ -100,7 +100,7 @@ public static class Pack
     }
 
     /// <summary>Linear / Conv1d(k=1) weight [Out, In] -> transposed <c>[k OutPad + o]</c>.</summary>
-    public static Packed Transposed(float[] w, float[] bias, int outs, int ins, int tile = Tiling.Channels)
+    public static Packed Transposed(float[] w, float[] bias, int outs, int ins, int tile)
     {
         int pad = Tiling.PadChannels(outs, tile);
         var weight = new float[ins * pad];
@@ -108,6 +108,22 @@ public static class Pack
             for (int k = 0; k < ins; k++)
                 weight[k * pad + o] = w[o * ins + k];
         return new Packed(weight, PadBias(bias.Select(b => (double)b).ToArray(), pad));
+    }
+
+    /// <summary>
+    /// Linear weight [Out, In] -> the dense kernels' block-major layout: outputs in blocks of 16, each block's weights
+    /// stored input by input, <c>[(block In + k) 16 + o - 16 block]</c>; bias padded to whole blocks.
+    /// </summary>
+    public static Packed Dense(float[] w, float[] bias, int outs, int ins)
+    {
+        const int block = 16;
+        int blocks = (outs + block - 1) / block;
+        var weight = new float[blocks * block * ins];
+        for (int bl = 0; bl < blocks; bl++)
+            for (int k = 0; k < ins; k++)
+                for (int c = 0; c < block && bl * block + c < outs; c++)
+                    weight[(bl * ins + k) * block + c] = w[(bl * block + c) * ins + k];
+        return new Packed(weight, PadBias(bias.Select(b => (double)b).ToArray(), blocks * block));
     }
 
     private static float[] PadBias(double[] bias, int pad)
