@@ -166,7 +166,7 @@ public sealed class PackedModel
         return packed;
     }
 
-    /// <summary>ConvTranspose2d [Cin, Cout, 4, 4] + BN -> [(ky*4+kx)*Cin + ci][CoutPad].</summary>
+    /// <summary>ConvTranspose2d [Cin, Cout, 4, 4] + BN -> <see cref="TransposedConvolution.WeightIndex"/>'s layout.</summary>
     private void AddDeconv(ModelWeights w, string name, string weightKey, string bn)
     {
         var t = w.Tensors[weightKey];
@@ -177,7 +177,7 @@ public sealed class PackedModel
         for (int ci = 0; ci < cin; ci++)
             for (int co = 0; co < cout; co++)
                 for (int kk = 0; kk < 16; kk++)
-                    packed[(kk * cin + ci) * pad + co] = (float)(src[(ci * cout + co) * 16 + kk] * scale[co]);
+                    packed[TransposedConvolution.WeightIndex(ci, co, kk / 4, kk % 4, cin, pad)] = (float)(src[(ci * cout + co) * 16 + kk] * scale[co]);
         Layers[name] = new(weightKey, cout, packed, Pad(shift.Select(v => (float)v).ToArray(), pad));
     }
 
