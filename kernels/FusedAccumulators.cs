@@ -42,9 +42,9 @@ internal struct Tile4x16
     /// <summary>Adds the 16 weights from <paramref name="w"/> times each of the four values, one per row.</summary>
     public void Add(ArrayView<float> weight, int w, float v0, float v1, float v2, float v3)
     {
-        A0.Add(weight, w, v0); A1.Add(weight, w, v1); A2.Add(weight, w, v2); A3.Add(weight, w, v3);
         int w8 = w + 8;
-        D0.Add(weight, w8, v0); D1.Add(weight, w8, v1); D2.Add(weight, w8, v2); D3.Add(weight, w8, v3);
+        A0.Add(weight, w, v0); D0.Add(weight, w8, v0); A1.Add(weight, w, v1); D1.Add(weight, w8, v1);
+        A2.Add(weight, w, v2); D2.Add(weight, w8, v2); A3.Add(weight, w, v3); D3.Add(weight, w8, v3);
     }
 }
 
