@@ -2,7 +2,7 @@ using ILGPU;
 
 namespace TrgIlgpu.Kernels;
 
-/// <summary>y[b, o] = sum_k W[k, o] x[b, k] + bias[o] for a batch of rows; each thread owns 8 outputs x 4 rows.</summary>
+/// <summary>y[b, o] = sum_k W[k, o] x[b, k] + bias[o] for a batch of rows; each thread owns 16 outputs x 4 rows (1 at batch 1).</summary>
 public struct LinearParams
 {
     public int Batch, In, Out;
@@ -10,37 +10,52 @@ public struct LinearParams
     public int InStride, OutStride;
     public readonly int OutPadded => Tiling.PadChannels(Out, Linear.ChannelTile);
     public readonly int OutBlocks => OutPadded / Linear.ChannelTile;
-    public readonly int ThreadCount => OutBlocks * Tiling.CeilDiv(Batch, Tiling.Positions);
+    public readonly int ThreadCount => OutBlocks * Tiling.CeilDiv(Batch, Linear.Rows);
+    /// <summary>Groups of <paramref name="groupSize"/> threads (the device policy's dense group size).</summary>
+    public readonly KernelConfig Config(int groupSize) => Tiling.Flat(ThreadCount, groupSize);
 }
 
-/// <summary>The regressor's dense layers (MODEL_SPEC 4d).</summary>
+/// <summary>The regressor's dense layers (MODEL_SPEC 4d) and the face landmark net's fully connected layer.</summary>
 public static class Linear
 {
     /// <summary>
-    /// Outputs per thread: 8 contiguous weights per row, the shape PoCL's vectoriser packs into one AVX register
-    /// (see <see cref="WinogradConvolution"/>), and half a cache line of each streamed weight row.
+    /// Outputs per thread: two 8-channel fused multiply-add accumulator blocks (<see cref="Acc8"/>), one 64-byte
+    /// cache line of each weight row.
     /// </summary>
-    public const int ChannelTile = Convolution.ChannelTile;
+    public const int ChannelTile = 16;
+
+    /// <summary>Batch rows per thread (each weight loaded feeds them all); at batch 1 the thread computes one.</summary>
+    public const int Rows = 4;
 
     /// <summary>
-    /// Dense layer. Weights packed transposed, <c>[k * OutPadded + o]</c>: neighbouring threads read neighbouring
-    /// weights (coalesced), and each weight is used for up to 4 batch rows.
+    /// Threads per group on the CPU devices (their <c>KernelPolicy.DenseGroupSize</c>): the layers have few threads (1024
+    /// outputs at batch 1 are 64 threads), and PoCL runs a group on one core, so small groups let both cores share the
+    /// launch.
     /// </summary>
+    public const int GroupSize = 16;
+
+    /// <summary>
+    /// Where weight (k, o) of a layer with <paramref name="inputs"/> inputs is packed: block-major,
+    /// <c>[((o / 16) * In + k) * 16 + o % 16]</c>, so that each thread streams one contiguous run of memory (the
+    /// transposed <c>[k * OutPadded + o]</c> layout touched a new 4 KB page for every k).
+    /// </summary>
+    public static int WeightIndex(int k, int o, int inputs) => ((o / ChannelTile) * inputs + k) * ChannelTile + o % ChannelTile;
+
+    /// <summary>Dense layer; weights packed by <see cref="WeightIndex"/>, bias padded to <see cref="LinearParams.OutPadded"/>.</summary>
     public static void Dense(ArrayView<float> x, ArrayView<float> weight, ArrayView<float> bias, ArrayView<float> y, LinearParams p)
     {
         int gid = Grid.GlobalIndex.X;
         if (gid >= p.ThreadCount) return;
-        int o = (gid % p.OutBlocks) * ChannelTile;
-        int b0 = (gid / p.OutBlocks) * Tiling.Positions;
-        Accumulate(x, weight, p, o, b0, false, out var a0, out var a1, out var a2, out var a3);
+        int block = gid % p.OutBlocks;
+        int o = block * ChannelTile;
+        int b0 = gid / p.OutBlocks * Rows;
+        var t = Accumulate(x, weight, p, block, b0);
         for (int c = 0; c < ChannelTile; c++)
         {
             if (o + c >= p.Out) break;
             float bc = bias[o + c];
-            if (b0 < p.Batch) y[b0 * p.OutStride + o + c] = a0.Get(c) + bc;
-            if (b0 + 1 < p.Batch) y[(b0 + 1) * p.OutStride + o + c] = a1.Get(c) + bc;
-            if (b0 + 2 < p.Batch) y[(b0 + 2) * p.OutStride + o + c] = a2.Get(c) + bc;
-            if (b0 + 3 < p.Batch) y[(b0 + 3) * p.OutStride + o + c] = a3.Get(c) + bc;
+            for (int r = 0; r < Rows; r++)
+                if (b0 + r < p.Batch) y[(b0 + r) * p.OutStride + o + c] = t.Get(r, c) + bc;
         }
     }
 
@@ -56,19 +71,16 @@ public static class Linear
     {
         int gid = Grid.GlobalIndex.X;
         if (gid >= p.ThreadCount) return;
-        int o = (gid % p.OutBlocks) * ChannelTile;
-        int b0 = (gid / p.OutBlocks) * Tiling.Positions;
-        // At batch 1 the clamped copies would repeat every multiply-add three times, so one row is computed. (Dense,
-        // with 8x fewer threads per launch, keeps four: bench/RESULTS.md, "Kernel design measurements".)
-        Accumulate(x, weight, p, o, b0, p.Batch == 1, out var a0, out var a1, out var a2, out var a3);
+        int block = gid % p.OutBlocks;
+        int o = block * ChannelTile;
+        int b0 = gid / p.OutBlocks * Rows;
+        var t = Accumulate(x, weight, p, block, b0);
         for (int c = 0; c < ChannelTile; c++)
         {
             if (o + c >= p.Out) break;
             float bc = bias[o + c];
-            Update(initFace, initPose, results, layout, iteration, b0, o + c, a0.Get(c) + bc, p.Batch);
-            Update(initFace, initPose, results, layout, iteration, b0 + 1, o + c, a1.Get(c) + bc, p.Batch);
-            Update(initFace, initPose, results, layout, iteration, b0 + 2, o + c, a2.Get(c) + bc, p.Batch);
-            Update(initFace, initPose, results, layout, iteration, b0 + 3, o + c, a3.Get(c) + bc, p.Batch);
+            for (int r = 0; r < Rows; r++)
+                Update(initFace, initPose, results, layout, iteration, b0 + r, o + c, t.Get(r, c) + bc, p.Batch);
         }
     }
 
@@ -92,35 +104,33 @@ public static class Linear
     }
 
     /// <summary>
-    /// Four rows from b0 (clamped copies past the batch), or with <paramref name="oneRow"/> only row 0 (a uniform
-    /// branch; a1..a3 stay 0 and are never stored since the batch is 1).
+    /// Rows b0..b0+3 (clamped copies past the batch) of 16 outputs from <paramref name="block"/>; at batch 1 only row 0
+    /// (a uniform branch: the copies would repeat every multiply-add three times; rows 1-3 stay 0 and are never stored).
     /// </summary>
-    private static void Accumulate(ArrayView<float> x, ArrayView<float> weight, LinearParams p, int o, int b0, bool oneRow,
-        out Acc8 a0, out Acc8 a1, out Acc8 a2, out Acc8 a3)
+    private static Tile4x16 Accumulate(ArrayView<float> x, ArrayView<float> weight, LinearParams p, int block, int b0)
     {
-        a0 = new Acc8(); a1 = new Acc8(); a2 = new Acc8(); a3 = new Acc8();
+        var t = new Tile4x16();
+        int w = block * p.In * ChannelTile;
+        if (p.Batch == 1)
+        {
+            for (int k = 0; k < p.In; k++)
+            {
+                float v = x[k];
+                t.A0.Fma(weight, w, v); t.D0.Fma(weight, w + 8, v);
+                w += ChannelTile;
+            }
+            return t;
+        }
         int last = p.Batch - 1;
         int r0 = (b0 < last ? b0 : last) * p.InStride;
         int r1 = (b0 + 1 < last ? b0 + 1 : last) * p.InStride;
         int r2 = (b0 + 2 < last ? b0 + 2 : last) * p.InStride;
         int r3 = (b0 + 3 < last ? b0 + 3 : last) * p.InStride;
-        int w = o;
-        if (oneRow)
-        {
-            for (int k = 0; k < p.In; k++)
-            {
-                a0.Fma(weight, w, x[k]);
-                w += p.OutPadded;
-            }
-            return;
-        }
         for (int k = 0; k < p.In; k++)
         {
-            a0.Fma(weight, w, x[r0 + k]);
-            a1.Fma(weight, w, x[r1 + k]);
-            a2.Fma(weight, w, x[r2 + k]);
-            a3.Fma(weight, w, x[r3 + k]);
-            w += p.OutPadded;
+            t.Add(weight, w, x[r0 + k], x[r1 + k], x[r2 + k], x[r3 + k]);
+            w += ChannelTile;
         }
+        return t;
     }
 }

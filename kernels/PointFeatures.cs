@@ -11,7 +11,10 @@ public struct SampleParams
     /// <summary>Regressor input row: [point features | face[subsample] | pose9 | binfo], row length and tail offset.</summary>
     public int RegressorInput, RegressorTail;
     public ResultLayout Layout;
-    public readonly int ThreadCount => Batch * Channels * Points;
+    /// <summary>Channel groups of <see cref="PointFeatures.SampleChannels"/> (the last may be partial).</summary>
+    public readonly int ChannelGroups => Tiling.CeilDiv(Channels, PointFeatures.SampleChannels);
+    /// <summary>One thread per (face, channel group, point), points fastest.</summary>
+    public readonly int ThreadCount => Batch * ChannelGroups * Points;
 }
 
 /// <summary>Shape of one point-MLP layer: out = act(W [a; f] + bias) per point (1x1 Conv1d with skip concat).</summary>
@@ -23,9 +26,9 @@ public struct PointMlpParams
     public int OutChannels, Activation;
     /// <summary>Output element (b, o, n) goes to <c>b * OutBatchStride + o * Points + n</c> (channel-major).</summary>
     public int OutBatchStride;
-    public readonly int OutChannelsPadded => Tiling.PadChannels(OutChannels);
+    public readonly int OutChannelsPadded => Tiling.PadChannels(OutChannels, PointFeatures.ChannelTile);
     public readonly int PositionThreads => Tiling.CeilDiv(Points, Tiling.Positions);
-    public readonly int ChannelBlocks => OutChannelsPadded / Tiling.Channels;
+    public readonly int ChannelBlocks => OutChannelsPadded / PointFeatures.ChannelTile;
     /// <summary>One thread per (batch, channel block, point thread), points fastest.</summary>
     public readonly long ThreadCount => (long)Batch * ChannelBlocks * PositionThreads;
     public readonly KernelConfig Config(int maxGroup) => Tiling.Flat(ThreadCount, maxGroup);
@@ -34,11 +37,16 @@ public struct PointMlpParams
 /// <summary>Point sampling, bilinear grid sampling and the per-point MLP.</summary>
 public static class PointFeatures
 {
+    /// <summary>Channels a <see cref="Sample"/> thread samples at its point.</summary>
+    public const int SampleChannels = 32;
+
     /// <summary>
-    /// One thread per (face, channel, point). Computes the point — the 18x18 grid at iteration 0, else the
-    /// projection of subsampled vertex n with the previous iteration's R, T — and samples the feature map as
-    /// grid_sample(align_corners=True, zeros). Channel-0 threads also write the sampling point and the
-    /// regressor input's tail: face[subsample] (head space), pose9 and the box info.
+    /// One thread per (face, group of <see cref="SampleChannels"/> channels, point). Computes the point once — the
+    /// 18x18 grid at iteration 0, else the projection of subsampled vertex n with the previous iteration's R, T — with
+    /// its bilinear taps and weights (grid_sample(align_corners=True, zeros)), then samples each channel of its group
+    /// with four loads. Threads of channel group 0 also write the sampling point and the regressor input's tail:
+    /// face[subsample] (head space), pose9 and the box info. (One thread per channel recomputed the point, R and T for
+    /// every channel: docs/devices.md, "Transposed convolutions and the iteration".)
     /// </summary>
     public static void Sample(
         ArrayView<float> featureMap, ArrayView<float> pointsGrid, ArrayView<int> subsample,
@@ -48,8 +56,8 @@ public static class PointFeatures
         int gid = Grid.GlobalIndex.X;
         if (gid >= p.ThreadCount) return;
         int n = gid % p.Points;
-        int c = (gid / p.Points) % p.Channels;
-        int b = gid / (p.Points * p.Channels);
+        int group = (gid / p.Points) % p.ChannelGroups;
+        int b = gid / (p.Points * p.ChannelGroups);
         var f = faces[b];
         var layout = p.Layout;
         int row = b * layout.Stride;
@@ -73,7 +81,7 @@ public static class PointFeatures
             PoseMath.ProjectToCrop(f, new Vec3(cam.X + t.X, cam.Y + t.Y, cam.Z + t.Z), out float u, out float v);
             gx = u / 192f * 2f - 1f;
             gy = v / 192f * 2f - 1f;
-            if (c == 0)
+            if (group == 0)
             {
                 int po = row + layout.Points + (p.Iteration - 1) * p.Points * 2 + 2 * n;
                 results[po] = u;
@@ -81,9 +89,14 @@ public static class PointFeatures
             }
         }
 
-        sampled[gid] = Bilinear(featureMap, (b * p.Channels + c) * p.MapSize * p.MapSize, p.MapSize, gx, gy);
+        var taps = new BilinearTaps(p.MapSize, gx, gy);
+        int c0 = group * SampleChannels;
+        int c1 = c0 + SampleChannels < p.Channels ? c0 + SampleChannels : p.Channels;
+        int planeSize = p.MapSize * p.MapSize;
+        for (int c = c0; c < c1; c++)
+            sampled[(b * p.Channels + c) * p.Points + n] = taps.Sample(featureMap, (b * p.Channels + c) * planeSize);
 
-        if (c != 0) return;
+        if (group != 0) return;
         int tail = b * p.RegressorInput + p.RegressorTail;
         if (n < 305)
         {
@@ -103,29 +116,17 @@ public static class PointFeatures
         }
     }
 
-    /// <summary>grid_sample(align_corners=True, padding zeros) of one channel plane at normalised (gx, gy).</summary>
-    public static float Bilinear(ArrayView<float> map, int plane, int size, float gx, float gy)
-    {
-        float x = (gx + 1f) / 2f * (size - 1);
-        float y = (gy + 1f) / 2f * (size - 1);
-        float fx0 = MathF.Floor(x), fy0 = MathF.Floor(y);
-        // Points far outside (or not finite) contribute nothing; also keeps the int conversion in range.
-        if (!(fx0 >= -2f && fx0 <= size && fy0 >= -2f && fy0 <= size)) return 0f;
-        int x0 = (int)fx0, y0 = (int)fy0;
-        // Weights as PyTorch forms them: distances to the far corner, not 1 - fraction.
-        float wx0 = fx0 + 1f - x, wx1 = x - fx0, wy0 = fy0 + 1f - y, wy1 = y - fy0;
-        return Tap(map, plane, size, x0, y0) * (wx0 * wy0)
-             + Tap(map, plane, size, x0 + 1, y0) * (wx1 * wy0)
-             + Tap(map, plane, size, x0, y0 + 1) * (wx0 * wy1)
-             + Tap(map, plane, size, x0 + 1, y0 + 1) * (wx1 * wy1);
-    }
 
-    private static float Tap(ArrayView<float> map, int plane, int size, int x, int y) =>
-        x >= 0 && y >= 0 && x < size && y < size ? map[plane + y * size + x] : 0f;
+    /// <summary>Output channels per <see cref="PointMlp"/> thread (and the packing's channel padding).</summary>
+    public const int ChannelTile = 16;
 
     /// <summary>
-    /// One point-MLP layer: out[b, o, n] = act(sum_k W[k, o] [extra; features][b, k, n] + bias[o]).
-    /// Weights packed <c>[k * OutPadded + o]</c> with the extra (previous layer) rows first, as in the concat.
+    /// One point-MLP layer: out[b, o, n] = act(sum_k W[k, o] [extra; features][b, k, n] + bias[o]). Weights packed
+    /// <c>[k * OutPadded + o]</c> (padded to 16 channels) with the extra (previous layer) rows first, as in the concat.
+    /// A thread owns 16 channels x 4 consecutive points (<see cref="Tile4x16"/>, fused multiply-adds): each input
+    /// row's four values are one contiguous load. The last thread of a row moves its run back to end at the last point
+    /// (it recomputes and stores a few of its neighbour's outputs, with the same values), so every load is in bounds;
+    /// maps of fewer than 4 points clamp each index instead.
     /// </summary>
     public static void PointMlp(
         ArrayView<float> extra, ArrayView<float> features, ArrayView<float> weight, ArrayView<float> bias,
@@ -137,45 +138,84 @@ public static class PointFeatures
         bool active = Grid.GlobalIndex.X < total;
         int g = active ? Grid.GlobalIndex.X : total - 1;
         int t = g % q;
-        int outPad = p.OutChannelsPadded;
-        int o = (g / q % p.ChannelBlocks) * Tiling.Channels;
+        int o = (g / q % p.ChannelBlocks) * ChannelTile;
         int b = g / q / p.ChannelBlocks;
-        int n0 = t, n1 = t + q, n2 = t + 2 * q, n3 = t + 3 * q;
+        bool whole = p.Points >= Tiling.Positions;
+        int n0 = whole ? Min(Tiling.Positions * t, p.Points - Tiling.Positions) : 0;
         int last = p.Points - 1;
-        int m0 = n0 < last ? n0 : last, m1 = n1 < last ? n1 : last, m2 = n2 < last ? n2 : last, m3 = n3 < last ? n3 : last;
+        var tile = whole
+            ? MlpTile(extra, features, weight, p, o, b, n0, n0 + 1, n0 + 2, n0 + 3)
+            : MlpTile(extra, features, weight, p, o, b, 0, Min(1, last), Min(2, last), Min(3, last));
+        if (!active) return;
+        for (int c = 0; c < ChannelTile; c++)
+        {
+            if (o + c >= p.OutChannels) break;
+            int ob = b * p.OutBatchStride + (o + c) * p.Points;
+            float bc = bias[o + c];
+            for (int k = 0; k < Tiling.Positions; k++)
+                if (n0 + k < p.Points) output[ob + n0 + k] = Act.Apply(tile.Get(k, c) + bc, p.Activation);
+        }
+    }
 
-        var a0 = new Acc4(); var a1 = new Acc4(); var a2 = new Acc4(); var a3 = new Acc4();
+    /// <summary>The accumulators of points m0..m3 (rows of the tile) over [extra; features], 16 channels from <paramref name="o"/>.</summary>
+    private static Tile4x16 MlpTile(ArrayView<float> extra, ArrayView<float> features, ArrayView<float> weight, PointMlpParams p,
+        int o, int b, int m0, int m1, int m2, int m3)
+    {
+        var tile = new Tile4x16();
+        int outPad = p.OutChannelsPadded;
         int w = o;
         int x = b * p.ExtraChannels * p.Points;
         for (int k = 0; k < p.ExtraChannels; k++)
         {
-            a0.Fma(weight, w, extra[x + m0]);
-            a1.Fma(weight, w, extra[x + m1]);
-            a2.Fma(weight, w, extra[x + m2]);
-            a3.Fma(weight, w, extra[x + m3]);
+            tile.Add(weight, w, extra[x + m0], extra[x + m1], extra[x + m2], extra[x + m3]);
             w += outPad;
             x += p.Points;
         }
         x = b * p.FeatureChannels * p.Points;
         for (int k = 0; k < p.FeatureChannels; k++)
         {
-            a0.Fma(weight, w, features[x + m0]);
-            a1.Fma(weight, w, features[x + m1]);
-            a2.Fma(weight, w, features[x + m2]);
-            a3.Fma(weight, w, features[x + m3]);
+            tile.Add(weight, w, features[x + m0], features[x + m1], features[x + m2], features[x + m3]);
             w += outPad;
             x += p.Points;
         }
-        if (!active) return;
-        for (int c = 0; c < Tiling.Channels; c++)
-        {
-            if (o + c >= p.OutChannels) break;
-            int ob = b * p.OutBatchStride + (o + c) * p.Points;
-            float bc = bias[o + c];
-            if (n0 < p.Points) output[ob + n0] = Act.Apply(a0.Get(c) + bc, p.Activation);
-            if (n1 < p.Points) output[ob + n1] = Act.Apply(a1.Get(c) + bc, p.Activation);
-            if (n2 < p.Points) output[ob + n2] = Act.Apply(a2.Get(c) + bc, p.Activation);
-            if (n3 < p.Points) output[ob + n3] = Act.Apply(a3.Get(c) + bc, p.Activation);
-        }
+        return tile;
+    }
+
+    private static int Min(int a, int b) => a < b ? a : b;
+}
+
+/// <summary>
+/// The four taps of grid_sample(align_corners=True, padding zeros) at one normalised point of a square map: offsets
+/// within a plane (clamped into it, so every load is in bounds), whether each lies inside the map, and PyTorch's
+/// weights (distances to the far corner, not 1 - fraction). Computed once a point, used for every channel.
+/// </summary>
+internal readonly struct BilinearTaps
+{
+    private readonly int _o00, _o10, _o01, _o11;
+    private readonly bool _in00, _in10, _in01, _in11;
+    private readonly float _w00, _w10, _w01, _w11;
+
+    public BilinearTaps(int size, float gx, float gy)
+    {
+        float x = (gx + 1f) / 2f * (size - 1);
+        float y = (gy + 1f) / 2f * (size - 1);
+        float fx0 = MathF.Floor(x), fy0 = MathF.Floor(y);
+        // Points far outside (or not finite) contribute nothing; also keeps the int conversion in range.
+        bool near = fx0 >= -2f && fx0 <= size && fy0 >= -2f && fy0 <= size;
+        int x0 = near ? (int)fx0 : -2, y0 = near ? (int)fy0 : -2;
+        float wx0 = fx0 + 1f - x, wx1 = x - fx0, wy0 = fy0 + 1f - y, wy1 = y - fy0;
+        _w00 = near ? wx0 * wy0 : 0f; _w10 = near ? wx1 * wy0 : 0f; _w01 = near ? wx0 * wy1 : 0f; _w11 = near ? wx1 * wy1 : 0f;
+        bool x0In = x0 >= 0 && x0 < size, x1In = x0 + 1 >= 0 && x0 + 1 < size;
+        bool y0In = y0 >= 0 && y0 < size, y1In = y0 + 1 >= 0 && y0 + 1 < size;
+        _in00 = x0In && y0In; _in10 = x1In && y0In; _in01 = x0In && y1In; _in11 = x1In && y1In;
+        _o00 = _in00 ? y0 * size + x0 : 0; _o10 = _in10 ? y0 * size + x0 + 1 : 0;
+        _o01 = _in01 ? (y0 + 1) * size + x0 : 0; _o11 = _in11 ? (y0 + 1) * size + x0 + 1 : 0;
+    }
+
+    /// <summary>The sample of the plane starting at <paramref name="plane"/>, summed in PyTorch's order.</summary>
+    public float Sample(ArrayView<float> map, int plane)
+    {
+        float t00 = map[plane + _o00], t10 = map[plane + _o10], t01 = map[plane + _o01], t11 = map[plane + _o11];
+        return (_in00 ? t00 : 0f) * _w00 + (_in10 ? t10 : 0f) * _w10 + (_in01 ? t01 : 0f) * _w01 + (_in11 ? t11 : 0f) * _w11;
     }
 }

@@ -44,12 +44,16 @@ public enum ConvKernel
 /// <param name="GroupSize">Threads a group for the 1-D launches (capped by the device's maximum).</param>
 /// <param name="Winograd">The Winograd kernel of every 3x3 stride-1 convolution when <paramref name="Convolutions"/> is
 /// Winograd: the fused <see cref="ConvKernel.WinogradF2x3"/> or the three-launch <see cref="ConvKernel.WinogradGemmF2"/>.</param>
-public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, ConvKernel Winograd = ConvKernel.WinogradGemmF2)
+/// <param name="DenseGroupSize">Threads a group for the dense layers (<see cref="Linear.Dense"/>,
+/// <see cref="Linear.DenseStateUpdate"/>), capped by the device's maximum: on the CPU devices
+/// <see cref="Linear.GroupSize"/> (few threads, and PoCL runs a group on one core), on CUDA whole warps.</param>
+public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, ConvKernel Winograd = ConvKernel.WinogradGemmF2,
+    int DenseGroupSize = Linear.GroupSize)
 {
     /// <summary>The policy for <paramref name="kind"/> (Auto is resolved by the caller to the device it opened).</summary>
     public static KernelPolicy For(DeviceKind kind) => kind switch
     {
-        DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize),
+        DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize),
         _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2),
     };
 

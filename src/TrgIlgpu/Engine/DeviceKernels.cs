@@ -43,6 +43,9 @@ internal sealed class DeviceKernels
     /// <summary>Threads per group: the policy's (64), or the device's maximum when smaller.</summary>
     public readonly int GroupSize;
 
+    /// <summary>Threads a group of the dense layers' launches: the policy's <see cref="KernelPolicy.DenseGroupSize"/>, capped likewise.</summary>
+    public readonly int DenseGroupSize;
+
     /// <summary>Where the time spent compiling goes (<see cref="StartupPhase.KernelCompile"/>); null: not measured.</summary>
     public StartupTimings? Timings { get; set; }
 
@@ -70,6 +73,7 @@ internal sealed class DeviceKernels
         _accelerator = a;
         Policy = policy ?? new KernelPolicy(ConvAlgorithm.Winograd, Tiling.GroupSize);
         GroupSize = Math.Min(Policy.GroupSize, a.MaxNumThreadsPerGroup);
+        DenseGroupSize = Math.Min(Policy.DenseGroupSize, a.MaxNumThreadsPerGroup);
     }
 
     /// <summary>The kernel in <paramref name="slot"/>, compiled on first use (once, thread-safe; <see cref="KernelSourceCache"/>).</summary>

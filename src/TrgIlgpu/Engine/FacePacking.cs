@@ -90,13 +90,14 @@ public static class FacePacking
         return new PackedFaceLayer(weight, Bias(layer, bias, cout, pad));
     }
 
-    /// <summary>For <c>Linear.Dense</c>: TF <c>[in, out]</c> (already the transposed layout) -> <c>[k * OutPad8 + o]</c>, bias <c>[OutPad8]</c>.</summary>
+    /// <summary>For <c>Linear.Dense</c>: TF <c>[in, out]</c> -> <see cref="Linear.WeightIndex"/>'s block-major layout, bias <c>[OutPad16]</c>.</summary>
     public static PackedFaceLayer Dense(string layer, float[] io, int ins, int outs, float[] bias)
     {
         Expect(layer, "weights", io, (long)ins * outs, $"[{ins}, {outs}]");
         int pad = Tiling.PadChannels(outs, Linear.ChannelTile);
         var weight = new float[ins * pad];
-        for (int k = 0; k < ins; k++) Array.Copy(io, k * outs, weight, k * pad, outs);
+        for (int k = 0; k < ins; k++)
+            for (int o = 0; o < outs; o++) weight[Linear.WeightIndex(k, o, ins)] = io[k * outs + o];
         return new PackedFaceLayer(weight, Bias(layer, bias, outs, pad));
     }
 

@@ -63,7 +63,8 @@ public sealed class PackedModel
             {
                 var key = $"laf_extractor.{i}.conv{l}";
                 var t = w.Tensors[key + ".weight"];
-                Layers[$"mlp{i}.{l}"] = new(key, t.Shape[0], PackTransposed(t.F32!, t.Shape[0], t.Shape[1]), Pad(w.F32(key + ".bias")));
+                Layers[$"mlp{i}.{l}"] = new(key, t.Shape[0], PackTransposed(t.F32!, t.Shape[0], t.Shape[1]),
+                    Pad(w.F32(key + ".bias"), Tiling.PadChannels(t.Shape[0], PointFeatures.ChannelTile)));
             }
             AddRegressor(w, i);
         }
@@ -165,7 +166,7 @@ public sealed class PackedModel
         return packed;
     }
 
-    /// <summary>ConvTranspose2d [Cin, Cout, 4, 4] + BN -> [(ky*4+kx)*Cin + ci][CoutPad].</summary>
+    /// <summary>ConvTranspose2d [Cin, Cout, 4, 4] + BN -> <see cref="TransposedConvolution.WeightIndex"/>'s layout.</summary>
     private void AddDeconv(ModelWeights w, string name, string weightKey, string bn)
     {
         var t = w.Tensors[weightKey];
@@ -176,11 +177,14 @@ public sealed class PackedModel
         for (int ci = 0; ci < cin; ci++)
             for (int co = 0; co < cout; co++)
                 for (int kk = 0; kk < 16; kk++)
-                    packed[(kk * cin + ci) * pad + co] = (float)(src[(ci * cout + co) * 16 + kk] * scale[co]);
+                    packed[TransposedConvolution.WeightIndex(ci, co, kk / 4, kk % 4, cin, pad)] = (float)(src[(ci * cout + co) * 16 + kk] * scale[co]);
         Layers[name] = new(weightKey, cout, packed, Pad(shift.Select(v => (float)v).ToArray(), pad));
     }
 
-    /// <summary>fc2 · fc1 multiplied out in float64 (hidden = W x + b with W = fc2 fc1, b = fc2 b1 + b2), and [decshape; decpose].</summary>
+    /// <summary>
+    /// fc2 · fc1 multiplied out in float64 (hidden = W x + b with W = fc2 fc1, b = fc2 b1 + b2), and [decshape; decpose];
+    /// both in <see cref="Linear.WeightIndex"/>'s block-major layout.
+    /// </summary>
     private void AddRegressor(ModelWeights w, int i)
     {
         var p = $"regressor.{i}";
@@ -189,9 +193,9 @@ public sealed class PackedModel
         var w1 = fc1.F32!; var b1 = w.F32(p + ".fc1.bias");
         var w2 = w.F32(p + ".fc2.weight"); var b2 = w.F32(p + ".fc2.bias");
 
-        // Transposed product packed[k * hidden + o] = sum_j w2[o, j] w1[j, k], in float64. Blocks of 8 output rows
-        // share each streamed row of w1, which keeps the 1024 x 1024 x inDim product memory-friendly.
-        var packed = new float[inDim * hidden];
+        // Product W[o, k] = sum_j w2[o, j] w1[j, k] in float64, packed for Linear.Dense (Linear.WeightIndex). Blocks
+        // of 8 output rows share each streamed row of w1, which keeps the 1024 x 1024 x inDim product memory-friendly.
+        var packed = new float[inDim * Tiling.PadChannels(hidden, Linear.ChannelTile)];
         var w1d = new double[w1.Length];
         for (int n = 0; n < w1.Length; n++) w1d[n] = w1[n];
         const int block = 8;
@@ -214,9 +218,9 @@ public sealed class PackedModel
                 }
             }
             for (int r = 0; r < block; r++)
-                for (int k = 0; k < inDim; k++) packed[k * hidden + ob * block + r] = (float)acc[r][k];
+                for (int k = 0; k < inDim; k++) packed[Linear.WeightIndex(k, ob * block + r, inDim)] = (float)acc[r][k];
         });
-        var bias = new float[hidden];
+        var bias = new float[Tiling.PadChannels(hidden, Linear.ChannelTile)];
         for (int o = 0; o < hidden; o++)
         {
             double s = b2[o];
@@ -230,15 +234,15 @@ public sealed class PackedModel
         var dec = new float[hidden * pad];
         for (int j = 0; j < outs; j++)
             for (int k = 0; k < hidden; k++)
-                dec[k * pad + j] = j < 3660 ? ds[j * hidden + k] : dp[(j - 3660) * hidden + k];
+                dec[Linear.WeightIndex(k, j, hidden)] = j < 3660 ? ds[j * hidden + k] : dp[(j - 3660) * hidden + k];
         var decBias = w.F32(p + ".decshape.bias").Concat(w.F32(p + ".decpose.bias")).ToArray();
         Layers[$"regressor{i}.out"] = new(p + ".decshape|decpose", outs, dec, Pad(decBias, pad));
     }
 
-    /// <summary>[O, K(, 1)] -> [K][OPad].</summary>
+    /// <summary>[O, K(, 1)] -> [K][OPad], OPad a multiple of <see cref="PointFeatures.ChannelTile"/> (the point MLP's layout).</summary>
     private static float[] PackTransposed(float[] src, int o, int k)
     {
-        int pad = Tiling.PadChannels(o);
+        int pad = Tiling.PadChannels(o, PointFeatures.ChannelTile);
         var dst = new float[k * pad];
         for (int r = 0; r < o; r++)
             for (int c = 0; c < k; c++)

@@ -11,7 +11,10 @@ public sealed class KernelPolicyTests
     [Fact]
     public void Policy_IsDirectOnCudaAndWinogradElsewhere_WithOverrides()
     {
-        Assert.Equal(new KernelPolicy(ConvAlgorithm.Direct, Tiling.GroupSize), KernelPolicy.For(DeviceKind.Cuda));
+        Assert.Equal(new KernelPolicy(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize), KernelPolicy.For(DeviceKind.Cuda));
+        // The dense layers: small groups on the CPU devices (both cores share a 64-thread layer), whole warps on CUDA.
+        Assert.Equal(Linear.GroupSize, KernelPolicy.For(DeviceKind.OpenCL).DenseGroupSize);
+        Assert.Equal(Linear.GroupSize, KernelPolicy.For(DeviceKind.Cpu).DenseGroupSize);
         Assert.Equal(ConvAlgorithm.Winograd, KernelPolicy.For(DeviceKind.OpenCL).Convolutions);
         Assert.Equal(ConvAlgorithm.Winograd, KernelPolicy.For(DeviceKind.Cpu).Convolutions);
         var cuda = KernelPolicy.For(DeviceKind.Cuda);

@@ -53,8 +53,10 @@ public sealed class FacePackingTests
         Assert.Equal(0f, pw.Weight[4 * 32 + 18]);
         Assert.Equal(32, pw.Bias.Length);
         var fc = FacePacking.Dense("fc", io, 6, 18, rng.Gaussian(18));
-        Assert.Equal(6 * 24, fc.Weight.Length);
-        Assert.Equal(io[5 * 18 + 2], fc.Weight[5 * 24 + 2]);
+        Assert.Equal(6 * 32, fc.Weight.Length);
+        Assert.Equal(io[5 * 18 + 2], fc.Weight[5 * 16 + 2]);        // block 0 (outputs 0-15), input 5
+        Assert.Equal(io[5 * 18 + 17], fc.Weight[(6 + 5) * 16 + 1]); // block 1 (outputs 16-31), input 5
+        Assert.Equal(0f, fc.Weight[(6 + 5) * 16 + 2]);              // padding output 18
     }
 
     [Fact]

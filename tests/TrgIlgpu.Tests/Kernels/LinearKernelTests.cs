@@ -13,6 +13,7 @@ public sealed class LinearKernelTests(KernelDevices devices)
     [InlineData(5, 37, 10, 40, 13)] // batch not a multiple of 4, outputs not a multiple of 4, strided rows
     [InlineData(4, 16, 8, 16, 8)]   // exact tiles
     [InlineData(1, 3, 1, 3, 1)]     // one row, one output
+    [InlineData(1, 21, 35, 23, 40)] // batch 1 (the one-row path), three 16-output blocks, the last partial
     [InlineData(7, 9, 6, 11, 6)]
     public void Dense_Cpu_MatchesReference(int batch, int ins, int outs, int inStride, int outStride) =>
         RunDense(devices.Cpu, batch, ins, outs, inStride, outStride, seed: 900 + 7 * ins + outs);
@@ -23,6 +24,7 @@ public sealed class LinearKernelTests(KernelDevices devices)
     {
         RunDense(devices.OpenCL, 3, 2547, 1024, 2547, 1024, seed: 951);
         RunDense(devices.OpenCL, 5, 2452, 1024, 2452, 1024, seed: 952);
+        RunDense(devices.OpenCL, 1, 2547, 1024, 2547, 1024, seed: 953); // batch 1: the one-row path
     }
 
     [Theory]
@@ -49,7 +51,7 @@ public sealed class LinearKernelTests(KernelDevices devices)
         var bias = rng.Gaussian(outs, 0.3);
         var expected = RefLinear.Linear(x, batch, ins, inStride, w, bias, outs);
 
-        var packed = Pack.Transposed(w, bias, outs, ins, Linear.ChannelTile);
+        var packed = Pack.Dense(w, bias, outs, ins);
         var p = new LinearParams { Batch = batch, In = ins, Out = outs, InStride = inStride, OutStride = outStride };
         using var d = device.Begin();
         const int guard = 13;
@@ -93,7 +95,7 @@ public sealed class LinearKernelTests(KernelDevices devices)
                 expected.Set(i, previous + delta.Value[i], Math.Abs(previous) + delta.Scale[i]);
             }
 
-        var packed = Pack.Transposed(w, bias, Outputs, hidden, Linear.ChannelTile);
+        var packed = Pack.Dense(w, bias, Outputs, hidden);
         var p = new LinearParams { Batch = batch, In = hidden, Out = Outputs, InStride = hidden, OutStride = 0 };
         using var d = device.Begin();
         var results = d.Upload(state);

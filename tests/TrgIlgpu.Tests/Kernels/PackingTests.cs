@@ -109,11 +109,11 @@ public sealed class PackingTests(KernelDevices devices)
         Same("heatmap.conv3x3 (conv bias + BN)", packed["heatmap.conv3x3"],
             Pack.Conv(m["predict_68_lmk.0.weight"], 6, 6, 3, m.BnOf("predict_68_lmk.1"), m["predict_68_lmk.0.bias"]));
         Same("heatmap.conv1x1", packed["heatmap.conv1x1"], Pack.Conv(m["predict_68_lmk.3.weight"], 12, 6, 1, null, m["predict_68_lmk.3.bias"]));
-        Same("mlp1.1", packed["mlp1.1"], Pack.Transposed(m["laf_extractor.1.conv1.weight"], m["laf_extractor.1.conv1.bias"], 3, 10));
+        Same("mlp1.1", packed["mlp1.1"], Pack.Transposed(m["laf_extractor.1.conv1.weight"], m["laf_extractor.1.conv1.bias"], 3, 10, PointFeatures.ChannelTile));
 
         var dec = m["regressor.1.decshape.weight"].Concat(m["regressor.1.decpose.weight"]).ToArray();
         var decBias = m["regressor.1.decshape.bias"].Concat(m["regressor.1.decpose.bias"]).ToArray();
-        Same("regressor1.out", packed["regressor1.out"], Pack.Transposed(dec, decBias, 3669, Hidden, Linear.ChannelTile));
+        Same("regressor1.out", packed["regressor1.out"], Pack.Dense(dec, decBias, 3669, Hidden));
 
         Assert.Equal(12, packed["heatmap.conv1x1"].OutChannels);
         Assert.Equal(3669, packed["regressor1.out"].OutChannels);

@@ -12,6 +12,8 @@ public sealed class PointMlpKernelTests(KernelDevices devices)
     [InlineData(3, 13, 6, 5, 7, Activation.LeakyRelu, 0)] // skip concatenation; 13 points, 7 outputs
     [InlineData(3, 7, 3, 4, 5, Activation.Relu, 50)]      // last layer: rows of a wider buffer (the regressor input)
     [InlineData(1, 1, 2, 3, 1, Activation.None, 0)]       // one point, one output
+    [InlineData(2, 3, 0, 5, 17, Activation.LeakyRelu, 0)] // fewer points than a thread's run (clamped); two channel blocks
+    [InlineData(2, 6, 4, 3, 33, Activation.Relu, 0)]      // the last run moved back over its neighbour's points; three blocks
     public void PointMlp_Cpu_MatchesReference(int batch, int points, int extra, int features, int outs, Activation act, int outStride) =>
         Run(devices.Cpu, batch, points, extra, features, outs, act, outStride, seed: 700 + 11 * points + outs);
 
@@ -35,7 +37,7 @@ public sealed class PointMlpKernelTests(KernelDevices devices)
         var bias = rng.Gaussian(outs, 0.3);
         var expected = RefPointFeatures.PointMlp(extra, extraChannels, features, featureChannels, batch, points, w, bias, outs, act);
 
-        var packed = Pack.Transposed(w, bias, outs, ins);
+        var packed = Pack.Transposed(w, bias, outs, ins, PointFeatures.ChannelTile);
         int stride = outStride == 0 ? outs * points : outStride;
         var p = new PointMlpParams
         {

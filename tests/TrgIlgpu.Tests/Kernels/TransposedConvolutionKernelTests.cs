@@ -13,6 +13,8 @@ public sealed class TransposedConvolutionKernelTests(KernelDevices devices)
     [InlineData(1, 3, 1, 1, 9, Activation.LeakyRelu)] // a single input pixel: every tap at the border
     [InlineData(2, 3, 5, 3, 29, Activation.LeakyRelu)] // 2 tiles of 16, the second 13/16 used (its upper half 5/8), odd map
     [InlineData(1, 6, 2, 7, 16, Activation.None)]      // one whole 16-channel tile
+    [InlineData(2, 5, 3, 6, 18, Activation.Relu)]      // width 6: the last run of a row moved back over its neighbour's columns
+    [InlineData(3, 2, 4, 4, 7, Activation.LeakyRelu)]  // width 4: one whole run a row; batch 3
     public void Deconv4x4S2_Cpu_MatchesReference(int batch, int cin, int h, int w, int cout, Activation act) =>
         Run(devices.Cpu, batch, cin, h, w, cout, act, seed: 1000 + 97 * cin + h * 13 + w);
 

@@ -219,7 +219,7 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         var output = Target(name, outShape, into);
         var k = Kernels;
         Graph.Add(name, "Dense", $"{inShape}->{outShape}{(note is null ? "" : " " + note)}", 2L * inShape.ElementCount * outs,
-            4L * (layer.Weight.Length + inShape.ElementCount + outShape.ElementCount), k.Config(lp.ThreadCount), [input, weight, bias], [output], (st, c) =>
+            4L * (layer.Weight.Length + inShape.ElementCount + outShape.ElementCount), lp.Config(k.DenseGroupSize), [input, weight, bias], [output], (st, c) =>
             k.Dense(st, c, input.View, weight.View, bias.View, output.View, lp));
         return output;
     }

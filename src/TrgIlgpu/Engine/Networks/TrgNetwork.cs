@@ -144,7 +144,8 @@ internal sealed class TrgNetwork
             Shapes.RequireShape(op, "the extra input", eShape, new TensorShape(b, eShape[1], n));
             extraCh = eShape[1];
         }
-        int inputs = NetworkBuilder.WeightInputs(op, layer.Weight.Length, Tiling.PadChannels(outCh), $"{Tiling.PadChannels(outCh)} padded outputs");
+        int outPadded = Tiling.PadChannels(outCh, PointFeatures.ChannelTile);
+        int inputs = NetworkBuilder.WeightInputs(op, layer.Weight.Length, outPadded, $"{outPadded} padded outputs");
         if (inputs != extraCh + featureCh)
             throw new GraphException(op, $"inputs have {extraCh}+{featureCh} channels, the weight expects {inputs}");
         var outShape = new TensorShape(b, outCh, n);
@@ -185,7 +186,7 @@ internal sealed class TrgNetwork
         var k = _nb.Kernels;
         var (layout, results, initFace, initPose) = (_layout, _results, _initFace, _initPose);
         _nb.Graph.Add(op, "DenseStateUpdate", $"{hShape}->face+=[{b},{face}], pose9+=[{b},{pose}]", 2L * hShape.ElementCount * outs,
-            4L * (layer.Weight.Length + (long)b * outs * 3), k.Config(lp.ThreadCount), [hidden, weight, bias, .. previous],
+            4L * (layer.Weight.Length + (long)b * outs * 3), lp.Config(k.DenseGroupSize), [hidden, weight, bias, .. previous],
             [new(_results, "face_head"), new(_results, $"pose_history[{i}]")], (st, c) =>
             k.DenseStateUpdate(st, c, hidden.View, weight.View, bias.View, initFace.View, initPose.View, results.View, lp, layout, i));
     }

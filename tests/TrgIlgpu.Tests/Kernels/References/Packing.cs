@@ -86,21 +86,36 @@ public static class Pack
         return new Packed(weight, direct.Bias, direct.ShortcutWeight);
     }
 
-    /// <summary>ConvTranspose2d weight [Cin, Cout, 4, 4] + BN -> <c>[((ky 4 + kx) Cin + ci) CoutPad + co]</c>.</summary>
+    /// <summary>
+    /// ConvTranspose2d weight [Cin, Cout, 4, 4] + BN -> the sub-pixel layout: for each output parity class (py, px)
+    /// and 16-channel block, input channel by input channel, the class's four taps (ky, kx) = (1 - py + 2 ty,
+    /// 1 - px + 2 tx) in the order (ty, tx) = (0,0), (0,1), (1,0), (1,1), 16 channels each.
+    /// </summary>
     public static Packed Deconv(float[] w, int cin, int cout, BatchNorm? bn)
     {
-        int pad = Tiling.PadChannels(cout, TransposedConvolution.ChannelTile);
+        int pad = Tiling.PadChannels(cout, TransposedConvolution.ChannelTile), blocks = pad / 16;
         var (scale, shift) = Fold(bn, cout);
         var weight = new float[16 * cin * pad];
-        for (int ci = 0; ci < cin; ci++)
-            for (int co = 0; co < cout; co++)
-                for (int t = 0; t < 16; t++)
-                    weight[(t * cin + ci) * pad + co] = (float)(w[(ci * cout + co) * 16 + t] * scale[co]);
+        int at = 0;
+        for (int py = 0; py < 2; py++)
+            for (int px = 0; px < 2; px++)
+                for (int block = 0; block < blocks; block++)
+                    for (int ci = 0; ci < cin; ci++)
+                        for (int ty = 0; ty < 2; ty++)
+                            for (int tx = 0; tx < 2; tx++)
+                            {
+                                int ky = 1 - py + 2 * ty, kx = 1 - px + 2 * tx;
+                                for (int c = 0; c < 16; c++, at++)
+                                {
+                                    int co = block * 16 + c;
+                                    if (co < cout) weight[at] = (float)(w[((ci * cout + co) * 4 + ky) * 4 + kx] * scale[co]);
+                                }
+                            }
         return new Packed(weight, PadBias(shift, pad));
     }
 
     /// <summary>Linear / Conv1d(k=1) weight [Out, In] -> transposed <c>[k OutPad + o]</c>.</summary>
-    public static Packed Transposed(float[] w, float[] bias, int outs, int ins, int tile = Tiling.Channels)
+    public static Packed Transposed(float[] w, float[] bias, int outs, int ins, int tile)
     {
         int pad = Tiling.PadChannels(outs, tile);
         var weight = new float[ins * pad];
@@ -108,6 +123,22 @@ public static class Pack
             for (int k = 0; k < ins; k++)
                 weight[k * pad + o] = w[o * ins + k];
         return new Packed(weight, PadBias(bias.Select(b => (double)b).ToArray(), pad));
+    }
+
+    /// <summary>
+    /// Linear weight [Out, In] -> the dense kernels' block-major layout: outputs in blocks of 16, each block's weights
+    /// stored input by input, <c>[(block In + k) 16 + o - 16 block]</c>; bias padded to whole blocks.
+    /// </summary>
+    public static Packed Dense(float[] w, float[] bias, int outs, int ins)
+    {
+        const int block = 16;
+        int blocks = (outs + block - 1) / block;
+        var weight = new float[blocks * block * ins];
+        for (int bl = 0; bl < blocks; bl++)
+            for (int k = 0; k < ins; k++)
+                for (int c = 0; c < block && bl * block + c < outs; c++)
+                    weight[(bl * ins + k) * block + c] = w[(bl * block + c) * ins + k];
+        return new Packed(weight, PadBias(bias.Select(b => (double)b).ToArray(), blocks * block));
     }
 
     private static float[] PadBias(double[] bias, int pad)
