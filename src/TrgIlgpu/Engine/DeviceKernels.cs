@@ -55,6 +55,14 @@ internal sealed class DeviceKernels
     /// <summary>How many kernels have been compiled so far (each on its first launch).</summary>
     public int CompiledCount { get; private set; }
 
+    private readonly int[] _origins = new int[Enum.GetValues<KernelOrigin>().Length];
+
+    /// <summary>How many of the kernels compiled so far came from <paramref name="origin"/> (<see cref="KernelSourceCache"/>).</summary>
+    public int LoadedFrom(KernelOrigin origin)
+    {
+        lock (_gate) return _origins[(int)origin];
+    }
+
     /// <param name="a">The accelerator the kernels run on.</param>
     /// <param name="policy">
     /// The policy of the plans that launch these kernels (default: Winograd convolutions, groups of
@@ -83,7 +91,10 @@ internal sealed class DeviceKernels
             {
                 try
                 {
-                    using (Timings.Time(StartupPhase.KernelCompile)) Volatile.Write(ref slot, KernelSourceCache.Load<T>(_accelerator, kernel, CacheDirectory, Log));
+                    (T Launcher, KernelOrigin Origin) built;
+                    using (Timings.Time(StartupPhase.KernelCompile)) built = KernelSourceCache.Load<T>(_accelerator, kernel, CacheDirectory, Log);
+                    Volatile.Write(ref slot, built.Launcher);
+                    _origins[(int)built.Origin]++;
                 }
                 catch (Exception e) when (Backends.DeviceFailures.IsDeviceFailure(e, Backends.DeviceStage.Compile))
                 {
