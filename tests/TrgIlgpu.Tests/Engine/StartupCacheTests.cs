@@ -345,6 +345,23 @@ public sealed class StartupCacheTests : IDisposable
         Assert.DoesNotContain("packing", table);
         Assert.Contains("total", table);
         Assert.Equal("cache-read", StartupTimings.Name(StartupPhase.CacheRead));
+        Assert.DoesNotContain("in parallel", table);
+
+        // Phases of other threads overlap the profile's own: listed apart, outside the total.
+        var other = new Thread(() => { using (timings.Measure(StartupPhase.ModelOpen)) { } });
+        other.Start();
+        other.Join();
+        timings.Add(StartupPhase.ImageDecode, TimeSpan.FromMilliseconds(5), inParallel: true);
+        Assert.Equal(5, timings.ParallelMilliseconds(StartupPhase.ImageDecode));
+        Assert.Equal(0, timings.ParallelMilliseconds(StartupPhase.Forward));
+        Assert.Equal(1, timings.Count(StartupPhase.ModelOpen));
+        var lines = timings.Format().Split('\n');
+        int parallel = Array.FindIndex(lines, l => l.StartsWith("in parallel", StringComparison.Ordinal));
+        int total = Array.FindIndex(lines, l => l.StartsWith("total", StringComparison.Ordinal));
+        Assert.True(parallel > total, string.Join('\n', lines));
+        Assert.Contains(lines[(parallel + 1)..], l => l.StartsWith("model-open", StringComparison.Ordinal));
+        Assert.Contains(lines[(parallel + 1)..], l => l.StartsWith("image-decode", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines[..parallel], l => l.StartsWith("model-open", StringComparison.Ordinal));
     }
 
     [Fact]
