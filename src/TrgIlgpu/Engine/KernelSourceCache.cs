@@ -44,12 +44,31 @@ internal static class KernelSourceCache
     private const int FormatVersion = 2;
     private static ReadOnlySpan<byte> Magic => "TRGCLKN\0"u8;
 
-    /// <summary>The launcher of <paramref name="kernel"/> (an explicitly grouped kernel) on <paramref name="accelerator"/>, and where it came from.</summary>
-    public static (T Launcher, KernelOrigin Origin) Load<T>(Accelerator accelerator, MethodInfo kernel, string? directory, TextWriter? log) where T : Delegate
+    /// <summary>ILGPU's <c>Kernel.CreateLauncherDelegate&lt;TDelegate&gt;()</c>, for a launcher type known at run time.</summary>
+    private static readonly MethodInfo CreateLauncher = typeof(Kernel).GetMethod(nameof(Kernel.CreateLauncherDelegate))!;
+
+    private static Delegate Launcher(Kernel loaded, Type launcher)
+    {
+        try
+        {
+            return (Delegate)CreateLauncher.MakeGenericMethod(launcher).Invoke(loaded, null)!;
+        }
+        catch (TargetInvocationException e) when (e.InnerException is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerException);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The launcher (a delegate of type <paramref name="launcher"/>) of <paramref name="kernel"/>, an explicitly grouped
+    /// kernel, on <paramref name="accelerator"/>, and where it came from.
+    /// </summary>
+    public static (Delegate Launcher, KernelOrigin Origin) Load(Accelerator accelerator, MethodInfo kernel, Type launcher, string? directory, TextWriter? log)
     {
         var description = EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
         if (directory is null || accelerator is not CLAccelerator cl)
-            return (accelerator.LoadKernel(accelerator.CompileKernel(description)).CreateLauncherDelegate<T>(), KernelOrigin.Compiled);
+            return (Launcher(accelerator.LoadKernel(accelerator.CompileKernel(description)), launcher), KernelOrigin.Compiled);
 
         string key = Key(cl, kernel);
         string path = Path.Combine(directory, Convert.ToHexStringLower(XxHash128.Hash(Encoding.UTF8.GetBytes(key))) + ".clkernel");
@@ -60,7 +79,7 @@ internal static class KernelSourceCache
             loaded = OpenCLBinaries.TryLoad(cl, compiled, binary, out var failure);
             if (loaded is null) log?.WriteLine($"trg: kernel cache entry {path}: the driver refused its program binary ({failure}); building {kernel.Name} from its source");
         }
-        if (loaded is not null) return (loaded.CreateLauncherDelegate<T>(), KernelOrigin.CachedBinary);
+        if (loaded is not null) return (Launcher(loaded, launcher), KernelOrigin.CachedBinary);
 
         var origin = compiled is null ? KernelOrigin.Compiled : KernelOrigin.CachedSource;
         bool rewrite = compiled is null || binary is not null; // a new entry, or one whose binary the driver refused
@@ -69,7 +88,7 @@ internal static class KernelSourceCache
         // The binary is read once, when the entry is written (PoCL compiles its generic work-group code for it then).
         var fresh = OpenCLBinaries.Read(loaded);
         if (rewrite || fresh is not null) Write(compiled, fresh, key, path, log);
-        return (loaded.CreateLauncherDelegate<T>(), origin);
+        return (Launcher(loaded, launcher), origin);
     }
 
     /// <summary>Everything that changes ILGPU's OpenCL C for <paramref name="kernel"/> on this device.</summary>

@@ -207,6 +207,34 @@ public sealed class StartupCacheTests : IDisposable
     }
 
     [Fact]
+    public void Kernels_the_last_run_launched_load_on_a_worker_before_the_first_forward()
+    {
+        var model = WriteModel();
+        var (reference, _, _) = Run(model, cache: null);
+        Run(model, Cache); // records the kernels its plan launched
+        var list = Assert.Single(Directory.GetFiles(Cache.KernelDirectory, "*.launches"));
+
+        var options = new WeightLoadOptions { Cache = Cache };
+        using (new InferenceSession(ModelWeights.Open(model), DeviceKind.OpenCL, null, ConvAlgorithm.Auto, options)) { } // disposed while loading ahead
+        using (var session = new InferenceSession(ModelWeights.Open(model), DeviceKind.OpenCL, null, ConvAlgorithm.Auto, options))
+        {
+            session.Kernels.WaitForPrefetch();
+            int loadedAhead = session.Kernels.CompiledCount;
+            var results = session.Run(Faces());
+            Assert.Equal(session.Plan(2).Ops.Select(o => o.Kernel).Distinct().Count(), loadedAhead);
+            Assert.Equal(loadedAhead, session.Kernels.CompiledCount); // the forward loaded nothing more
+            AssertBitIdentical(reference, results);
+        }
+
+        // A list that names no kernel is ignored (each kernel loads on its first launch) and rewritten.
+        File.WriteAllText(list, "trg-launches 1\nNoSuchKernel\n");
+        var (again, _, log) = Run(model, Cache);
+        Assert.Contains("ignoring kernel launch list", log);
+        AssertBitIdentical(reference, again);
+        Assert.DoesNotContain("NoSuchKernel", File.ReadAllText(list));
+    }
+
+    [Fact]
     public void Another_model_or_packing_never_reads_the_entry()
     {
         var a = WriteModel(5);
@@ -308,7 +336,8 @@ public sealed class StartupCacheTests : IDisposable
     public void Face_finder_and_TRG_share_one_kernel_set_and_compile_only_what_they_launch()
     {
         using var device = ComputeDevice.Open(DeviceKind.OpenCL);
-        using var session = new InferenceSession(ModelWeights.Load("synthetic:trgv2:3"), device);
+        // This test's own (empty) cache folder: no launch list from an earlier run loads kernels ahead.
+        using var session = new InferenceSession(ModelWeights.Load("synthetic:trgv2:3"), device, loading: new WeightLoadOptions { Cache = Cache });
         using var finder = FaceFinder.Create(device);
         Assert.Same(session.Kernels, finder.Session.Kernels);
         Assert.Equal(0, session.Kernels.CompiledCount);
