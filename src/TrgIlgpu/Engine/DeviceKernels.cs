@@ -133,7 +133,8 @@ internal sealed class DeviceKernels
             var previous = _prefetch;
             _prefetch = Task.Run(() =>
             {
-                previous.Wait();
+                try { previous.Wait(); }
+                catch (AggregateException) { } // that batch's kernels load on their launches
                 foreach (var kernel in todo)
                 {
                     try
