@@ -6,7 +6,7 @@
 # removes (docs/packaging.md, "Trimming"). ReadyToRun (precompiled, one image per assembly) and not compressed:
 # measured (docs/startup.md, ".NET settings"), ReadyToRun cuts a `trg estimate`'s CPU time by about a third, and
 # uncompressed the bundle's assemblies are mapped from the file instead of unpacked into memory (peak resident set
-# 309 MiB instead of 420 MiB with compression); the price is the file size (155 MB instead of 59 MB for linux-x64).
+# 302 MiB instead of 411 MiB with compression); the price is the file size (155 MB instead of 59 MB for linux-x64).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 out="$(mkdir -p "${1:-$root/out/release}" && cd "${1:-$root/out/release}" && pwd)"
