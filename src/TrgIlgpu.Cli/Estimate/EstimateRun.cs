@@ -41,6 +41,8 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
 
         var loadClock = Stopwatch.StartNew();
         var imageOptions = new ImageLoadOptions { MaxPixels = settings.MaxPixels, ApplyExifOrientation = !settings.IgnoreExif };
+        // Decoding starts before the model loads (on another thread), so the first images are ready when the device is.
+        using var decoding = new DecodeAhead(items, imageOptions, cancellationToken);
         using var estimator = createEstimator(new HeadPoseOptions
         {
             Model = settings.Model,
@@ -55,7 +57,7 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
 
         bool showProgress = !settings.Quiet && stderrIsTerminal && items.Count > 1;
         void Work(Action<int> advance) =>
-            Process(items, boxesFile, imageOptions, estimator, sink, overlays, advance, cancellationToken);
+            Process(decoding, boxesFile, estimator, sink, overlays, advance, cancellationToken);
         // Ctrl-C: the images finished so far keep complete outputs (JSON Lines already streamed, overlays written, the
         // JSON document committed with "cancelled": true), and the run ends with 130.
         try
@@ -121,35 +123,14 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
         OutputPaths.CheckDistinct(outputs, inputs);
     }
 
-    private void Process(List<InputItem> items, BoxesFile? boxesFile, ImageLoadOptions imageOptions, HeadPoseEstimator estimator,
+    private void Process(DecodeAhead decoding, BoxesFile? boxesFile, HeadPoseEstimator estimator,
         ResultSink sink, OverlayTarget? overlays, Action<int> advance, CancellationToken ct)
     {
-        // Decode ahead, in order, a few images: the device works while the next ones are decoded. Kept small because
-        // a batch already holds up to BatchSize decoded photos (a 12-megapixel photo is 36 MB as RGB).
-        var channel = Channel.CreateBounded<Loaded>(new BoundedChannelOptions(4)
-        {
-            SingleReader = true, SingleWriter = true,
-        });
-        // The producer stops when this loop ends for any reason (a fatal engine error must not leave it blocked on a full channel).
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var producer = Task.Run(async () =>
-        {
-            try
-            {
-                for (int i = 0; i < items.Count; i++)
-                    await channel.Writer.WriteAsync(Decode(i, items[i], imageOptions, stop.Token), stop.Token);
-            }
-            finally
-            {
-                channel.Writer.Complete();
-            }
-        }, stop.Token);
-
         var pending = new List<(Loaded Loaded, ImageOutcome Outcome, PhotoRequest? Photo)>();
         int pendingFaces = 0;
         try
         {
-            foreach (var loaded in channel.Reader.ReadAllAsync(ct).ToBlockingEnumerable(ct))
+            foreach (var loaded in decoding.Reader.ReadAllAsync(ct).ToBlockingEnumerable(ct))
             {
                 var (outcome, photo) = Prepare(loaded, boxesFile);
                 pending.Add((loaded, outcome, photo));
@@ -165,12 +146,58 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
         }
         finally
         {
-            stop.Cancel();
-            // Surface a producer bug; its cancellation is expected here.
-            try { producer.GetAwaiter().GetResult(); }
-            catch (OperationCanceledException) { }
+            decoding.Finish();
         }
         ct.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>
+    /// Decodes the inputs ahead, in order, on a worker: a few images, so that the device works while the next ones are
+    /// decoded. Kept small because a batch already holds up to BatchSize decoded photos (a 12-megapixel photo is 36 MB
+    /// as RGB). Started before the model loads; disposing stops it (a fatal error must not leave it blocked on a full
+    /// channel).
+    /// </summary>
+    private sealed class DecodeAhead : IDisposable
+    {
+        private readonly Channel<Loaded> _channel = Channel.CreateBounded<Loaded>(new BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
+        private readonly CancellationTokenSource _stop;
+        private readonly Task _producer;
+
+        public DecodeAhead(List<InputItem> items, ImageLoadOptions options, CancellationToken ct)
+        {
+            _stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var stop = _stop.Token;
+            _producer = Task.Run(async () =>
+            {
+                try
+                {
+                    for (int i = 0; i < items.Count; i++)
+                        await _channel.Writer.WriteAsync(Decode(i, items[i], options, stop), stop);
+                }
+                finally
+                {
+                    _channel.Writer.Complete();
+                }
+            }, stop);
+        }
+
+        /// <summary>The decoded images (or their errors), in input order.</summary>
+        public ChannelReader<Loaded> Reader => _channel.Reader;
+
+        /// <summary>Stops the worker and surfaces a bug in it; its cancellation is expected here.</summary>
+        public void Finish()
+        {
+            _stop.Cancel();
+            try { _producer.GetAwaiter().GetResult(); }
+            catch (OperationCanceledException) { }
+        }
+
+        /// <summary>Stops the worker without waiting (the run already failed, or <see cref="Finish"/> ran).</summary>
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _producer.ContinueWith(t => { _ = t.Exception; _stop.Dispose(); }, TaskScheduler.Default); // observed; the token is released once unused
+        }
     }
 
     private static Loaded Decode(int index, InputItem item, ImageLoadOptions options, CancellationToken ct)
@@ -250,7 +277,7 @@ internal sealed class EstimateRun(EstimateSettings settings, Func<HeadPoseOption
                 outcome.InferenceMs = ms;
             }
             using var output = _timings.Time(StartupPhase.Output);
-            if (loaded.DecodeMs > 0) _timings?.Add(StartupPhase.ImageDecode, TimeSpan.FromMilliseconds(loaded.DecodeMs));
+            if (loaded.DecodeMs > 0) _timings?.Add(StartupPhase.ImageDecode, TimeSpan.FromMilliseconds(loaded.DecodeMs), inParallel: true); // on the decode worker
             if (overlays is not null && loaded.Image is { } image && outcome.Error is null)
             {
                 try

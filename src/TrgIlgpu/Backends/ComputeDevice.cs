@@ -234,6 +234,8 @@ public sealed class ComputeDevice : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        lock (_kernels)
+            foreach (var k in _kernels.Values) k.WaitForPrefetch(); // no kernel is loading on a worker when the accelerator goes
         Accelerator.Dispose();
         Context.Dispose();
     }

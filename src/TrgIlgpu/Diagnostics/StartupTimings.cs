@@ -37,15 +37,19 @@ public enum StartupPhase
 
 /// <summary>
 /// A start-up profile: wall time per <see cref="StartupPhase"/>, counted from process start. Phases nest: a phase
-/// measured inside another (a kernel compiled during the first forward) is subtracted from the outer one, so on one
-/// thread the phases add up to the elapsed time. Thread-safe; phases measured on other threads overlap and are listed
-/// as measured. `trg estimate --timings` prints it.
+/// measured inside another (a kernel compiled during the first forward) is subtracted from the outer one, so the
+/// phases of the thread that made the profile add up to the elapsed time. Thread-safe; a phase measured on another
+/// thread (the model file opened while the device opens, images decoded ahead) overlaps those and is listed apart,
+/// "in parallel", outside the total. `trg estimate --timings` prints it.
 /// </summary>
 public sealed class StartupTimings
 {
     private readonly object _gate = new();
-    private readonly double[] _ms = new double[Enum.GetValues<StartupPhase>().Length];
-    private readonly int[] _counts = new int[Enum.GetValues<StartupPhase>().Length];
+    private static readonly int Phases = Enum.GetValues<StartupPhase>().Length;
+    // Index phase for the profile's own thread, Phases + phase for the others.
+    private readonly double[] _ms = new double[2 * Phases];
+    private readonly int[] _counts = new int[2 * Phases];
+    private readonly int _thread = Environment.CurrentManagedThreadId;
     private readonly long _created = Stopwatch.GetTimestamp();
     private readonly double _runtimeMs;
 
@@ -59,53 +63,73 @@ public sealed class StartupTimings
         Add(StartupPhase.Runtime, TimeSpan.FromMilliseconds(_runtimeMs));
     }
 
-    /// <summary>Adds <paramref name="elapsed"/> to a phase (and one to its count).</summary>
-    public void Add(StartupPhase phase, TimeSpan elapsed)
+    /// <summary>
+    /// Adds <paramref name="elapsed"/> to a phase (and one to its count): in parallel when called from another thread
+    /// than the one that made the profile, or when <paramref name="inParallel"/> says the time was spent on another
+    /// thread (measured there, added here).
+    /// </summary>
+    public void Add(StartupPhase phase, TimeSpan elapsed, bool inParallel = false)
     {
+        int i = (int)phase + (inParallel || Environment.CurrentManagedThreadId != _thread ? Phases : 0);
         lock (_gate)
         {
-            _ms[(int)phase] += elapsed.TotalMilliseconds;
-            _counts[(int)phase]++;
+            _ms[i] += elapsed.TotalMilliseconds;
+            _counts[i]++;
         }
     }
 
     /// <summary>Times a phase until the returned scope is disposed, less any phase measured inside it on this thread.</summary>
     public Scope Measure(StartupPhase phase) => new(this, phase);
 
-    /// <summary>Milliseconds recorded for a phase so far.</summary>
+    /// <summary>Milliseconds recorded for a phase so far (on any thread).</summary>
     public double Milliseconds(StartupPhase phase)
     {
-        lock (_gate) return _ms[(int)phase];
+        lock (_gate) return _ms[(int)phase] + _ms[Phases + (int)phase];
     }
 
-    /// <summary>How many times a phase was recorded.</summary>
+    /// <summary>How many times a phase was recorded (on any thread).</summary>
     public int Count(StartupPhase phase)
     {
-        lock (_gate) return _counts[(int)phase];
+        lock (_gate) return _counts[(int)phase] + _counts[Phases + (int)phase];
+    }
+
+    /// <summary>Milliseconds recorded for a phase on other threads than the profile's, overlapping its own phases.</summary>
+    public double ParallelMilliseconds(StartupPhase phase)
+    {
+        lock (_gate) return _ms[Phases + (int)phase];
     }
 
     /// <summary>Milliseconds from process start until now.</summary>
     public double SinceProcessStartMs => _runtimeMs + Stopwatch.GetElapsedTime(_created).TotalMilliseconds;
 
-    /// <summary>The profile as a table: each recorded phase, its count, milliseconds and share of the time since process start.</summary>
+    /// <summary>
+    /// The profile as a table: each phase recorded on the profile's thread, its count, milliseconds and share of the
+    /// time since process start, adding up to the total; then the phases recorded on other threads, which overlap them.
+    /// </summary>
     public string Format()
     {
         double total = SinceProcessStartMs;
         var sb = new StringBuilder();
         sb.AppendLine(CultureInfo.InvariantCulture, $"{"phase",-14} {"count",5} {"ms",9} {"share",6}");
         double listed = 0;
+        var parallel = new StringBuilder();
         lock (_gate)
         {
             foreach (var phase in Enum.GetValues<StartupPhase>())
             {
-                int i = (int)phase;
-                if (_counts[i] == 0) continue;
-                listed += _ms[i];
-                sb.AppendLine(CultureInfo.InvariantCulture, $"{Name(phase),-14} {_counts[i],5} {_ms[i],9:F1} {_ms[i] / total,6:P0}");
+                int i = (int)phase, p = Phases + i;
+                if (_counts[i] > 0)
+                {
+                    listed += _ms[i];
+                    sb.AppendLine(CultureInfo.InvariantCulture, $"{Name(phase),-14} {_counts[i],5} {_ms[i],9:F1} {_ms[i] / total,6:P0}");
+                }
+                if (_counts[p] > 0)
+                    parallel.AppendLine(CultureInfo.InvariantCulture, $"{Name(phase),-14} {_counts[p],5} {_ms[p],9:F1} {_ms[p] / total,6:P0}");
             }
         }
         sb.AppendLine(CultureInfo.InvariantCulture, $"{"other",-14} {"",5} {Math.Max(0, total - listed),9:F1} {Math.Max(0, total - listed) / total,6:P0}");
         sb.Append(CultureInfo.InvariantCulture, $"{"total",-14} {"",5} {total,9:F1}  since process start");
+        if (parallel.Length > 0) sb.Append("\nin parallel, on other threads (overlapping the phases above, not in the total):\n").Append(parallel.ToString().TrimEnd('\n'));
         if (PeakResidentBytes() is { } peak) sb.Append(CultureInfo.InvariantCulture, $"\npeak resident set {peak / 1048576.0:F0} MiB (VmHWM)");
         return sb.ToString();
     }

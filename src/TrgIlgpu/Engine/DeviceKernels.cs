@@ -58,6 +58,20 @@ internal sealed class DeviceKernels
     /// <summary>How many kernels have been compiled so far (each on its first launch).</summary>
     public int CompiledCount { get; private set; }
 
+    private readonly int[] _origins = new int[Enum.GetValues<KernelOrigin>().Length];
+
+    /// <summary>Every kernel loaded so far, by method (under <see cref="_gate"/>): the typed slots and <see cref="Prefetch"/> share it.</summary>
+    private readonly Dictionary<System.Reflection.MethodInfo, Delegate> _loaded = new();
+
+    /// <summary>The kernels being loaded ahead (<see cref="Prefetch"/>); completed when none are.</summary>
+    private Task _prefetch = Task.CompletedTask;
+
+    /// <summary>How many of the kernels compiled so far came from <paramref name="origin"/> (<see cref="KernelSourceCache"/>).</summary>
+    public int LoadedFrom(KernelOrigin origin)
+    {
+        lock (_gate) return _origins[(int)origin];
+    }
+
     /// <param name="a">The accelerator the kernels run on.</param>
     /// <param name="policy">
     /// The policy of the plans that launch these kernels (default: Winograd convolutions, groups of
@@ -83,22 +97,72 @@ internal sealed class DeviceKernels
         if (loaded is not null) return loaded;
         lock (_gate)
         {
-            if (slot is null)
-            {
-                try
-                {
-                    using (Timings.Time(StartupPhase.KernelCompile)) Volatile.Write(ref slot, KernelSourceCache.Load<T>(_accelerator, kernel, CacheDirectory, Log));
-                }
-                catch (Exception e) when (Backends.DeviceFailures.IsDeviceFailure(e, Backends.DeviceStage.Compile))
-                {
-                    // Compiled on first use, so a kernel that does not compile fails here, named (ErrorKind.KernelCompile).
-                    throw Backends.DeviceFailures.Map(e, Backends.DeviceStage.Compile, _accelerator.Name, $"compiling kernel {kernel.Name}");
-                }
-                CompiledCount++;
-            }
+            if (slot is null) Volatile.Write(ref slot, (T)LoadLocked(kernel, typeof(T)));
             return slot!;
         }
     }
+
+    /// <summary>The launcher of <paramref name="kernel"/> (of type <paramref name="launcher"/>), loaded now unless it was; under <see cref="_gate"/>.</summary>
+    private Delegate LoadLocked(System.Reflection.MethodInfo kernel, Type launcher)
+    {
+        if (_loaded.TryGetValue(kernel, out var known)) return known;
+        try
+        {
+            (Delegate Launcher, KernelOrigin Origin) built;
+            using (Timings.Time(StartupPhase.KernelCompile)) built = KernelSourceCache.Load(_accelerator, kernel, launcher, CacheDirectory, Log);
+            _loaded[kernel] = built.Launcher;
+            _origins[(int)built.Origin]++;
+            CompiledCount++;
+            return built.Launcher;
+        }
+        catch (Exception e) when (Backends.DeviceFailures.IsDeviceFailure(e, Backends.DeviceStage.Compile))
+        {
+            // Compiled on first use, so a kernel that does not compile fails here, named (ErrorKind.KernelCompile).
+            throw Backends.DeviceFailures.Map(e, Backends.DeviceStage.Compile, _accelerator.Name, $"compiling kernel {kernel.Name}");
+        }
+    }
+
+    /// <summary>
+    /// Starts loading <paramref name="kernels"/> on a worker thread, one by one, and returns at once: kernels a plan is
+    /// about to launch (<see cref="LaunchList"/>) load while the caller uploads the weights, instead of during the first
+    /// forward. A launch waits for a kernel still loading; a kernel that fails to load here is loaded again, and its
+    /// error reported, by its launch. Kernels already loaded are skipped.
+    /// </summary>
+    public void Prefetch(IReadOnlyList<System.Reflection.MethodInfo> kernels)
+    {
+        lock (_gate)
+        {
+            var todo = kernels.Where(k => !_loaded.ContainsKey(k)).ToList();
+            if (todo.Count == 0) return;
+            var previous = _prefetch;
+            _prefetch = Task.Run(() =>
+            {
+                try { previous.Wait(); }
+                catch (AggregateException) { } // that batch's kernels load on their launches
+                foreach (var kernel in todo)
+                {
+                    try
+                    {
+                        lock (_gate) LoadLocked(kernel, LauncherType(kernel));
+                    }
+                    catch (TrgException) { } // reported by the launch that needs it
+                }
+            });
+        }
+    }
+
+    /// <summary>Waits for the kernels <see cref="Prefetch"/> is loading (before the accelerator is released).</summary>
+    public void WaitForPrefetch()
+    {
+        Task pending;
+        lock (_gate) pending = _prefetch;
+        try { pending.Wait(); }
+        catch (AggregateException) { } // a bug there surfaces when the kernel is launched
+    }
+
+    /// <summary>The launcher delegate of an explicitly grouped kernel: stream, configuration, then the kernel's parameters.</summary>
+    private static Type LauncherType(System.Reflection.MethodInfo kernel) =>
+        System.Linq.Expressions.Expression.GetActionType([typeof(AcceleratorStream), typeof(KernelConfig), .. kernel.GetParameters().Select(p => p.ParameterType)]);
 
     // One overload per kernel arity, so that each property above names its kernel method once.
     private Action<AcceleratorStream, KernelConfig, T1, T2, T3> Load<T1, T2, T3>(ref Action<AcceleratorStream, KernelConfig, T1, T2, T3>? slot, Action<T1, T2, T3> kernel)

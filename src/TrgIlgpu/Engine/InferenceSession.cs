@@ -75,7 +75,7 @@ public sealed class InferenceSession : IDisposable
 
     public InferenceSession(ModelWeights weights, DeviceKind device = DeviceKind.Auto, TextWriter? log = null,
         ConvAlgorithm convolutions = ConvAlgorithm.Auto, WeightLoadOptions? loading = null)
-        : this(weights, OpenLoaded(weights, device, log, convolutions, batch: null, loading ?? new()), ownsDevice: true, loading)
+        : this(weights, OpenLoaded(weights, device, log, convolutions, batch: null, loading ?? new()), ownsDevice: true, loading, log)
     {
     }
 
@@ -90,7 +90,7 @@ public sealed class InferenceSession : IDisposable
     {
         ArgumentNullException.ThrowIfNull(weights);
         ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
-        return new InferenceSession(weights, OpenLoaded(weights, device, log, convolutions, batch, loading ?? new()), ownsDevice: true, loading);
+        return new InferenceSession(weights, OpenLoaded(weights, device, log, convolutions, batch, loading ?? new()), ownsDevice: true, loading, log);
     }
 
     /// <summary>
@@ -101,7 +101,7 @@ public sealed class InferenceSession : IDisposable
     public InferenceSession(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions = ConvAlgorithm.Auto,
         WeightLoadOptions? loading = null, TextWriter? log = null)
         : this(weights, Load(weights, device ?? throw new ArgumentNullException(nameof(device)),
-            convolutions == ConvAlgorithm.Auto ? FromEnvironment() : convolutions, policy: null, loading ?? new(), log), ownsDevice: false, loading)
+            convolutions == ConvAlgorithm.Auto ? FromEnvironment() : convolutions, policy: null, loading ?? new(), log), ownsDevice: false, loading, log)
     {
     }
 
@@ -111,11 +111,11 @@ public sealed class InferenceSession : IDisposable
     /// </summary>
     internal InferenceSession(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions, KernelPolicy? policy, bool ownsDevice = true,
         WeightLoadOptions? loading = null, TextWriter? log = null)
-        : this(weights, LoadOwned(weights, device, convolutions, policy, ownsDevice, loading ?? new(), log), ownsDevice, loading)
+        : this(weights, LoadOwned(weights, device, convolutions, policy, ownsDevice, loading ?? new(), log), ownsDevice, loading, log)
     {
     }
 
-    private InferenceSession(ModelWeights weights, Loaded loaded, bool ownsDevice, WeightLoadOptions? loading)
+    private InferenceSession(ModelWeights weights, Loaded loaded, bool ownsDevice, WeightLoadOptions? loading, TextWriter? log)
     {
         Weights = loaded.HostWeights;
         _device = loaded.Device;
@@ -126,13 +126,19 @@ public sealed class InferenceSession : IDisposable
         _kernels = loaded.Kernels;
         _weights = loaded.Weights;
         CacheHit = loaded.CacheHit;
+        _launches = loaded.Launches;
+        _log = log;
     }
+
+    /// <summary>Where this session records the kernels its first forward launched (<see cref="LaunchList"/>); null once done, or without a cache.</summary>
+    private string? _launches;
+    private readonly TextWriter? _log;
 
     /// <summary>
     /// What a session holds once its kernel set is ready and the weights are on the device; <paramref name="HostWeights"/>
     /// is the description (or the tensors, with <see cref="WeightLoadOptions.KeepHostWeights"/>).
     /// </summary>
-    private sealed record Loaded(ComputeDevice Device, KernelPolicy Policy, DeviceKernels Kernels, DeviceWeights Weights, bool CacheHit, ModelWeights HostWeights);
+    private sealed record Loaded(ComputeDevice Device, KernelPolicy Policy, DeviceKernels Kernels, DeviceWeights Weights, bool CacheHit, ModelWeights HostWeights, string? Launches);
 
     /// <summary>
     /// Reads <see cref="ConvVariable"/> before opening the device, so that a bad value fails fast and opens nothing; then
@@ -181,10 +187,17 @@ public sealed class InferenceSession : IDisposable
         if (loading.Timings is not null) device.Timings ??= loading.Timings;
         if (loading.Cache is not null) device.KernelCache ??= loading.Cache.KernelDirectory;
         var kernels = DeviceFailures.LoadKernels(device, () => device.Kernels(chosen));
+        // OpenCL: the kernels the last run's plan launched load on a worker while the weights upload (LaunchList).
+        string? launches = null;
+        if (loading.Cache is not null && device.Kind == DeviceKind.OpenCL)
+        {
+            launches = LaunchList.PathFor(loading.Cache.KernelDirectory, weights.Variant, chosen, device);
+            kernels.Prefetch(LaunchList.Read(launches, log));
+        }
         var (uploaded, hit) = Upload(weights, device, chosen.Convolutions, loading, log);
         try
         {
-            return new Loaded(device, chosen, kernels, uploaded, hit, loading.KeepHostWeights ? weights.ReadTensors() : weights.WithoutTensors());
+            return new Loaded(device, chosen, kernels, uploaded, hit, loading.KeepHostWeights ? weights.ReadTensors() : weights.WithoutTensors(), launches);
         }
         catch
         {
@@ -384,6 +397,11 @@ public sealed class InferenceSession : IDisposable
                     stream.Synchronize();
                     return 0;
                 });
+            }
+            if (_launches is { } launches)
+            {
+                _launches = null;
+                LaunchList.Update(launches, plan.Ops.Select(o => o.Kernel), _log);
             }
             return Unpack(faces, host, plan.Layout);
         }

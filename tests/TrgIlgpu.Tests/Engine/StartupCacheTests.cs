@@ -126,7 +126,8 @@ public sealed class StartupCacheTests : IDisposable
         foreach (var k in kernels)
         {
             var bytes = File.ReadAllBytes(k);
-            bytes[bytes.Length / 2] ^= 0x01; // a character of the OpenCL source
+            bytes[bytes.Length / 3] ^= 0x01;  // a character of the OpenCL source
+            bytes[bytes.Length - 40] ^= 0x01; // a byte of the program binary (PoCL would not notice it)
             File.WriteAllBytes(k, bytes);
         }
         var (results, hit, log) = Run(model, Cache);
@@ -135,6 +136,102 @@ public sealed class StartupCacheTests : IDisposable
         AssertBitIdentical(reference, results);
         var (_, _, cleanLog) = Run(model, Cache);
         Assert.DoesNotContain("ignoring", cleanLog); // rewritten whole
+    }
+
+    /// <summary>A fresh session's results and how its kernels were loaded (docs/startup.md, "The caches").</summary>
+    private (FaceResult[] Results, int Kernels, int FromBinary, int FromSource, string Log) RunCounted(string model)
+    {
+        var log = new StringWriter();
+        using var session = new InferenceSession(ModelWeights.Open(model), DeviceKind.OpenCL, log, ConvAlgorithm.Auto, new WeightLoadOptions { Cache = Cache });
+        var results = session.Run(Faces());
+        var k = session.Kernels;
+        return (results, k.CompiledCount, k.LoadedFrom(KernelOrigin.CachedBinary), k.LoadedFrom(KernelOrigin.CachedSource), log.ToString());
+    }
+
+    [Fact]
+    public void Kernels_are_built_from_the_cached_program_binaries_with_bit_identical_results()
+    {
+        Assert.True(OpenCLBinaries.Supported, "PoCL program binaries cannot be used with this ILGPU");
+        var model = WriteModel();
+        var (reference, _, _) = Run(model, cache: null);
+        var first = RunCounted(model);
+        Assert.Equal(0, first.FromBinary + first.FromSource); // a cold cache compiles every kernel and writes its entry
+        var second = RunCounted(model);
+        Assert.True(second.Kernels > 0);
+        Assert.Equal(second.Kernels, second.FromBinary);
+        Assert.DoesNotContain("refused", second.Log);
+        AssertBitIdentical(reference, first.Results);
+        AssertBitIdentical(reference, second.Results);
+    }
+
+    [Fact]
+    public void A_binary_the_driver_refuses_is_rebuilt_from_the_source_and_rewritten()
+    {
+        // Bytes that are no PoCL binary (PoCL checks a binary's magic and device, not its inner lengths: a truncated one
+        // would crash it, which the entry's checksum prevents; A_corrupt_kernel_entry_is_ignored_and_compiled_again).
+        var model = WriteModel();
+        var (reference, _, _) = Run(model, Cache);
+        var kernels = Directory.GetFiles(Cache.KernelDirectory, "*.clkernel");
+        Assert.NotEmpty(kernels);
+        foreach (var k in kernels)
+            ReplaceBinary(k, _ => Enumerable.Range(0, 64).Select(i => (byte)(i * 37 + 11)).ToArray());
+
+        var refused = RunCounted(model);
+        Assert.Contains("refused its program binary", refused.Log);
+        Assert.Equal(refused.Kernels, refused.FromSource);
+        AssertBitIdentical(reference, refused.Results);
+
+        var again = RunCounted(model);
+        Assert.Equal(again.Kernels, again.FromBinary);
+        Assert.DoesNotContain("refused", again.Log);
+        AssertBitIdentical(reference, again.Results);
+    }
+
+    /// <summary>
+    /// Rewrites a kernel entry's program binary, with a valid checksum (the layout of <see cref="KernelSourceCache"/>:
+    /// magic, version, key, five integers, source, binary, each text or blob as a length and its bytes; XxHash128 last).
+    /// </summary>
+    private static void ReplaceBinary(string path, Func<byte[], byte[]> replace)
+    {
+        var bytes = File.ReadAllBytes(path);
+        int at = 8 + 4;
+        int Skip() { int n = BitConverter.ToInt32(bytes, at); at += 4 + n; return n; }
+        Skip();          // key
+        at += 5 * 4;     // OpenCL C version, shared memory, fields per view
+        Skip();          // source
+        int start = at, length = BitConverter.ToInt32(bytes, at);
+        Assert.True(length > 0, "the entry holds no program binary");
+        var binary = replace(bytes.AsSpan(start + 4, length).ToArray());
+        var body = bytes[..start].Concat(BitConverter.GetBytes(binary.Length)).Concat(binary).ToArray();
+        File.WriteAllBytes(path, [.. body, .. System.IO.Hashing.XxHash128.Hash(body)]);
+    }
+
+    [Fact]
+    public void Kernels_the_last_run_launched_load_on_a_worker_before_the_first_forward()
+    {
+        var model = WriteModel();
+        var (reference, _, _) = Run(model, cache: null);
+        Run(model, Cache); // records the kernels its plan launched
+        var list = Assert.Single(Directory.GetFiles(Cache.KernelDirectory, "*.launches"));
+
+        var options = new WeightLoadOptions { Cache = Cache };
+        using (new InferenceSession(ModelWeights.Open(model), DeviceKind.OpenCL, null, ConvAlgorithm.Auto, options)) { } // disposed while loading ahead
+        using (var session = new InferenceSession(ModelWeights.Open(model), DeviceKind.OpenCL, null, ConvAlgorithm.Auto, options))
+        {
+            session.Kernels.WaitForPrefetch();
+            int loadedAhead = session.Kernels.CompiledCount;
+            var results = session.Run(Faces());
+            Assert.Equal(session.Plan(2).Ops.Select(o => o.Kernel).Distinct().Count(), loadedAhead);
+            Assert.Equal(loadedAhead, session.Kernels.CompiledCount); // the forward loaded nothing more
+            AssertBitIdentical(reference, results);
+        }
+
+        // A list that names no kernel is ignored (each kernel loads on its first launch) and rewritten.
+        File.WriteAllText(list, "trg-launches 1\nNoSuchKernel\n");
+        var (again, _, log) = Run(model, Cache);
+        Assert.Contains("ignoring kernel launch list", log);
+        AssertBitIdentical(reference, again);
+        Assert.DoesNotContain("NoSuchKernel", File.ReadAllText(list));
     }
 
     [Fact]
@@ -239,7 +336,8 @@ public sealed class StartupCacheTests : IDisposable
     public void Face_finder_and_TRG_share_one_kernel_set_and_compile_only_what_they_launch()
     {
         using var device = ComputeDevice.Open(DeviceKind.OpenCL);
-        using var session = new InferenceSession(ModelWeights.Load("synthetic:trgv2:3"), device);
+        // This test's own (empty) cache folder: no launch list from an earlier run loads kernels ahead.
+        using var session = new InferenceSession(ModelWeights.Load("synthetic:trgv2:3"), device, loading: new WeightLoadOptions { Cache = Cache });
         using var finder = FaceFinder.Create(device);
         Assert.Same(session.Kernels, finder.Session.Kernels);
         Assert.Equal(0, session.Kernels.CompiledCount);
@@ -276,6 +374,23 @@ public sealed class StartupCacheTests : IDisposable
         Assert.DoesNotContain("packing", table);
         Assert.Contains("total", table);
         Assert.Equal("cache-read", StartupTimings.Name(StartupPhase.CacheRead));
+        Assert.DoesNotContain("in parallel", table);
+
+        // Phases of other threads overlap the profile's own: listed apart, outside the total.
+        var other = new Thread(() => { using (timings.Measure(StartupPhase.ModelOpen)) { } });
+        other.Start();
+        other.Join();
+        timings.Add(StartupPhase.ImageDecode, TimeSpan.FromMilliseconds(5), inParallel: true);
+        Assert.Equal(5, timings.ParallelMilliseconds(StartupPhase.ImageDecode));
+        Assert.Equal(0, timings.ParallelMilliseconds(StartupPhase.Forward));
+        Assert.Equal(1, timings.Count(StartupPhase.ModelOpen));
+        var lines = timings.Format().Split('\n');
+        int parallel = Array.FindIndex(lines, l => l.StartsWith("in parallel", StringComparison.Ordinal));
+        int total = Array.FindIndex(lines, l => l.StartsWith("total", StringComparison.Ordinal));
+        Assert.True(parallel > total, string.Join('\n', lines));
+        Assert.Contains(lines[(parallel + 1)..], l => l.StartsWith("model-open", StringComparison.Ordinal));
+        Assert.Contains(lines[(parallel + 1)..], l => l.StartsWith("image-decode", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines[..parallel], l => l.StartsWith("model-open", StringComparison.Ordinal));
     }
 
     [Fact]
