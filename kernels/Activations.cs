@@ -14,6 +14,24 @@ internal static class Act
         : v;
 
     /// <summary>
+    /// <see cref="Apply(float, Activation)"/> with every candidate computed and the result selected, bit-identical to it:
+    /// no branch, so a loop-free kernel stays loop-free for PoCL's work-item vectoriser, where LLVM turns
+    /// <see cref="Apply(float, Activation)"/>'s chain of branches into a switch ("loop not vectorized: loop contains a
+    /// switch statement").
+    /// </summary>
+    public static float Select(float v, Activation activation)
+    {
+        float relu = v > 0f ? v : 0f;
+        float leaky = v > 0f ? v : v * 0.01f;
+        float relu6 = relu < 6f ? relu : 6f;
+        float tenth = LeakyTenth(v);
+        float r = activation == Activation.Relu ? relu : v;
+        r = activation == Activation.LeakyRelu ? leaky : r;
+        r = activation == Activation.Relu6 ? relu6 : r;
+        return activation == Activation.LeakyRelu01 ? tenth : r;
+    }
+
+    /// <summary>
     /// face-api's <c>leaky</c>: <c>m = x * 0.1f; relu(x - m) + m</c>, computed in that form rather than as
     /// <c>x &gt; 0 ? x : 0.1 x</c>. For x &gt; 0, (x - m) + m is rounded twice in float32 and can differ from x by an ulp;
     /// keeping TF's three operations makes the result bit-identical to the TF graph for the same input, which the

@@ -5,7 +5,8 @@ namespace TrgIlgpu.Kernels;
 // Winograd F(2x2, 3x3) in three launches (the same packed U and ConvParams as the fused WinogradF2x3):
 // WinogradInputF2 computes V = B^T d B once per (tile, input channel); WinogradGemmF2 the 16 independent products
 // M[k] = V[k] U[k] over the input channels as one batched matrix product whose rows are the tiles of the whole batch;
-// WinogradOutputF2 Y = A^T M A with the fused kernel's epilogue (bias, identity or projection shortcut, activation).
+// WinogradOutputF2 Y = A^T M A with the fused kernel's epilogue (bias, identity shortcut, activation), one channel a
+// thread and loop-free (WinogradOutputProjectionF2, 8 channels a thread, where a projection shortcut needs a loop).
 // The fused kernel transforms each 4x4 patch again for every 8 output channels, in scalar code beside its 32
 // multiply-adds per input channel; here the transform is done once and the product's loop is a register tile shaped
 // for AVX-512: a thread owns 16 consecutive tiles (one 64-byte vector of V, the tile rows padded to a multiple of 16 so
@@ -13,7 +14,7 @@ namespace TrgIlgpu.Kernels;
 // broadcast and eight 16-wide fused multiply-adds (LLVM's SLP vectoriser packs the 16 tiles of each channel into one
 // zmm register on PoCL). At batch 8 each weight loaded serves all the batch's tiles. Cost: two more launches and the
 // scratch tensors V (TransformLength) and M (ProductLength), each about 4x an input or output. Which pays where:
-// KernelPolicy.GemmPays; measurements: bench/RESULTS.md, "Kernel variants".
+// KernelPolicy chooses the form; measurements: bench/RESULTS.md, "Kernel variants".
 public static partial class WinogradConvolution
 {
     /// <summary>Winograd components per tile (the 4x4 of V, U and M).</summary>
@@ -42,9 +43,6 @@ public static partial class WinogradConvolution
 
     /// <summary>One product thread per (component, 8-channel block, 16 tiles): the component's column j fastest, then block, tiles, row i.</summary>
     public static long GemmThreadCount(in ConvParams p) => (long)Components * ChannelBlocks(p) * (TileStride(p) / ProductTiles);
-
-    /// <summary>One output thread per (batch, 8-channel block, tile), as <see cref="ThreadCount"/>.</summary>
-    public static long OutputThreadCount(in ConvParams p) => ThreadCount(p);
 
     /// <summary>
     /// V = B^T d B for each tile's 4x4 input patch d (zero padding), written to
@@ -142,10 +140,88 @@ public static partial class WinogradConvolution
     }
 
     /// <summary>
-    /// Y = A^T M A for each tile x 8 channels, then <see cref="WinogradF2x3"/>'s epilogue (bias,
-    /// identity or 1x1 projection shortcut, activation). Launch with <see cref="OutputThreadCount"/>.
+    /// Whether a convolution's output transform is <see cref="WinogradOutputProjectionF2"/> (a 1x1 projection
+    /// shortcut: a loop over its input channels) rather than the loop-free <see cref="WinogradOutputF2"/>.
+    /// </summary>
+    public static bool ProjectionOutput(in ConvParams p) => p.ShortcutMode == Convolution.ShortcutProjection;
+
+    /// <summary>
+    /// Output-transform threads: one per (batch, output channel, tile), tile fastest, for <see cref="WinogradOutputF2"/>;
+    /// one per (batch, 8-channel block, tile) for <see cref="WinogradOutputProjectionF2"/>.
+    /// </summary>
+    public static long OutputThreadCount(in ConvParams p) =>
+        ProjectionOutput(p) ? ThreadCount(p) : (long)p.Batch * p.OutChannels * Tiles(p);
+
+    /// <summary>
+    /// Y = A^T M A for one tile of one output channel, then bias, identity shortcut (if any) and activation; for
+    /// convolutions without a projection shortcut (<see cref="ProjectionOutput"/> false). Launch with
+    /// <see cref="OutputThreadCount"/>. The body has no loop, so PoCL vectorises it across work-items (neighbours read
+    /// neighbouring tiles of each row of M: contiguous loads); the 8-channel form with its per-channel stores was not.
     /// </summary>
     public static void WinogradOutputF2(
+        ArrayView<float> m, ArrayView<float> bias, ArrayView<float> shortcut, ArrayView<float> shortcutWeight,
+        ArrayView<float> output, ConvParams p)
+    {
+        int tiles = Tiles(p), tilesX = TilesX(p), cout = p.OutChannels;
+        int g = Grid.GlobalIndex.X;
+        if (g >= p.Batch * cout * tiles) return;
+        int plane = Quotient(g, tiles), b = Quotient(plane, cout);
+        int tile = g - plane * tiles, co = plane - b * cout;
+        int stride = TileStride(p), k1 = p.OutChannelsPadded * stride;
+        int at = co * stride + b * tiles + tile;
+
+        // Row i of M times A: l_i = M[i][0] + M[i][1] + M[i][2], r_i = M[i][1] - M[i][2] - M[i][3]; output row 0 is
+        // l_0 + l_1 + l_2 (A^T[0] = (1, 1, 1, 0)), output row 1 is l_1 - l_2 - l_3 (A^T[1] = (0, 1, -1, -1)).
+        float l0 = RowLeft(m, at, k1), r0 = RowRight(m, at, k1);
+        float l1 = RowLeft(m, at + 4 * k1, k1), r1 = RowRight(m, at + 4 * k1, k1);
+        float l2 = RowLeft(m, at + 8 * k1, k1), r2 = RowRight(m, at + 8 * k1, k1);
+        float l3 = RowLeft(m, at + 12 * k1, k1), r3 = RowRight(m, at + 12 * k1, k1);
+        float bc = bias[co];
+        float y00 = l0 + l1 + l2 + bc, y01 = r0 + r1 + r2 + bc;
+        float y10 = l1 - l2 - l3 + bc, y11 = r1 - r2 - r3 + bc;
+
+        int ty = Quotient(tile, tilesX), tx = tile - ty * tilesX;
+        int w = p.OutWidth, oy = 2 * ty, ox = 2 * tx;
+        int o = ((b * cout + co) * p.OutHeight + oy) * w + ox;
+        bool right = ox + 1 < w, down = oy + 1 < p.OutHeight;
+        PutSelect(output, shortcut, o, y00, p);
+        if (right) PutSelect(output, shortcut, o + 1, y01, p);
+        if (down) PutSelect(output, shortcut, o + w, y10, p);
+        if (right && down) PutSelect(output, shortcut, o + w + 1, y11, p);
+    }
+
+    /// <summary>Identity shortcut (if any) and activation (<see cref="Act.Select"/>: branch-free) of one output.</summary>
+    private static void PutSelect(ArrayView<float> output, ArrayView<float> shortcut, int at, float v, ConvParams p)
+    {
+        if (p.ShortcutMode == Convolution.ShortcutIdentity) v += shortcut[at];
+        output[at] = Act.Select(v, (Activation)p.Activation);
+    }
+
+    /// <summary>
+    /// n / d for 0 &lt;= n and 0 &lt; d, exact while the quotient is below 2^21: a float estimate (within one of the
+    /// truth there) corrected by the remainder. PoCL vectorises a float multiply; an integer division by a value known
+    /// only at run time it does element by element (x86 has no vector integer division), which made the three
+    /// divisions of a thread cost more than its transform.
+    /// </summary>
+    private static int Quotient(int n, int d)
+    {
+        int q = (int)(n * (1f / d));
+        int r = n - q * d;
+        q = r < 0 ? q - 1 : r >= d ? q + 1 : q;
+        return q;
+    }
+
+    /// <summary>Column 0 of row i of M times A for one channel: M[i][0] + M[i][1] + M[i][2] (components k1 apart).</summary>
+    private static float RowLeft(ArrayView<float> m, int at, int k1) => m[at] + m[at + k1] + m[at + 2 * k1];
+
+    /// <summary>Column 1 of row i of M times A for one channel: M[i][1] - M[i][2] - M[i][3].</summary>
+    private static float RowRight(ArrayView<float> m, int at, int k1) => m[at + k1] - m[at + 2 * k1] - m[at + 3 * k1];
+
+    /// <summary>
+    /// Y = A^T M A for each tile x 8 channels, then <see cref="WinogradF2x3"/>'s epilogue with the 1x1 projection
+    /// shortcut (<see cref="ProjectionOutput"/> true; any shortcut mode works). Launch with <see cref="OutputThreadCount"/>.
+    /// </summary>
+    public static void WinogradOutputProjectionF2(
         ArrayView<float> m, ArrayView<float> bias, ArrayView<float> shortcut, ArrayView<float> shortcutWeight,
         ArrayView<float> output, ConvParams p)
     {

@@ -114,7 +114,7 @@ internal static class KernelVariants
                     {
                         k.WinogradInputF2(stream, k.Config(WinogradConvolution.InputThreadCount(p)), input, v, p);
                         k.WinogradGemmF2(stream, k.Config(WinogradConvolution.GemmThreadCount(p)), v, ww, m, p);
-                        k.WinogradOutputF2(stream, k.Config(WinogradConvolution.OutputThreadCount(p)), m, db, shortcut, dsw, o, p);
+                        k.WinogradOutput(stream, m, db, shortcut, dsw, o, p);
                     },
                     _ => throw new InvalidOperationException($"no launch for {kernel}"),
                 };

@@ -28,6 +28,8 @@ public sealed class WinogradKernelTests(KernelDevices devices)
         ["2x1 map"] = new(1, 3, 2, 1, 5, 3, 1, 1, Activation.LeakyRelu),
         ["identity shortcut, 7x5"] = new(2, 5, 7, 5, 5, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Identity),
         ["identity shortcut, 3x6, Cout 10, leaky"] = new(3, 4, 3, 6, 10, 3, 1, 1, Activation.LeakyRelu, Shortcut: Shortcut.Identity),
+        ["identity shortcut, 5x5, relu6"] = new(2, 3, 5, 5, 9, 3, 1, 1, Activation.Relu6, Shortcut: Shortcut.Identity),
+        ["7x3 map, Cout 6, face-api leaky"] = new(2, 4, 7, 3, 6, 3, 1, 1, Activation.LeakyRelu01),
         ["projection shortcut 4x3 from 7x5 / 2"] =
             new(2, 6, 4, 3, 6, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Projection, Cs: 3, Hs: 7, Ws: 5, Ss: 2),
         ["projection shortcut 5x3 from 9x5 / 2, Cout 13, none"] =
@@ -78,7 +80,7 @@ public sealed class WinogradKernelTests(KernelDevices devices)
         var input = d.Upload(t.Input).View;
         d.Kernels.WinogradInputF2(d.Stream, d.Config(WinogradConvolution.InputThreadCount(p)), input, v.View, p);
         d.Kernels.WinogradGemmF2(d.Stream, d.Config(WinogradConvolution.GemmThreadCount(p)), v.View, d.Upload(packed.Weight).View, m.View, p);
-        d.Kernels.WinogradOutputF2(d.Stream, d.Config(WinogradConvolution.OutputThreadCount(p)), m.View, d.Upload(packed.Bias).View,
+        d.Kernels.WinogradOutput(d.Stream, m.View, d.Upload(packed.Bias).View,
             t.Shortcut is null ? d.Unused : d.Upload(t.Shortcut).View,
             packed.ShortcutWeight is null ? d.Unused : d.Upload(packed.ShortcutWeight).View, split.View, p);
         got = d.Download(split);

@@ -50,7 +50,9 @@ public sealed class ConvolutionPlanTests
             bool gemm = winograd == ConvKernel.WinogradGemmF2;
             Assert.Equal(gemm ? ConvKernel.WinogradGemmF2 : ConvKernel.WinogradF2x3, kernel);
             // The three-launch form: input transform and product right before the convolution's output launch.
-            Assert.Equal(gemm ? "WinogradOutputF2" : "WinogradF2x3", byName[name].Kernel);
+            // The output transform: the loop-free one, or the 8-channel one with the projection shortcut's loop.
+            string output = ProjectionConv2.Contains(name) ? "WinogradOutputProjectionF2" : "WinogradOutputF2";
+            Assert.Equal(gemm ? output : "WinogradF2x3", byName[name].Kernel);
             Assert.Equal(gemm, byName.ContainsKey($"{name}.winograd_in"));
             if (!gemm) continue;
             Assert.Equal("WinogradInputF2", byName[$"{name}.winograd_in"].Kernel);

@@ -140,9 +140,10 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         if (shortcut is not null) reads.Add(shortcut);
         if (shortcutWeight is not null && shortcut is not null) reads.Add(shortcutWeight);
         long projection = p.ShortcutMode == Convolution.ShortcutProjection ? 2L * p.ShortcutChannels * output.Length : 0;
-        Graph.Add(name, "WinogradOutputF2", text, 24L * p.OutChannelsPadded * tiles + projection, mBytes + 4 * output.Length,
+        var outputKernel = WinogradConvolution.ProjectionOutput(p) ? k.WinogradOutputProjectionF2 : k.WinogradOutputF2;
+        Graph.Add(name, DeviceKernels.WinogradOutputName(p), text, 24L * p.OutChannelsPadded * tiles + projection, mBytes + 4 * output.Length,
             k.Config(WinogradConvolution.OutputThreadCount(p)), reads, [output], (st, c) =>
-            k.WinogradOutputF2(st, c, m.View, bias.View, shortcut?.View ?? dummy, scWeight?.View ?? dummy, output.View, p));
+            outputKernel(st, c, m.View, bias.View, shortcut?.View ?? dummy, scWeight?.View ?? dummy, output.View, p));
     }
 
     /// <summary>Shortcut geometry from its shape: identity needs the output's shape, a projection a whole stride.</summary>
