@@ -177,7 +177,7 @@ public sealed class InferenceSession : IDisposable
 
     /// <summary>
     /// Takes the device's kernel set (compiled lazily, shared with every session on the device) and brings the packed
-    /// weights to the device (<see cref="Upload"/>); device failures become <see cref="TrgException"/>s
+    /// weights to the device (<c>Upload</c>); device failures become <see cref="TrgException"/>s
     /// (<see cref="DeviceFailures"/>).
     /// </summary>
     private static Loaded Load(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions, KernelPolicy? policy,
