@@ -13,6 +13,8 @@ public enum ConvKernel
     Conv2D,
     /// <summary><see cref="Convolution.Conv2DWide"/>: 16 channels x 4 positions, whole 16-channel tiles, no projection.</summary>
     Conv2DWide,
+    /// <summary><see cref="Convolution.Conv2DStrip"/>: 16 positions x 8 channels (the Winograd product's shape), no projection.</summary>
+    Conv2DStrip,
     /// <summary><see cref="StemConvolution.Stem7x7S2"/>: the 3-channel 7x7/2 stem.</summary>
     Stem7x7S2,
     /// <summary><see cref="WinogradConvolution.WinogradF2x3"/>: Winograd F(2x2, 3x3), transforms fused, one launch.</summary>
@@ -79,6 +81,7 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
     {
         var all = new List<ConvKernel> { ConvKernel.Conv2D };
         if (Convolution.SupportsWide(p)) all.Add(ConvKernel.Conv2DWide);
+        if (Convolution.SupportsStrip(p)) all.Add(ConvKernel.Conv2DStrip);
         if (StemConvolution.Supports(p)) all.Add(ConvKernel.Stem7x7S2);
         if (WinogradConvolution.Supports(p)) all.AddRange([ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2]);
         return all;

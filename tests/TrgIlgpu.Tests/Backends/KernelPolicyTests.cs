@@ -44,9 +44,11 @@ public sealed class KernelPolicyTests
         Assert.Equal(ConvKernel.Conv2DWide, pocl.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), winogradPacked: false));
         Assert.Equal(ConvKernel.Conv2D, pocl.ConvKernelFor(Conv(1, 256, 24, 68, k: 1), winogradPacked: false));
         // The benchmark's candidates: every variant that can run the shape.
-        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2],
+        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2],
             KernelPolicy.Candidates(Conv(1, 64, 48, 64)));
-        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Stem7x7S2], KernelPolicy.Candidates(Conv(1, 3, 192, 64, k: 7, stride: 2)));
+        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Stem7x7S2],
+            KernelPolicy.Candidates(Conv(1, 3, 192, 64, k: 7, stride: 2)));
+        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DStrip], KernelPolicy.Candidates(Conv(1, 256, 24, 68, k: 1)));
     }
 
     [Fact]
