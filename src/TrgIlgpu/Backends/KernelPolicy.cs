@@ -49,10 +49,9 @@ public enum ConvKernel
 /// <param name="DenseGroupSize">Threads a group for the dense layers (<see cref="Linear.Dense"/>,
 /// <see cref="Linear.DenseStateUpdate"/>), capped by the device's maximum: on the CPU devices
 /// <see cref="Linear.GroupSize"/> (few threads, and PoCL runs a group on one core), on CUDA whole warps.</param>
-/// <param name="StridedStrips">Whether the 3x3 stride-2 convolutions whose output positions fill whole 16-position strips
-/// run <see cref="ConvKernel.Conv2DStrip"/> (on the CPU devices: faster than <see cref="ConvKernel.Conv2DWide"/> on TRGv2's
-/// layer2.0.conv1 and layer3.0.conv1 at batch 1 and 8; layer4.0.conv1's 36 positions leave a quarter of the lanes idle
-/// and measured no faster; bench/RESULTS.md, "Kernel design measurements").</param>
+/// <param name="StridedStrips">Whether the 3x3 stride-2 convolutions without a projection shortcut run
+/// <see cref="ConvKernel.Conv2DStrip"/> (on PoCL faster than <see cref="ConvKernel.Conv2DWide"/> on TRGv2's three at
+/// batch 1 and 8; bench/RESULTS.md, "Kernel design measurements"); not measured on CUDA.</param>
 public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, ConvKernel Winograd = ConvKernel.WinogradGemmF2,
     int DenseGroupSize = Linear.GroupSize, bool StridedStrips = false)
 {
@@ -72,14 +71,13 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
 
     /// <summary>
     /// The kernel for convolution <paramref name="p"/>: <see cref="Winograd"/> when its weights are packed for it, else
-    /// the 3-channel stem, the 16-position strip for a 3x3 stride-2 convolution that fills whole strips (where
-    /// <see cref="StridedStrips"/>), the 16-channel tile where whole tiles fit, else the 8-channel direct kernel.
+    /// the 3-channel stem, the 16-position strip for a 3x3 stride-2 convolution (where <see cref="StridedStrips"/>),
+    /// the 16-channel tile where whole tiles fit, else the 8-channel direct kernel.
     /// </summary>
     public ConvKernel ConvKernelFor(in ConvParams p, bool winogradPacked) =>
         winogradPacked ? Winograd
         : StemConvolution.Supports(p) ? ConvKernel.Stem7x7S2
-        : StridedStrips && p.Kernel == 3 && p.Stride == 2 && Convolution.SupportsStrip(p)
-            && p.OutHeight * p.OutWidth % Convolution.StripPositions == 0 ? ConvKernel.Conv2DStrip
+        : StridedStrips && p.Kernel == 3 && p.Stride == 2 && Convolution.SupportsStrip(p) ? ConvKernel.Conv2DStrip
         : Convolution.SupportsWide(p) ? ConvKernel.Conv2DWide
         : ConvKernel.Conv2D;
 

@@ -41,14 +41,14 @@ public sealed class KernelPolicyTests
         }
         // Direct weights: stem, 16-channel tile, else 8-channel.
         Assert.Equal(ConvKernel.Stem7x7S2, pocl.ConvKernelFor(Conv(1, 3, 192, 64, k: 7, stride: 2), winogradPacked: false));
-        // 3x3/2 filling whole 16-position strips (24x24, 12x12 outputs): the strip on the CPU devices, the wide tile on
-        // CUDA and where the strips would be partial (6x6); stride 1 keeps the wide tile.
+        // 3x3/2: the strip on the CPU devices (also where the last strip is partial: 6x6), the wide tile on CUDA;
+        // stride 1 keeps the wide tile.
         Assert.True(pocl.StridedStrips);
         Assert.True(KernelPolicy.For(DeviceKind.Cpu).StridedStrips);
         Assert.False(KernelPolicy.For(DeviceKind.Cuda).StridedStrips);
         Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), winogradPacked: false));
         Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(8, 128, 24, 256, stride: 2), winogradPacked: false));
-        Assert.Equal(ConvKernel.Conv2DWide, pocl.ConvKernelFor(Conv(1, 256, 12, 512, stride: 2), winogradPacked: false));
+        Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(1, 256, 12, 512, stride: 2), winogradPacked: false));
         Assert.Equal(ConvKernel.Conv2DWide, KernelPolicy.For(DeviceKind.Cuda).ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), winogradPacked: false));
         Assert.Equal(ConvKernel.Conv2DWide, pocl.ConvKernelFor(Conv(1, 64, 48, 64), winogradPacked: false));
         Assert.Equal(ConvKernel.Conv2D, pocl.ConvKernelFor(Conv(1, 256, 24, 68, k: 1), winogradPacked: false));
