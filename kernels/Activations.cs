@@ -105,6 +105,13 @@ internal struct Acc16
         T14 = FusedMultiplyAdd.Mad(row.T14, w, T14); T15 = FusedMultiplyAdd.Mad(row.T15, w, T15);
     }
 
+    /// <summary>Entry <paramref name="i"/> (0..15).</summary>
+    public readonly float Get(int i) => i switch
+    {
+        0 => T0, 1 => T1, 2 => T2, 3 => T3, 4 => T4, 5 => T5, 6 => T6, 7 => T7,
+        8 => T8, 9 => T9, 10 => T10, 11 => T11, 12 => T12, 13 => T13, 14 => T14, _ => T15,
+    };
+
     /// <summary>x[at..at+16] = this.</summary>
     public readonly void Store(ArrayView<float> x, int at)
     {

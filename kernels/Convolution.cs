@@ -179,6 +179,113 @@ public static class Convolution
         StoreTile(output, bias, shortcut, d0, d1, d2, d3, b, co + ChannelTile, pos0, pos1, pos2, pos3, outHw, p);
     }
 
+    /// <summary>Consecutive output positions (of one image) a <see cref="Conv2DStrip"/> thread owns.</summary>
+    public const int StripPositions = 16;
+
+    /// <summary>Strips of <see cref="StripPositions"/> positions per image and channel block (the last one may be partial).</summary>
+    public static int Strips(in ConvParams p) => Tiling.CeilDiv(p.OutHeight * p.OutWidth, StripPositions);
+
+    /// <summary>Whether <see cref="Conv2DStrip"/> can run <paramref name="p"/>: any shape without a projection shortcut.</summary>
+    public static bool SupportsStrip(in ConvParams p) => p.ShortcutMode != ShortcutProjection;
+
+    /// <summary>One thread per (batch, 8-channel block, strip), strips fastest.</summary>
+    public static long StripThreadCount(in ConvParams p) => (long)p.Batch * p.ChannelBlocks * Strips(p);
+
+    /// <summary>
+    /// <see cref="Conv2D"/> in the Winograd product's register shape (same packing, launch with
+    /// <see cref="StripThreadCount"/> threads): a thread owns 16 consecutive output positions of one image x 8 output
+    /// channels, and per (tap, input channel) loads the 16 inputs of its positions (strided and masked: a gather), then
+    /// does eight 16-wide fused multiply-adds, one per channel's broadcast weight (docs/devices.md, "Stride-2
+    /// convolutions in the product shape").
+    /// </summary>
+    public static void Conv2DStrip(
+        ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
+        ArrayView<float> shortcut, ArrayView<float> output, ConvParams p)
+    {
+        int strips = Strips(p);
+        int blocks = p.ChannelBlocks;
+        int total = p.Batch * blocks * strips;
+        bool active = Grid.GlobalIndex.X < total;
+        int g = active ? Grid.GlobalIndex.X : total - 1;
+        int pos = g % strips * StripPositions;
+        int co = g / strips % blocks * ChannelTile;
+        int b = g / strips / blocks;
+        int coutPad = p.OutChannelsPadded;
+        int hw = p.InHeight * p.InWidth;
+        int outHw = p.OutHeight * p.OutWidth;
+
+        // One row of 16 positions per output channel.
+        var a0 = new Acc16(); var a1 = new Acc16(); var a2 = new Acc16(); var a3 = new Acc16();
+        var a4 = new Acc16(); var a5 = new Acc16(); var a6 = new Acc16(); var a7 = new Acc16();
+        int inBatch = b * p.InChannels * hw;
+        for (int ky = 0; ky < p.Kernel; ky++)
+        {
+            for (int kx = 0; kx < p.Kernel; kx++)
+            {
+                var taps = StripTaps.For(pos, outHw, ky, kx, p);
+                int w = (ky * p.Kernel + kx) * p.InChannels * coutPad + co;
+                int x = inBatch;
+                for (int ci = 0; ci < p.InChannels; ci++)
+                {
+                    var row = taps.Load(input, x);
+                    a0.Fma(row, weight[w]); a1.Fma(row, weight[w + 1]); a2.Fma(row, weight[w + 2]); a3.Fma(row, weight[w + 3]);
+                    a4.Fma(row, weight[w + 4]); a5.Fma(row, weight[w + 5]); a6.Fma(row, weight[w + 6]); a7.Fma(row, weight[w + 7]);
+                    w += coutPad;
+                    x += hw;
+                }
+            }
+        }
+
+        if (!active) return;
+        StoreStrip(output, bias, shortcut, a0, b, co, pos, outHw, p); StoreStrip(output, bias, shortcut, a1, b, co + 1, pos, outHw, p);
+        StoreStrip(output, bias, shortcut, a2, b, co + 2, pos, outHw, p); StoreStrip(output, bias, shortcut, a3, b, co + 3, pos, outHw, p);
+        StoreStrip(output, bias, shortcut, a4, b, co + 4, pos, outHw, p); StoreStrip(output, bias, shortcut, a5, b, co + 5, pos, outHw, p);
+        StoreStrip(output, bias, shortcut, a6, b, co + 6, pos, outHw, p); StoreStrip(output, bias, shortcut, a7, b, co + 7, pos, outHw, p);
+    }
+
+    /// <summary>Epilogue of one channel's 16 positions; a padded channel and positions past the end are skipped.</summary>
+    private static void StoreStrip(ArrayView<float> output, ArrayView<float> bias, ArrayView<float> shortcut,
+        Acc16 a, int b, int c, int pos, int outHw, ConvParams p)
+    {
+        if (c >= p.OutChannels) return;
+        int outBase = (b * p.OutChannels + c) * outHw;
+        float bc = bias[c];
+        for (int i = 0; i < StripPositions; i++)
+            Store(output, shortcut, outBase, pos + i, outHw, a.Get(i) + bc, p);
+    }
+
+    /// <summary>The input offsets (within one channel, -1 in the padding) of one tap for a strip's 16 positions.</summary>
+    private struct StripTaps
+    {
+        public int O0, O1, O2, O3, O4, O5, O6, O7, O8, O9, O10, O11, O12, O13, O14, O15;
+
+        /// <summary>Tap (ky, kx) of positions pos..pos+15 (those past the end read the last position's).</summary>
+        public static StripTaps For(int pos, int outHw, int ky, int kx, ConvParams p) => new()
+        {
+            O0 = At(pos, outHw, ky, kx, p), O1 = At(pos + 1, outHw, ky, kx, p), O2 = At(pos + 2, outHw, ky, kx, p),
+            O3 = At(pos + 3, outHw, ky, kx, p), O4 = At(pos + 4, outHw, ky, kx, p), O5 = At(pos + 5, outHw, ky, kx, p),
+            O6 = At(pos + 6, outHw, ky, kx, p), O7 = At(pos + 7, outHw, ky, kx, p), O8 = At(pos + 8, outHw, ky, kx, p),
+            O9 = At(pos + 9, outHw, ky, kx, p), O10 = At(pos + 10, outHw, ky, kx, p), O11 = At(pos + 11, outHw, ky, kx, p),
+            O12 = At(pos + 12, outHw, ky, kx, p), O13 = At(pos + 13, outHw, ky, kx, p), O14 = At(pos + 14, outHw, ky, kx, p),
+            O15 = At(pos + 15, outHw, ky, kx, p),
+        };
+
+        private static int At(int pos, int outHw, int ky, int kx, ConvParams p)
+        {
+            int c = Clamp(pos, outHw);
+            return TapOffset(c / p.OutWidth, c % p.OutWidth, ky, kx, p);
+        }
+
+        /// <summary>The 16 inputs of channel base <paramref name="x"/>, 0 in the padding.</summary>
+        public readonly Acc16 Load(ArrayView<float> input, int x) => new()
+        {
+            T0 = Masked(input, x, O0), T1 = Masked(input, x, O1), T2 = Masked(input, x, O2), T3 = Masked(input, x, O3),
+            T4 = Masked(input, x, O4), T5 = Masked(input, x, O5), T6 = Masked(input, x, O6), T7 = Masked(input, x, O7),
+            T8 = Masked(input, x, O8), T9 = Masked(input, x, O9), T10 = Masked(input, x, O10), T11 = Masked(input, x, O11),
+            T12 = Masked(input, x, O12), T13 = Masked(input, x, O13), T14 = Masked(input, x, O14), T15 = Masked(input, x, O15),
+        };
+    }
+
     /// <summary>Epilogue for 8 channels x 4 positions; padded channels and positions past the end are skipped.</summary>
     private static void StoreTile(ArrayView<float> output, ArrayView<float> bias, ArrayView<float> shortcut,
         Acc8 a0, Acc8 a1, Acc8 a2, Acc8 a3, int b, int co, int pos0, int pos1, int pos2, int pos3, int outHw, ConvParams p)

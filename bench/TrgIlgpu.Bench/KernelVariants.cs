@@ -108,6 +108,7 @@ internal static class KernelVariants
                 {
                     ConvKernel.Conv2D => o => k.Conv2D(stream, p.Config(k.GroupSize), input, dw, db, shortcut, dsw, o, p),
                     ConvKernel.Conv2DWide => o => k.Conv2DWide(stream, k.Config(Convolution.WideThreadCount(p)), input, dw, db, shortcut, o, p),
+                    ConvKernel.Conv2DStrip => o => k.Conv2DStrip(stream, k.Config(Convolution.StripThreadCount(p)), input, dw, db, shortcut, o, p),
                     ConvKernel.Stem7x7S2 => o => k.StemConv7x7S2(stream, k.Config(StemConvolution.ThreadCount(p)), input, dw, db, o, p),
                     ConvKernel.WinogradF2x3 => o => k.WinogradConv3x3(stream, k.Config(WinogradConvolution.ThreadCount(p)), input, ww, db, shortcut, dsw, o, p),
                     ConvKernel.WinogradGemmF2 => o =>

@@ -13,6 +13,8 @@ public enum ConvKernel
     Conv2D,
     /// <summary><see cref="Convolution.Conv2DWide"/>: 16 channels x 4 positions, whole 16-channel tiles, no projection.</summary>
     Conv2DWide,
+    /// <summary><see cref="Convolution.Conv2DStrip"/>: 16 positions x 8 channels (the Winograd product's shape), no projection.</summary>
+    Conv2DStrip,
     /// <summary><see cref="StemConvolution.Stem7x7S2"/>: the 3-channel 7x7/2 stem.</summary>
     Stem7x7S2,
     /// <summary><see cref="WinogradConvolution.WinogradF2x3"/>: Winograd F(2x2, 3x3), transforms fused, one launch.</summary>
@@ -47,14 +49,17 @@ public enum ConvKernel
 /// <param name="DenseGroupSize">Threads a group for the dense layers (<see cref="Linear.Dense"/>,
 /// <see cref="Linear.DenseStateUpdate"/>), capped by the device's maximum: on the CPU devices
 /// <see cref="Linear.GroupSize"/> (few threads, and PoCL runs a group on one core), on CUDA whole warps.</param>
+/// <param name="StridedStrips">Whether the 3x3 stride-2 convolutions without a projection shortcut run
+/// <see cref="ConvKernel.Conv2DStrip"/> (on PoCL faster than <see cref="ConvKernel.Conv2DWide"/> on TRGv2's three at
+/// batch 1 and 8; bench/RESULTS.md, "Kernel design measurements"); not measured on CUDA.</param>
 public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, ConvKernel Winograd = ConvKernel.WinogradGemmF2,
-    int DenseGroupSize = Linear.GroupSize)
+    int DenseGroupSize = Linear.GroupSize, bool StridedStrips = false)
 {
     /// <summary>The policy for <paramref name="kind"/> (Auto is resolved by the caller to the device it opened).</summary>
     public static KernelPolicy For(DeviceKind kind) => kind switch
     {
         DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize),
-        _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2),
+        _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2, StridedStrips: true),
     };
 
     /// <summary>This policy with <paramref name="convolutions"/> instead, unless that is Auto.</summary>
@@ -66,11 +71,13 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
 
     /// <summary>
     /// The kernel for convolution <paramref name="p"/>: <see cref="Winograd"/> when its weights are packed for it, else
-    /// the 3-channel stem, the 16-channel tile where whole tiles fit, else the 8-channel direct kernel.
+    /// the 3-channel stem, the 16-position strip for a 3x3 stride-2 convolution (where <see cref="StridedStrips"/>),
+    /// the 16-channel tile where whole tiles fit, else the 8-channel direct kernel.
     /// </summary>
     public ConvKernel ConvKernelFor(in ConvParams p, bool winogradPacked) =>
         winogradPacked ? Winograd
         : StemConvolution.Supports(p) ? ConvKernel.Stem7x7S2
+        : StridedStrips && p.Kernel == 3 && p.Stride == 2 && Convolution.SupportsStrip(p) ? ConvKernel.Conv2DStrip
         : Convolution.SupportsWide(p) ? ConvKernel.Conv2DWide
         : ConvKernel.Conv2D;
 
@@ -79,6 +86,7 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
     {
         var all = new List<ConvKernel> { ConvKernel.Conv2D };
         if (Convolution.SupportsWide(p)) all.Add(ConvKernel.Conv2DWide);
+        if (Convolution.SupportsStrip(p)) all.Add(ConvKernel.Conv2DStrip);
         if (StemConvolution.Supports(p)) all.Add(ConvKernel.Stem7x7S2);
         if (WinogradConvolution.Supports(p)) all.AddRange([ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2]);
         return all;

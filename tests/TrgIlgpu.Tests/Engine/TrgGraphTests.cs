@@ -49,7 +49,7 @@ public sealed class TrgGraphTests
         }
 
         // The shape text of each convolution, deconvolution and dense op is its recorded input -> output.
-        foreach (var op in plan.Ops.Where(o => o.Kernel is "Conv2D" or "Conv2DWide" or "WinogradF2x3" or "Stem7x7S2" or "Deconv4x4S2" or "Dense"))
+        foreach (var op in plan.Ops.Where(o => o.Kernel is "Conv2D" or "Conv2DWide" or "Conv2DStrip" or "WinogradF2x3" or "Stem7x7S2" or "Deconv4x4S2" or "Dense"))
             Assert.StartsWith($"{op.Reads[0].Tensor.Shape}->{op.Writes[0].Tensor.Shape}", op.Shape);
 
         // Weights and the results buffer are externals; the first op reads the uploaded images, the last writes results.

@@ -120,7 +120,7 @@ public sealed class ConvolutionKernelTests(KernelDevices devices)
         return new Prepared(c, ys, x, w, bn, convBias, shortcut, projWeight, projBn, y, p);
     }
 
-    /// <summary>Conv2D, and Conv2DWide where it applies (whole 16-channel tiles, no projection), on the same case.</summary>
+    /// <summary>Conv2D, and Conv2DWide and Conv2DStrip where they apply (no projection; Wide: whole 16-channel tiles), on the same case.</summary>
     private static void Run(DeviceUnderTest device, Case c, int seed)
     {
         var t = Prepare(c, seed);
@@ -138,6 +138,15 @@ public sealed class ConvolutionKernelTests(KernelDevices devices)
 
         Expect.Close($"Conv2D {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
         Expect.Untouched($"Conv2D {c}: past the output", got, i => i < t.OutShape.Length);
+
+        if (Convolution.SupportsStrip(t.Params))
+        {
+            var strip = d.Poisoned(t.OutShape.Length + guard);
+            d.Kernels.Conv2DStrip(d.Stream, d.Config(Convolution.StripThreadCount(t.Params)), input, weight, bias, shortcut, strip.View, t.Params);
+            got = d.Download(strip);
+            Expect.Close($"Conv2DStrip {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
+            Expect.Untouched($"Conv2DStrip {c}: past the output", got, i => i < t.OutShape.Length);
+        }
 
         if (!Convolution.SupportsWide(t.Params)) return;
         var wide = d.Poisoned(t.OutShape.Length + guard);

@@ -108,6 +108,11 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
                 Graph.Add(name, "Conv2DWide", text, 2 * macs, bytes, k.Config(Convolution.WideThreadCount(p)), reads, [output], (st, c) =>
                     k.Conv2DWide(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, output.View, p));
                 break;
+            case ConvKernel.Conv2DStrip:
+                // 16 positions x 8 channels per thread (see Convolution.Conv2DStrip).
+                Graph.Add(name, "Conv2DStrip", text, 2 * macs, bytes, k.Config(Convolution.StripThreadCount(p)), reads, [output], (st, c) =>
+                    k.Conv2DStrip(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, output.View, p));
+                break;
             default:
                 Graph.Add(name, "Conv2D", text, 2 * macs, bytes, p.Config(k.GroupSize), reads, [output], (st, c) =>
                     k.Conv2D(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, scWeight?.View ?? dummy, output.View, p));
