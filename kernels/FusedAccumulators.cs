@@ -4,7 +4,7 @@ namespace TrgIlgpu.Kernels;
 
 /// <summary>
 /// A thread's 4 x 16 accumulator tile (4 batch rows or points x 16 output channels: channels 0-7 in A, 8-15 in D),
-/// the shape of <see cref="Linear"/> and <see cref="PointFeatures.PointMlp"/>.
+/// the shape of <see cref="Linear"/>.
 /// </summary>
 internal struct Tile4x16
 {
@@ -24,6 +24,44 @@ internal struct Tile4x16
         A0.Fma(weight, w, v0); D0.Fma(weight, w8, v0); A1.Fma(weight, w, v1); D1.Fma(weight, w8, v1);
         A2.Fma(weight, w, v2); D2.Fma(weight, w8, v2); A3.Fma(weight, w, v3); D3.Fma(weight, w8, v3);
     }
+}
+
+/// <summary>
+/// A thread's 16 points x 8 output channels of <see cref="PointFeatures.PointMlp"/>, the register shape of
+/// <c>WinogradConvolution.WinogradGemmF2</c>: one <see cref="Acc16"/> row of 16 consecutive points per channel.
+/// </summary>
+internal struct Tile16x8
+{
+    public Acc16 A0, A1, A2, A3, A4, A5, A6, A7;
+
+    /// <summary>Adds <paramref name="row"/> (16 points of one input channel) times each of the 8 weights from <paramref name="w"/>.</summary>
+    public void Add(Acc16 row, ArrayView<float> weight, int w)
+    {
+        A0.Fma(row, weight[w]); A1.Fma(row, weight[w + 1]); A2.Fma(row, weight[w + 2]); A3.Fma(row, weight[w + 3]);
+        A4.Fma(row, weight[w + 4]); A5.Fma(row, weight[w + 5]); A6.Fma(row, weight[w + 6]); A7.Fma(row, weight[w + 7]);
+    }
+
+    /// <summary>x[at + min(i, last)] for i = 0..15: a row of a map shorter than 16 points.</summary>
+    public static Acc16 LoadClamped(ArrayView<float> x, int at, int last) => new()
+    {
+        T0 = x[at], T1 = x[at + Min(1, last)], T2 = x[at + Min(2, last)], T3 = x[at + Min(3, last)],
+        T4 = x[at + Min(4, last)], T5 = x[at + Min(5, last)], T6 = x[at + Min(6, last)], T7 = x[at + Min(7, last)],
+        T8 = x[at + Min(8, last)], T9 = x[at + Min(9, last)], T10 = x[at + Min(10, last)], T11 = x[at + Min(11, last)],
+        T12 = x[at + Min(12, last)], T13 = x[at + Min(13, last)], T14 = x[at + Min(14, last)], T15 = x[at + Min(15, last)],
+    };
+
+    /// <summary>act(row[i] + bias) for each of the 16 entries (<see cref="Act.Select"/>: branch-free).</summary>
+    public static Acc16 Activated(Acc16 row, float bias, Activation act) => new()
+    {
+        T0 = Act.Select(row.T0 + bias, act), T1 = Act.Select(row.T1 + bias, act), T2 = Act.Select(row.T2 + bias, act),
+        T3 = Act.Select(row.T3 + bias, act), T4 = Act.Select(row.T4 + bias, act), T5 = Act.Select(row.T5 + bias, act),
+        T6 = Act.Select(row.T6 + bias, act), T7 = Act.Select(row.T7 + bias, act), T8 = Act.Select(row.T8 + bias, act),
+        T9 = Act.Select(row.T9 + bias, act), T10 = Act.Select(row.T10 + bias, act), T11 = Act.Select(row.T11 + bias, act),
+        T12 = Act.Select(row.T12 + bias, act), T13 = Act.Select(row.T13 + bias, act), T14 = Act.Select(row.T14 + bias, act),
+        T15 = Act.Select(row.T15 + bias, act),
+    };
+
+    private static int Min(int a, int b) => a < b ? a : b;
 }
 
 /// <summary>Loads shared by those kernels.</summary>

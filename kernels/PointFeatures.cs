@@ -27,10 +27,11 @@ public struct PointMlpParams
     /// <summary>Output element (b, o, n) goes to <c>b * OutBatchStride + o * Points + n</c> (channel-major).</summary>
     public int OutBatchStride;
     public readonly int OutChannelsPadded => Tiling.PadChannels(OutChannels, PointFeatures.ChannelTile);
-    public readonly int PositionThreads => Tiling.CeilDiv(Points, Tiling.Positions);
+    /// <summary>Runs of <see cref="PointFeatures.PointRun"/> points a face (the last may overlap its neighbour).</summary>
+    public readonly int PointRuns => Tiling.CeilDiv(Points, PointFeatures.PointRun);
     public readonly int ChannelBlocks => OutChannelsPadded / PointFeatures.ChannelTile;
-    /// <summary>One thread per (batch, channel block, point thread), points fastest.</summary>
-    public readonly long ThreadCount => (long)Batch * ChannelBlocks * PositionThreads;
+    /// <summary>One thread per (batch, point run, channel block), channel blocks fastest.</summary>
+    public readonly long ThreadCount => (long)Batch * PointRuns * ChannelBlocks;
     public readonly KernelConfig Config(int maxGroup) => Tiling.Flat(ThreadCount, maxGroup);
 }
 
@@ -118,67 +119,109 @@ public static class PointFeatures
 
 
     /// <summary>Output channels per <see cref="PointMlp"/> thread (and the packing's channel padding).</summary>
-    public const int ChannelTile = 16;
+    public const int ChannelTile = 8;
+
+    /// <summary>Consecutive points per <see cref="PointMlp"/> thread: one 16-wide row of its accumulators.</summary>
+    public const int PointRun = 16;
 
     /// <summary>
     /// One point-MLP layer: out[b, o, n] = act(sum_k W[k, o] [extra; features][b, k, n] + bias[o]). Weights packed
-    /// <c>[k * OutPadded + o]</c> (padded to 16 channels) with the extra (previous layer) rows first, as in the concat.
-    /// A thread owns 16 channels x 4 consecutive points (<see cref="Tile4x16"/>, fused multiply-adds): each input
-    /// row's four values are one contiguous load. The last thread of a row moves its run back to end at the last point
-    /// (it recomputes and stores a few of its neighbour's outputs, with the same values), so every load is in bounds;
-    /// maps of fewer than 4 points clamp each index instead.
+    /// <c>[k * OutPadded + o]</c> (padded to <see cref="ChannelTile"/> channels) with the extra (previous layer) rows
+    /// first, as in the concat. The Winograd product's register shape (<see cref="Tile16x8"/>): a thread owns
+    /// <see cref="PointRun"/> consecutive points x 8 channels; per input channel it makes one contiguous 16-point load
+    /// (points are contiguous in [face, channel, point]), 8 broadcast weights (contiguous) and 8 16-wide fused
+    /// multiply-adds. The last run of a face moves back to end at its last point (it recomputes and stores some of its
+    /// neighbour's outputs, with the same values), so every load is in bounds and gather-free; maps of fewer than 16
+    /// points clamp each index instead (a separate loop).
     /// </summary>
     public static void PointMlp(
         ArrayView<float> extra, ArrayView<float> features, ArrayView<float> weight, ArrayView<float> bias,
         ArrayView<float> output, PointMlpParams p)
     {
-        // Uniform loops, no early exit (see Convolution.Conv2D).
-        int q = p.PositionThreads;
+        // Uniform loops, no early exit (see Convolution.Conv2D): spare threads repeat the last one's work.
+        int blocks = p.ChannelBlocks, runs = p.PointRuns;
         int total = (int)p.ThreadCount;
         bool active = Grid.GlobalIndex.X < total;
         int g = active ? Grid.GlobalIndex.X : total - 1;
-        int t = g % q;
-        int o = (g / q % p.ChannelBlocks) * ChannelTile;
-        int b = g / q / p.ChannelBlocks;
-        bool whole = p.Points >= Tiling.Positions;
-        int n0 = whole ? Min(Tiling.Positions * t, p.Points - Tiling.Positions) : 0;
-        int last = p.Points - 1;
-        var tile = whole
-            ? MlpTile(extra, features, weight, p, o, b, n0, n0 + 1, n0 + 2, n0 + 3)
-            : MlpTile(extra, features, weight, p, o, b, 0, Min(1, last), Min(2, last), Min(3, last));
+        // Channel blocks fastest: neighbouring threads read the same 16 points of every input row.
+        int o = g % blocks * ChannelTile;
+        int run = g / blocks % runs, b = g / blocks / runs;
+        bool whole = p.Points >= PointRun;
+        int n0 = whole ? Min(PointRun * run, p.Points - PointRun) : 0;
+        var tile = whole ? MlpRun(extra, features, weight, p, o, b, n0) : MlpClamped(extra, features, weight, p, o, b);
         if (!active) return;
-        for (int c = 0; c < ChannelTile; c++)
-        {
-            if (o + c >= p.OutChannels) break;
-            int ob = b * p.OutBatchStride + (o + c) * p.Points;
-            float bc = bias[o + c];
-            for (int k = 0; k < Tiling.Positions; k++)
-                if (n0 + k < p.Points) output[ob + n0 + k] = Act.Apply(tile.Get(k, c) + bc, p.Activation);
-        }
+        int at = b * p.OutBatchStride + o * p.Points + n0;
+        int count = whole ? PointRun : p.Points;
+        var act = (Activation)p.Activation;
+        int c = p.OutChannels - o; // channels of this block that exist (the last block of the 5-output layer: 5)
+        Put(output, at, tile.A0, bias[o], act, count);
+        if (c > 1) Put(output, at + p.Points, tile.A1, bias[o + 1], act, count);
+        if (c > 2) Put(output, at + 2 * p.Points, tile.A2, bias[o + 2], act, count);
+        if (c > 3) Put(output, at + 3 * p.Points, tile.A3, bias[o + 3], act, count);
+        if (c > 4) Put(output, at + 4 * p.Points, tile.A4, bias[o + 4], act, count);
+        if (c > 5) Put(output, at + 5 * p.Points, tile.A5, bias[o + 5], act, count);
+        if (c > 6) Put(output, at + 6 * p.Points, tile.A6, bias[o + 6], act, count);
+        if (c > 7) Put(output, at + 7 * p.Points, tile.A7, bias[o + 7], act, count);
     }
 
-    /// <summary>The accumulators of points m0..m3 (rows of the tile) over [extra; features], 16 channels from <paramref name="o"/>.</summary>
-    private static Tile4x16 MlpTile(ArrayView<float> extra, ArrayView<float> features, ArrayView<float> weight, PointMlpParams p,
-        int o, int b, int m0, int m1, int m2, int m3)
+    /// <summary>The accumulators of points n0..n0+15 over [extra; features], 8 channels from <paramref name="o"/>: contiguous loads.</summary>
+    private static Tile16x8 MlpRun(ArrayView<float> extra, ArrayView<float> features, ArrayView<float> weight, PointMlpParams p,
+        int o, int b, int n0)
     {
-        var tile = new Tile4x16();
+        var tile = new Tile16x8();
         int outPad = p.OutChannelsPadded;
+        int w = o;
+        int x = b * p.ExtraChannels * p.Points + n0;
+        for (int k = 0; k < p.ExtraChannels; k++)
+        {
+            tile.Add(Acc16.Load(extra, x), weight, w);
+            w += outPad;
+            x += p.Points;
+        }
+        x = b * p.FeatureChannels * p.Points + n0;
+        for (int k = 0; k < p.FeatureChannels; k++)
+        {
+            tile.Add(Acc16.Load(features, x), weight, w);
+            w += outPad;
+            x += p.Points;
+        }
+        return tile;
+    }
+
+    /// <summary>As <see cref="MlpRun"/> from point 0 for maps of fewer than 16 points: point i reads min(i, last).</summary>
+    private static Tile16x8 MlpClamped(ArrayView<float> extra, ArrayView<float> features, ArrayView<float> weight, PointMlpParams p,
+        int o, int b)
+    {
+        var tile = new Tile16x8();
+        int outPad = p.OutChannelsPadded, last = p.Points - 1;
         int w = o;
         int x = b * p.ExtraChannels * p.Points;
         for (int k = 0; k < p.ExtraChannels; k++)
         {
-            tile.Add(weight, w, extra[x + m0], extra[x + m1], extra[x + m2], extra[x + m3]);
+            tile.Add(Tile16x8.LoadClamped(extra, x, last), weight, w);
             w += outPad;
             x += p.Points;
         }
         x = b * p.FeatureChannels * p.Points;
         for (int k = 0; k < p.FeatureChannels; k++)
         {
-            tile.Add(weight, w, features[x + m0], features[x + m1], features[x + m2], features[x + m3]);
+            tile.Add(Tile16x8.LoadClamped(features, x, last), weight, w);
             w += outPad;
             x += p.Points;
         }
         return tile;
+    }
+
+    /// <summary>output[at + i] = act(row[i] + bias) for the first <paramref name="count"/> points (16: all, unconditionally).</summary>
+    private static void Put(ArrayView<float> output, int at, Acc16 row, float bias, Activation act, int count)
+    {
+        if (count == PointRun)
+        {
+            Tile16x8.Activated(row, bias, act).Store(output, at);
+            return;
+        }
+        for (int i = 0; i < count; i++)
+            output[at + i] = Act.Select(row.Get(i) + bias, act);
     }
 
     private static int Min(int a, int b) => a < b ? a : b;

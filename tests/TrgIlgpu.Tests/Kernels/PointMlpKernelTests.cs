@@ -8,14 +8,42 @@ namespace TrgIlgpu.Tests.Kernels;
 public sealed class PointMlpKernelTests(KernelDevices devices)
 {
     [Theory]
-    [InlineData(2, 9, 0, 6, 4, Activation.LeakyRelu, 0)]  // first layer: no previous layer
+    [InlineData(2, 9, 0, 6, 4, Activation.LeakyRelu, 0)]  // first layer: no previous layer; fewer points than a run (clamped)
     [InlineData(3, 13, 6, 5, 7, Activation.LeakyRelu, 0)] // skip concatenation; 13 points, 7 outputs
     [InlineData(3, 7, 3, 4, 5, Activation.Relu, 50)]      // last layer: rows of a wider buffer (the regressor input)
     [InlineData(1, 1, 2, 3, 1, Activation.None, 0)]       // one point, one output
-    [InlineData(2, 3, 0, 5, 17, Activation.LeakyRelu, 0)] // fewer points than a thread's run (clamped); two channel blocks
-    [InlineData(2, 6, 4, 3, 33, Activation.Relu, 0)]      // the last run moved back over its neighbour's points; three blocks
+    [InlineData(2, 3, 0, 5, 17, Activation.LeakyRelu, 0)] // three channel blocks, the last with one channel
+    [InlineData(2, 22, 4, 3, 33, Activation.Relu, 0)]     // the last run moved back over its neighbour's points; five blocks
     public void PointMlp_Cpu_MatchesReference(int batch, int points, int extra, int features, int outs, Activation act, int outStride) =>
         Run(devices.Cpu, batch, points, extra, features, outs, act, outStride, seed: 700 + 11 * points + outs);
+
+    /// <summary>
+    /// Point counts around the 16-point run: 1 and 15 (clamped), 16 (one whole run), 17 (the second run moved back
+    /// over 15 of the first's points), 305 and 324 (the model's), each with a partial last channel block.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(15)]
+    [InlineData(16)]
+    [InlineData(17)]
+    [InlineData(305)]
+    [InlineData(324)]
+    public void PointMlp_Cpu_RunBoundaries_MatchReference(int points) =>
+        Run(devices.Cpu, 2, points, 3, 6, 13, Activation.LeakyRelu, 0, seed: 900 + points);
+
+    /// <inheritdoc cref="PointMlp_Cpu_RunBoundaries_MatchReference"/>
+    [OpenCLTheory]
+    [InlineData(1)]
+    [InlineData(15)]
+    [InlineData(16)]
+    [InlineData(17)]
+    [InlineData(305)]
+    [InlineData(324)]
+    public void PointMlp_OpenCL_RunBoundaries_MatchReference(int points)
+    {
+        Run(devices.OpenCL, 2, points, 5, 7, 13, Activation.LeakyRelu, 0, seed: 950 + points);
+        Run(devices.OpenCL, 3, points, 0, 9, 5, Activation.Relu, 5 * points + 7, seed: 970 + points);
+    }
 
     /// <summary>laf_extractor's three layers at the model's sizes: 256 -> 128 (324 points), 384 -> 64 and 320 -> 5 into the regressor input (305 points).</summary>
     [OpenCLFact]
