@@ -178,10 +178,14 @@ public static class PointFeatures
             w += outPad;
             x += p.Points;
         }
+        // The feature rows' weights as a view of their own, indexed from o again: continuing w from the loop above
+        // made LLVM gather 4 of the 8 weights (docs/devices.md, "Transposed convolutions and the iteration").
+        var featureWeight = weight.SubView(p.ExtraChannels * outPad);
+        w = o;
         x = b * p.FeatureChannels * p.Points + n0;
         for (int k = 0; k < p.FeatureChannels; k++)
         {
-            tile.Add(Acc16.Load(features, x), weight, w);
+            tile.Add(Acc16.Load(features, x), featureWeight, w);
             w += outPad;
             x += p.Points;
         }
@@ -202,10 +206,12 @@ public static class PointFeatures
             w += outPad;
             x += p.Points;
         }
+        var featureWeight = weight.SubView(p.ExtraChannels * outPad);
+        w = o;
         x = b * p.FeatureChannels * p.Points;
         for (int k = 0; k < p.FeatureChannels; k++)
         {
-            tile.Add(Tile16x8.LoadClamped(features, x, last), weight, w);
+            tile.Add(Tile16x8.LoadClamped(features, x, last), featureWeight, w);
             w += outPad;
             x += p.Points;
         }
