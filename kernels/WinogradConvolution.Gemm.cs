@@ -120,12 +120,12 @@ public static partial class WinogradConvolution
         // No early exit: the loop stays uniform across a work-group (PoCL). Spare threads repeat the last one's work.
         bool active = Grid.GlobalIndex.X < total;
         int g = active ? Grid.GlobalIndex.X : total - 1;
-        // Neighbouring threads share operands in cache: the four columns j of one row i of U (packed j * 8 + c, so they
-        // read the same cache lines), then every channel block of the same 16 tiles of V, then the tile groups.
+        // Each thread streams one contiguous run of U (WeightIndex) and one of V; threads of the same row i and tile
+        // group are neighbours (the four columns j, then every channel block reading the same 16 tiles of V).
         int j = g % 4, block = g / 4 % blocks, group = g / 4 / blocks % groups, i = g / 4 / blocks / groups;
         int k = 4 * i + j;
         int x = k * cin * stride + group * cin * ProductTiles;
-        int u = (block * 4 + i) * cin * SweepStride + j * ChannelTile;
+        int u = WeightIndex(block, i, j, 0, 0, cin);
 
         // One accumulator row of 16 tiles per channel.
         var a0 = new Acc16(); var a1 = new Acc16(); var a2 = new Acc16(); var a3 = new Acc16();
@@ -136,7 +136,7 @@ public static partial class WinogradConvolution
             a0.Fma(row, weight[u]); a1.Fma(row, weight[u + 1]); a2.Fma(row, weight[u + 2]); a3.Fma(row, weight[u + 3]);
             a4.Fma(row, weight[u + 4]); a5.Fma(row, weight[u + 5]); a6.Fma(row, weight[u + 6]); a7.Fma(row, weight[u + 7]);
             x += ProductTiles;
-            u += SweepStride;
+            u += ChannelTile;
         }
 
         if (!active) return;
