@@ -32,22 +32,26 @@ public static partial class WinogradConvolution
     /// </summary>
     public static int TileStride(in ConvParams p) => Tiling.CeilDiv(TileCount(p), ProductTiles) * ProductTiles;
 
-    /// <summary>Floats of V: <c>v[(k * Cin + ci) * TileStride + t]</c>.</summary>
+    /// <summary>
+    /// Floats of V: <c>v[k * Cin * TileStride + ((t / 16) * Cin + ci) * 16 + t % 16]</c> — per component, tile-group
+    /// major, so that the 16 tiles x Cin input channels a product thread reads are one contiguous run.
+    /// </summary>
     public static long TransformLength(in ConvParams p) => (long)Components * p.InChannels * TileStride(p);
 
     /// <summary>Floats of M: <c>m[(k * CoutPadded + co) * TileStride + t]</c>.</summary>
     public static long ProductLength(in ConvParams p) => (long)Components * p.OutChannelsPadded * TileStride(p);
 
-    /// <summary>One input-transform thread per (input channel, tile row entry), tile fastest (padding included).</summary>
+    /// <summary>One input-transform thread per (input channel, tile row entry, padding included): 16 tiles fastest, then the input channel, then the tile group.</summary>
     public static long InputThreadCount(in ConvParams p) => (long)p.InChannels * TileStride(p);
 
     /// <summary>One product thread per (component, 8-channel block, 16 tiles): the component's column j fastest, then block, tiles, row i.</summary>
     public static long GemmThreadCount(in ConvParams p) => (long)Components * ChannelBlocks(p) * (TileStride(p) / ProductTiles);
 
     /// <summary>
-    /// V = B^T d B for each tile's 4x4 input patch d (zero padding), written to
-    /// <c>v[(k * Cin + ci) * TileStride + b * Tiles + tile]</c>, k = 4 i + j; the rows' entries past the last tile are
-    /// written 0. Launch with <see cref="InputThreadCount"/>.
+    /// V = B^T d B for each tile's 4x4 input patch d (zero padding) of tile t = b * Tiles + tile, written to V in the
+    /// layout of <see cref="TransformLength"/>, k = 4 i + j; the entries past the last tile are written 0. Launch with
+    /// <see cref="InputThreadCount"/>: thread g writes entry g of each component (so neighbouring threads write
+    /// neighbouring floats).
     /// </summary>
     public static void WinogradInputF2(ArrayView<float> input, ArrayView<float> v, ConvParams p)
     {
@@ -56,7 +60,9 @@ public static partial class WinogradConvolution
         int count = TileCount(p), stride = TileStride(p);
         int g = Grid.GlobalIndex.X;
         if (g >= cin * stride) return;
-        int t = g % stride, ci = g / stride;
+        int run = g / ProductTiles, lane = g - run * ProductTiles;
+        int group = Quotient(run, cin), ci = run - group * cin;
+        int t = group * ProductTiles + lane;
         bool real = t < count;
         int tr = real ? t : count - 1;
         int tile = tr % tiles, b = tr / tiles;
@@ -68,7 +74,7 @@ public static partial class WinogradConvolution
         var c1 = Column(input, plane, y0, x0 + 1, h, w, real);
         var c2 = Column(input, plane, y0, x0 + 2, h, w, real);
         var c3 = Column(input, plane, y0, x0 + 3, h, w, real);
-        int at = ci * stride + t, k1 = cin * stride;
+        int at = g, k1 = cin * stride;
         // Row i of V = row i of E times B: (e0 - e2, e1 + e2, e2 - e1, e1 - e3).
         WriteRow(v, at, k1, c0.X - c2.X, c1.X + c2.X, c2.X - c1.X, c1.X - c3.X);
         WriteRow(v, at + 4 * k1, k1, c0.Y - c2.Y, c1.Y + c2.Y, c2.Y - c1.Y, c1.Y - c3.Y);
@@ -101,8 +107,8 @@ public static partial class WinogradConvolution
     }
 
     /// <summary>
-    /// M[k] = V[k] U[k] for each component k: <c>m[(k * CoutPadded + co) * TileStride + t] = sum_ci v[(k * Cin + ci) *
-    /// TileStride + t] U[co, ci][k]</c>, U packed as for <see cref="WinogradF2x3"/>. Launch with
+    /// M[k] = V[k] U[k] for each component k: <c>m[(k * CoutPadded + co) * TileStride + t] = sum_ci V[k, ci, t]
+    /// U[co, ci][k]</c> (V in the layout of <see cref="TransformLength"/>: a thread's 16 tiles x Cin are contiguous), U packed as for <see cref="WinogradF2x3"/>. Launch with
     /// <see cref="GemmThreadCount"/>. A thread owns 16 consecutive tiles (whole: the rows are padded) x one 8-channel
     /// block; every row of M is written, padding tiles and padded channels included.
     /// </summary>
@@ -114,12 +120,12 @@ public static partial class WinogradConvolution
         // No early exit: the loop stays uniform across a work-group (PoCL). Spare threads repeat the last one's work.
         bool active = Grid.GlobalIndex.X < total;
         int g = active ? Grid.GlobalIndex.X : total - 1;
-        // Neighbouring threads share operands in cache: the four columns j of one row i of U (packed j * 8 + c, so they
-        // read the same cache lines), then every channel block of the same 16 tiles of V, then the tile groups.
+        // Each thread streams one contiguous run of U (WeightIndex) and one of V; threads of the same row i and tile
+        // group are neighbours (the four columns j, then every channel block reading the same 16 tiles of V).
         int j = g % 4, block = g / 4 % blocks, group = g / 4 / blocks % groups, i = g / 4 / blocks / groups;
         int k = 4 * i + j;
-        int x = k * cin * stride + group * ProductTiles;
-        int u = (block * 4 + i) * cin * SweepStride + j * ChannelTile;
+        int x = k * cin * stride + group * cin * ProductTiles;
+        int u = WeightIndex(block, i, j, 0, 0, cin);
 
         // One accumulator row of 16 tiles per channel.
         var a0 = new Acc16(); var a1 = new Acc16(); var a2 = new Acc16(); var a3 = new Acc16();
@@ -129,8 +135,8 @@ public static partial class WinogradConvolution
             var row = Acc16.Load(v, x);
             a0.Fma(row, weight[u]); a1.Fma(row, weight[u + 1]); a2.Fma(row, weight[u + 2]); a3.Fma(row, weight[u + 3]);
             a4.Fma(row, weight[u + 4]); a5.Fma(row, weight[u + 5]); a6.Fma(row, weight[u + 6]); a7.Fma(row, weight[u + 7]);
-            x += stride;
-            u += SweepStride;
+            x += ProductTiles;
+            u += ChannelTile;
         }
 
         if (!active) return;

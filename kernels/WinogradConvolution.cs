@@ -28,6 +28,12 @@ public static partial class WinogradConvolution
     /// <summary>Floats of packed U per (channel block, sweep, input channel): 4 columns x 8 channels.</summary>
     public const int SweepStride = 4 * ChannelTile;
 
+    /// <summary>
+    /// Index of U[block * 8 + c, ci][i, j] in the packed weights: <c>(((block * 4 + i) * 4 + j) * Cin + ci) * 8 + c</c>.
+    /// A row i of one channel block spans <c>Cin * SweepStride</c> floats, its four columns j one after another.
+    /// </summary>
+    public static int WeightIndex(int block, int i, int j, int ci, int c, int cin) => (((block * 4 + i) * 4 + j) * cin + ci) * ChannelTile + c;
+
     public static bool Supports(in ConvParams p) =>
         p.Kernel == 3 && p.Stride == 1 && p.Pad == 1 && p.OutHeight == p.InHeight && p.OutWidth == p.InWidth;
 
@@ -43,7 +49,8 @@ public static partial class WinogradConvolution
 
     /// <summary>
     /// Launch with <see cref="ThreadCount"/> threads. Weights packed
-    /// <c>weight[((block * 4 + i) * Cin + ci) * 32 + j * 8 + c] = U[block * 8 + c, ci][i, j]</c>; padded channels are zero
+    /// <c>weight[(((block * 4 + i) * 4 + j) * Cin + ci) * 8 + c] = U[block * 8 + c, ci][i, j]</c> (<see cref="WeightIndex"/>:
+    /// each (block, i, j) one contiguous run over the input channels, which a product thread streams); padded channels are zero
     /// and never written. Bias and projection weights as for <see cref="Convolution.Conv2D"/>.
     /// </summary>
     public static void WinogradF2x3(
@@ -171,6 +178,7 @@ public static partial class WinogradConvolution
         float fA = okA ? 1f : 0f, fB = okB ? signB : 0f;
         float a0 = p.OkC0 ? fA : 0f, a2 = p.OkC2 ? fA : 0f, a3 = p.OkC3 ? fA : 0f;
         float b0 = p.OkC0 ? fB : 0f, b2 = p.OkC2 ? fB : 0f, b3 = p.OkC3 ? fB : 0f;
+        int column = cin * ChannelTile; // between the columns j of U
         for (int ci = 0; ci < cin; ci++)
         {
             int ra = x + rowA, rb = x + rowB;
@@ -179,11 +187,11 @@ public static partial class WinogradConvolution
             float e2 = a2 * input[ra + p.C2] + b2 * input[rb + p.C2];
             float e3 = a3 * input[ra + p.C3] + b3 * input[rb + p.C3];
             m.J0 = Mac(m.J0, weight, u, e0 - e2);
-            m.J1 = Mac(m.J1, weight, u + ChannelTile, e1 + e2);
-            m.J2 = Mac(m.J2, weight, u + 2 * ChannelTile, e2 - e1);
-            m.J3 = Mac(m.J3, weight, u + 3 * ChannelTile, e1 - e3);
+            m.J1 = Mac(m.J1, weight, u + column, e1 + e2);
+            m.J2 = Mac(m.J2, weight, u + 2 * column, e2 - e1);
+            m.J3 = Mac(m.J3, weight, u + 3 * column, e1 - e3);
             x += hw;
-            u += SweepStride;
+            u += ChannelTile;
         }
         return m;
     }

@@ -49,17 +49,18 @@ public enum ConvKernel
 /// <param name="DenseGroupSize">Threads a group for the dense layers (<see cref="Linear.Dense"/>,
 /// <see cref="Linear.DenseStateUpdate"/>), capped by the device's maximum: on the CPU devices
 /// <see cref="Linear.GroupSize"/> (few threads, and PoCL runs a group on one core), on CUDA whole warps.</param>
-/// <param name="StridedStrips">Whether the 3x3 stride-2 convolutions without a projection shortcut run
-/// <see cref="ConvKernel.Conv2DStrip"/> (on PoCL faster than <see cref="ConvKernel.Conv2DWide"/> on TRGv2's three at
-/// batch 1 and 8; bench/RESULTS.md, "Kernel design measurements"); not measured on CUDA.</param>
+/// <param name="Strips">Whether the 3x3 stride-2 and the 1x1 stride-1 convolutions without a projection shortcut run
+/// <see cref="ConvKernel.Conv2DStrip"/> (on PoCL faster than <see cref="ConvKernel.Conv2DWide"/> on TRGv2's three
+/// stride-2 ones and than <see cref="ConvKernel.Conv2D"/> on its 1x1 heatmap head, at batch 1 and 8; bench/RESULTS.md,
+/// "Kernel design measurements"); not measured on CUDA.</param>
 public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, ConvKernel Winograd = ConvKernel.WinogradGemmF2,
-    int DenseGroupSize = Linear.GroupSize, bool StridedStrips = false)
+    int DenseGroupSize = Linear.GroupSize, bool Strips = false)
 {
     /// <summary>The policy for <paramref name="kind"/> (Auto is resolved by the caller to the device it opened).</summary>
     public static KernelPolicy For(DeviceKind kind) => kind switch
     {
         DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize),
-        _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2, StridedStrips: true),
+        _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2, Strips: true),
     };
 
     /// <summary>This policy with <paramref name="convolutions"/> instead, unless that is Auto.</summary>
@@ -71,13 +72,13 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
 
     /// <summary>
     /// The kernel for convolution <paramref name="p"/>: <see cref="Winograd"/> when its weights are packed for it, else
-    /// the 3-channel stem, the 16-position strip for a 3x3 stride-2 convolution (where <see cref="StridedStrips"/>),
+    /// the 3-channel stem, the 16-position strip for a 3x3 stride-2 or a 1x1 stride-1 convolution (where <see cref="Strips"/>),
     /// the 16-channel tile where whole tiles fit, else the 8-channel direct kernel.
     /// </summary>
     public ConvKernel ConvKernelFor(in ConvParams p, bool winogradPacked) =>
         winogradPacked ? Winograd
         : StemConvolution.Supports(p) ? ConvKernel.Stem7x7S2
-        : StridedStrips && p.Kernel == 3 && p.Stride == 2 && Convolution.SupportsStrip(p) ? ConvKernel.Conv2DStrip
+        : Strips && (p.Kernel, p.Stride) is (3, 2) or (1, 1) && Convolution.SupportsStrip(p) ? ConvKernel.Conv2DStrip
         : Convolution.SupportsWide(p) ? ConvKernel.Conv2DWide
         : ConvKernel.Conv2D;
 

@@ -137,7 +137,7 @@ public sealed class PackedModel
 
     /// <summary>
     /// U = G (scale g) G^T per (co, ci) in float64, rounded once, packed
-    /// <c>[((block * 4 + i) * Cin + ci) * 32 + j * 8 + c]</c> (see <see cref="WinogradConvolution.WinogradF2x3"/>).
+    /// <see cref="WinogradConvolution.WeightIndex"/>.
     /// </summary>
     private static float[] PackWinograd(float[] src, double[] scale, int cout, int cin, int pad)
     {
@@ -159,7 +159,7 @@ public sealed class PackedModel
                         for (int a = 0; a < 3; a++)
                             for (int b = 0; b < 3; b++)
                                 u += WinogradG[i, a] * g[a, b] * WinogradG[j, b];
-                        packed[((block * 4 + i) * cin + ci) * WinogradConvolution.SweepStride + j * tile + c] = (float)u;
+                        packed[WinogradConvolution.WeightIndex(block, i, j, ci, c, cin)] = (float)u;
                     }
             }
         });

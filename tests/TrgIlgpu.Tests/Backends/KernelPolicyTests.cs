@@ -41,17 +41,18 @@ public sealed class KernelPolicyTests
         }
         // Direct weights: stem, 16-channel tile, else 8-channel.
         Assert.Equal(ConvKernel.Stem7x7S2, pocl.ConvKernelFor(Conv(1, 3, 192, 64, k: 7, stride: 2), winogradPacked: false));
-        // 3x3/2: the strip on the CPU devices (also where the last strip is partial: 6x6), the wide tile on CUDA;
-        // stride 1 keeps the wide tile.
-        Assert.True(pocl.StridedStrips);
-        Assert.True(KernelPolicy.For(DeviceKind.Cpu).StridedStrips);
-        Assert.False(KernelPolicy.For(DeviceKind.Cuda).StridedStrips);
+        // 3x3/2 and 1x1/1: the strip on the CPU devices (also where the last strip is partial: 6x6), the wide tile or
+        // the 8-channel kernel on CUDA; 3x3 stride 1 keeps the wide tile.
+        Assert.True(pocl.Strips);
+        Assert.True(KernelPolicy.For(DeviceKind.Cpu).Strips);
+        Assert.False(KernelPolicy.For(DeviceKind.Cuda).Strips);
         Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), winogradPacked: false));
         Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(8, 128, 24, 256, stride: 2), winogradPacked: false));
         Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(1, 256, 12, 512, stride: 2), winogradPacked: false));
         Assert.Equal(ConvKernel.Conv2DWide, KernelPolicy.For(DeviceKind.Cuda).ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), winogradPacked: false));
         Assert.Equal(ConvKernel.Conv2DWide, pocl.ConvKernelFor(Conv(1, 64, 48, 64), winogradPacked: false));
-        Assert.Equal(ConvKernel.Conv2D, pocl.ConvKernelFor(Conv(1, 256, 24, 68, k: 1), winogradPacked: false));
+        Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(1, 256, 24, 68, k: 1), winogradPacked: false));
+        Assert.Equal(ConvKernel.Conv2D, KernelPolicy.For(DeviceKind.Cuda).ConvKernelFor(Conv(1, 256, 24, 68, k: 1), winogradPacked: false));
         // The benchmark's candidates: every variant that can run the shape.
         Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2],
             KernelPolicy.Candidates(Conv(1, 64, 48, 64)));

@@ -63,11 +63,11 @@ public sealed class ConvolutionPlanTests
         Assert.Equal(FusedLaunches + 2 * gemms, plan.Ops.Count);
         Assert.Equal(algorithm == ConvAlgorithm.Winograd && winograd == ConvKernel.WinogradGemmF2 ? Stride1Conv3x3.Length : 0, gemms);
 
-        // The 3-channel stem, the 3x3/2 downsampling convolutions (16-position strips) and the 68-channel 1x1.
+        // The 3-channel stem, the 3x3/2 downsampling convolutions and the 68-channel 1x1 (16-position strips).
         Assert.Equal("Stem7x7S2", byName["conv1"].Kernel);
         foreach (var name in new[] { "layer2.0.conv1", "layer3.0.conv1", "layer4.0.conv1" })
             Assert.Equal("Conv2DStrip", byName[name].Kernel);
-        Assert.Equal("Conv2D", byName["heatmap.conv1x1"].Kernel);
+        Assert.Equal("Conv2DStrip", byName["heatmap.conv1x1"].Kernel);
         Assert.Contains(algorithm == ConvAlgorithm.Winograd ? "Winograd F(2x2,3x3)" : "convolutions direct", plan.Describe());
     }
 

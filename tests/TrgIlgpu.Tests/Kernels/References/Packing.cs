@@ -61,7 +61,7 @@ public static class Pack
     /// <summary>
     /// Conv2d weight [Cout, Cin, 3, 3] (+ conv bias, BN, projection shortcut) for Winograd F(2x2, 3x3): per (co, ci)
     /// U = G (s g) G^T with s the BN scale, in float64, rounded once, packed
-    /// <c>[((co / 8) 4 + i) Cin + ci) 32 + j 8 + co % 8]</c>; bias and shortcut weights exactly as <see cref="Conv"/>.
+    /// <c>[((((co / 8) 4 + i) 4 + j) Cin + ci) 8 + co % 8]</c>; bias and shortcut weights exactly as <see cref="Conv"/>.
     /// </summary>
     public static Packed Winograd(float[] w, int cout, int cin, BatchNorm? bn = null, float[]? convBias = null,
         float[]? shortcutWeight = null, int shortcutIn = 0, BatchNorm? shortcutBn = null)
@@ -80,7 +80,7 @@ public static class Pack
                         for (int ky = 0; ky < 3; ky++)
                             for (int kx = 0; kx < 3; kx++)
                                 u += g[i, ky] * (w[((co * cin + ci) * 3 + ky) * 3 + kx] * scale[co]) * g[j, kx];
-                        weight[(((co / 8) * 4 + i) * cin + ci) * 32 + j * 8 + co % 8] = (float)u;
+                        weight[((((co / 8) * 4 + i) * 4 + j) * cin + ci) * 8 + co % 8] = (float)u;
                     }
         var direct = Conv(w, cout, cin, 3, bn, convBias, shortcutWeight, shortcutIn, shortcutBn);
         return new Packed(weight, direct.Bias, direct.ShortcutWeight);
