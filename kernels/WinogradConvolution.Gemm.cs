@@ -128,21 +128,18 @@ public static partial class WinogradConvolution
         int u = WeightIndex(block, i, j, 0, 0, cin);
 
         // One accumulator row of 16 tiles per channel.
-        var a0 = new Acc16(); var a1 = new Acc16(); var a2 = new Acc16(); var a3 = new Acc16();
-        var a4 = new Acc16(); var a5 = new Acc16(); var a6 = new Acc16(); var a7 = new Acc16();
+        var tile = new Tile16x8();
         for (int ci = 0; ci < cin; ci++)
         {
-            var row = Acc16.Load(v, x);
-            a0.Fma(row, weight[u]); a1.Fma(row, weight[u + 1]); a2.Fma(row, weight[u + 2]); a3.Fma(row, weight[u + 3]);
-            a4.Fma(row, weight[u + 4]); a5.Fma(row, weight[u + 5]); a6.Fma(row, weight[u + 6]); a7.Fma(row, weight[u + 7]);
+            tile.Add(Acc16.Load(v, x), weight, u);
             x += ProductTiles;
             u += ChannelTile;
         }
 
         if (!active) return;
         int at = (k * p.OutChannelsPadded + block * ChannelTile) * stride + group * ProductTiles;
-        a0.Store(m, at); a1.Store(m, at + stride); a2.Store(m, at + 2 * stride); a3.Store(m, at + 3 * stride);
-        a4.Store(m, at + 4 * stride); a5.Store(m, at + 5 * stride); a6.Store(m, at + 6 * stride); a7.Store(m, at + 7 * stride);
+        tile.A0.Store(m, at); tile.A1.Store(m, at + stride); tile.A2.Store(m, at + 2 * stride); tile.A3.Store(m, at + 3 * stride);
+        tile.A4.Store(m, at + 4 * stride); tile.A5.Store(m, at + 5 * stride); tile.A6.Store(m, at + 6 * stride); tile.A7.Store(m, at + 7 * stride);
     }
 
     /// <summary>
