@@ -27,14 +27,15 @@ internal struct Tile4x16
 }
 
 /// <summary>
-/// A thread's 16 points x 8 output channels of <see cref="PointFeatures.PointMlp"/>, the register shape of
-/// <c>WinogradConvolution.WinogradGemmF2</c>: one <see cref="Acc16"/> row of 16 consecutive points per channel.
+/// A thread's 16 consecutive positions x 8 output channels: one <see cref="Acc16"/> row per channel. The register
+/// tile of <see cref="WinogradConvolution.WinogradGemmF2"/> (16 tiles) and <see cref="PointFeatures.PointMlp"/>
+/// (16 points); per reduction step one 16-float load, eight broadcast weights, eight 16-wide multiply-adds.
 /// </summary>
 internal struct Tile16x8
 {
     public Acc16 A0, A1, A2, A3, A4, A5, A6, A7;
 
-    /// <summary>Adds <paramref name="row"/> (16 points of one input channel) times each of the 8 weights from <paramref name="w"/>.</summary>
+    /// <summary>Adds <paramref name="row"/> (16 positions of one input channel) times each of the 8 weights from <paramref name="w"/>.</summary>
     public void Add(Acc16 row, ArrayView<float> weight, int w)
     {
         A0.Fma(row, weight[w]); A1.Fma(row, weight[w + 1]); A2.Fma(row, weight[w + 2]); A3.Fma(row, weight[w + 3]);
