@@ -319,7 +319,8 @@ public static class Convolution
         return iy >= 0 && iy < p.InHeight && ix >= 0 && ix < p.InWidth ? iy * p.InWidth + ix : -1;
     }
 
-    private static void Store(ArrayView<float> output, ArrayView<float> shortcut, int outBase, int pos, int outHw, float v, ConvParams p)
+    /// <summary>Bias-added value <paramref name="v"/> of position <paramref name="pos"/>: identity shortcut (if any), activation, stored unless past the end.</summary>
+    internal static void Store(ArrayView<float> output, ArrayView<float> shortcut, int outBase, int pos, int outHw, float v, ConvParams p)
     {
         if (pos >= outHw) return;
         if (p.ShortcutMode == ShortcutIdentity) v += shortcut[outBase + pos];

@@ -15,6 +15,12 @@ public enum ConvKernel
     Conv2DWide,
     /// <summary><see cref="Convolution.Conv2DStrip"/>: 16 positions x 8 channels (the Winograd product's shape), no projection.</summary>
     Conv2DStrip,
+    /// <summary>
+    /// <see cref="PhaseConvolution.Conv2DPhase"/> after <see cref="PhaseConvolution.PhaseSplit"/> (its own launch, labelled
+    /// <c>PhaseSplit</c>): a stride-2 convolution with an odd kernel, padding K/2, no projection, as 16 positions x 8
+    /// channels over de-interleaved phase planes (contiguous loads).
+    /// </summary>
+    Conv2DPhase,
     /// <summary><see cref="StemConvolution.Stem7x7S2"/>: the 3-channel 7x7/2 stem.</summary>
     Stem7x7S2,
     /// <summary><see cref="WinogradConvolution.WinogradF2x3"/>: Winograd F(2x2, 3x3), transforms fused, one launch.</summary>
@@ -87,6 +93,7 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
         var all = new List<ConvKernel> { ConvKernel.Conv2D };
         if (Convolution.SupportsWide(p)) all.Add(ConvKernel.Conv2DWide);
         if (Convolution.SupportsStrip(p)) all.Add(ConvKernel.Conv2DStrip);
+        if (PhaseConvolution.Supports(p)) all.Add(ConvKernel.Conv2DPhase);
         if (StemConvolution.Supports(p)) all.Add(ConvKernel.Stem7x7S2);
         if (WinogradConvolution.Supports(p)) all.AddRange([ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2]);
         return all;
