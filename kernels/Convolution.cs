@@ -319,11 +319,13 @@ public static class Convolution
         return iy >= 0 && iy < p.InHeight && ix >= 0 && ix < p.InWidth ? iy * p.InWidth + ix : -1;
     }
 
-    /// <summary>Bias-added value <paramref name="v"/> of position <paramref name="pos"/>: identity shortcut (if any), activation, stored unless past the end.</summary>
-    internal static void Store(ArrayView<float> output, ArrayView<float> shortcut, int outBase, int pos, int outHw, float v, ConvParams p)
+    private static void Store(ArrayView<float> output, ArrayView<float> shortcut, int outBase, int pos, int outHw, float v, ConvParams p)
     {
         if (pos >= outHw) return;
-        if (p.ShortcutMode == ShortcutIdentity) v += shortcut[outBase + pos];
-        output[outBase + pos] = Act.Apply(v, p.Activation);
+        output[outBase + pos] = Epilogue(shortcut, outBase + pos, v, p);
     }
+
+    /// <summary>The bias-added value <paramref name="v"/> of output element <paramref name="at"/> plus the identity shortcut (if any), activated.</summary>
+    internal static float Epilogue(ArrayView<float> shortcut, int at, float v, ConvParams p) =>
+        Act.Apply(p.ShortcutMode == ShortcutIdentity ? v + shortcut[at] : v, p.Activation);
 }

@@ -23,11 +23,15 @@ public static class PhaseConvolution
 
     /// <summary>
     /// Whether <see cref="Conv2DPhase"/> can run <paramref name="p"/>: stride 2, an odd kernel of at least 3, padding
-    /// K/2 before the input (any padding after it: the planes are zero outside the input), no projection shortcut.
+    /// K/2 before the input (any padding after it: the planes are zero outside the input), no projection shortcut, and
+    /// planes of fewer than 2^22 floats (<see cref="PhaseSplit"/>'s float row division).
     /// </summary>
     public static bool Supports(in ConvParams p) =>
         p.Stride == 2 && p.Kernel >= 3 && p.Kernel % 2 == 1 && p.Pad == p.Kernel / 2
-        && p.ShortcutMode != Convolution.ShortcutProjection;
+        && p.ShortcutMode != Convolution.ShortcutProjection && PlaneStride(p) < MaxPlaneStride;
+
+    /// <summary>Bound on <see cref="PlaneStride"/>: below it <see cref="PhaseSplit"/>'s float division finds rows exactly.</summary>
+    public const int MaxPlaneStride = 1 << 22;
 
     /// <summary>Plane rows and columns a tap reaches beyond the output's: (K-1)/2.</summary>
     public static int Halo(in ConvParams p) => (p.Kernel - 1) / 2;
@@ -55,22 +59,32 @@ public static class PhaseConvolution
     public static long PlanesLength(in ConvParams p) => (long)p.Batch * p.InChannels * Phases * PlaneStride(p);
 
     /// <summary>
-    /// Writes every float of the phase planes (<see cref="PlanesLength"/> threads, one float each; no loop, so PoCL
-    /// vectorises it across work-items): the input value it stands for, or 0 in the padding and the tail.
+    /// The launch of <see cref="PhaseSplit"/>: a 2-D grid, X over a plane's <see cref="PlaneStride"/> floats in groups of
+    /// <paramref name="group"/>, Y over the Batch x InChannels x <see cref="Phases"/> planes (so a thread finds its plane
+    /// without an integer division, which PoCL does not vectorise).
+    /// </summary>
+    public static KernelConfig SplitConfig(in ConvParams p, int group) =>
+        new(new Index2D(Tiling.CeilDiv(PlaneStride(p), group), p.Batch * p.InChannels * Phases), new Index2D(group, 1));
+
+    /// <summary>
+    /// Writes every float of the phase planes (launch with <see cref="SplitConfig"/>; one float a thread and no loop, so
+    /// PoCL vectorises it across work-items): the input value it stands for, or 0 in the padding and the tail.
     /// </summary>
     public static void PhaseSplit(ArrayView<float> input, ArrayView<float> planes, ConvParams p)
     {
         int stride = PlaneStride(p);
-        int g = Grid.GlobalIndex.X;
-        if (g >= p.Batch * p.InChannels * Phases * stride) return;
-        int plane = g / stride, at = g - plane * stride;
-        int channel = plane / Phases, phase = plane - channel * Phases;
+        int at = Grid.GlobalIndex.X, plane = Grid.GlobalIndex.Y;
+        if (at >= stride) return;
+        int channel = plane / Phases, phase = plane % Phases;
         int pw = PlaneWidth(p);
-        int a = at / pw, x = at - a * pw;
+        // Row a = at / pw as a float division (vectorised, unlike the integer one): at + 0.5 is at least 0.5 from a
+        // multiple of pw and exact in float, so the rounded quotient truncates to the right row while at < 2^22
+        // (Supports).
+        int a = (int)((at + 0.5f) / pw), x = at - a * pw;
         int iy = 2 * a + phase / 2 - p.Pad, ix = 2 * x + phase % 2 - p.Pad;
         bool inside = a < PlaneHeight(p) && iy >= 0 && iy < p.InHeight && ix >= 0 && ix < p.InWidth;
         float v = input[channel * p.InHeight * p.InWidth + (inside ? iy * p.InWidth + ix : 0)];
-        planes[g] = inside ? v : 0f;
+        planes[plane * stride + at] = inside ? v : 0f;
     }
 
     /// <summary>One thread per (batch, 8-channel block, strip of the wide grid), strips fastest.</summary>
@@ -133,13 +147,13 @@ public static class PhaseConvolution
         Acc16 a, int b, int c, int q0, int pw, ConvParams p)
     {
         if (c >= p.OutChannels) return;
-        int outHw = p.OutHeight * p.OutWidth;
-        int outBase = (b * p.OutChannels + c) * outHw;
+        int outBase = (b * p.OutChannels + c) * p.OutHeight * p.OutWidth;
         float bc = bias[c];
         for (int i = 0; i < Convolution.StripPositions; i++)
         {
             int q = q0 + i, oy = q / pw, ox = q - oy * pw;
-            if (ox < p.OutWidth) Convolution.Store(output, shortcut, outBase, oy * p.OutWidth + ox, outHw, a.Get(i) + bc, p);
+            int at = outBase + oy * p.OutWidth + ox;
+            if (ox < p.OutWidth && oy < p.OutHeight) output[at] = Convolution.Epilogue(shortcut, at, a.Get(i) + bc, p);
         }
     }
 }

@@ -112,7 +112,7 @@ internal static class KernelVariants
                     ConvKernel.Conv2DStrip => o => k.Conv2DStrip(stream, k.Config(Convolution.StripThreadCount(p)), input, dw, db, shortcut, o, p),
                     ConvKernel.Conv2DPhase => o =>
                     {
-                        k.PhaseSplit(stream, k.Config(PhaseConvolution.PlanesLength(p)), input, planes, p);
+                        k.PhaseSplit(stream, PhaseConvolution.SplitConfig(p, k.GroupSize), input, planes, p);
                         k.Conv2DPhase(stream, k.Config(PhaseConvolution.ThreadCount(p)), planes, dw, db, shortcut, o, p);
                     },
                     ConvKernel.Stem7x7S2 => o => k.StemConv7x7S2(stream, k.Config(StemConvolution.ThreadCount(p)), input, dw, db, o, p),

@@ -55,17 +55,19 @@ public enum ConvKernel
 /// <param name="DenseGroupSize">Threads a group for the dense layers (<see cref="Linear.Dense"/>,
 /// <see cref="Linear.DenseStateUpdate"/>), capped by the device's maximum: on the CPU devices
 /// <see cref="Linear.GroupSize"/> (few threads, and PoCL runs a group on one core), on CUDA whole warps.</param>
-/// <param name="StridedStrips">Whether the 3x3 stride-2 convolutions without a projection shortcut run
-/// <see cref="ConvKernel.Conv2DStrip"/> (on PoCL faster than <see cref="ConvKernel.Conv2DWide"/> on TRGv2's three at
-/// batch 1 and 8; bench/RESULTS.md, "Kernel design measurements"); not measured on CUDA.</param>
+/// <param name="Strided">The kernel of the stride-2 convolutions without a projection shortcut where it can run them:
+/// <see cref="ConvKernel.Conv2DPhase"/> (any odd kernel with padding K/2, the stem included), <see cref="ConvKernel.Conv2DStrip"/>
+/// (3x3 only) or <see cref="ConvKernel.Conv2DWide"/> (the rule for other shapes). On PoCL the phase split measured fastest on
+/// TRGv2's stem and three 3x3 stride-2 convolutions at batch 1 and 8 (bench/RESULTS.md, "Kernel design measurements");
+/// not measured on CUDA.</param>
 public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, ConvKernel Winograd = ConvKernel.WinogradGemmF2,
-    int DenseGroupSize = Linear.GroupSize, bool StridedStrips = false)
+    int DenseGroupSize = Linear.GroupSize, ConvKernel Strided = ConvKernel.Conv2DWide)
 {
     /// <summary>The policy for <paramref name="kind"/> (Auto is resolved by the caller to the device it opened).</summary>
     public static KernelPolicy For(DeviceKind kind) => kind switch
     {
         DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize),
-        _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2, StridedStrips: true),
+        _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2, Strided: ConvKernel.Conv2DPhase),
     };
 
     /// <summary>This policy with <paramref name="convolutions"/> instead, unless that is Auto.</summary>
@@ -77,13 +79,15 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
 
     /// <summary>
     /// The kernel for convolution <paramref name="p"/>: <see cref="Winograd"/> when its weights are packed for it, else
-    /// the 3-channel stem, the 16-position strip for a 3x3 stride-2 convolution (where <see cref="StridedStrips"/>),
-    /// the 16-channel tile where whole tiles fit, else the 8-channel direct kernel.
+    /// the phase split for a stride-2 convolution it can run (where <see cref="Strided"/> says so), the 3-channel stem,
+    /// the 16-position strip for a 3x3 stride-2 convolution (where <see cref="Strided"/> says so), the 16-channel tile
+    /// where whole tiles fit, else the 8-channel direct kernel.
     /// </summary>
     public ConvKernel ConvKernelFor(in ConvParams p, bool winogradPacked) =>
         winogradPacked ? Winograd
+        : Strided == ConvKernel.Conv2DPhase && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
         : StemConvolution.Supports(p) ? ConvKernel.Stem7x7S2
-        : StridedStrips && p.Kernel == 3 && p.Stride == 2 && Convolution.SupportsStrip(p) ? ConvKernel.Conv2DStrip
+        : Strided == ConvKernel.Conv2DStrip && p.Kernel == 3 && p.Stride == 2 && Convolution.SupportsStrip(p) ? ConvKernel.Conv2DStrip
         : Convolution.SupportsWide(p) ? ConvKernel.Conv2DWide
         : ConvKernel.Conv2D;
 

@@ -99,7 +99,7 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
         using var d = device.Begin();
         const int guard = 37;
         var planes = d.Poisoned(expected.Length + guard);
-        d.Kernels.PhaseSplit(d.Stream, d.Config(PhaseConvolution.PlanesLength(t.Params)), d.Upload(t.Input).View, planes.View, t.Params);
+        d.Kernels.PhaseSplit(d.Stream, PhaseConvolution.SplitConfig(t.Params, d.Kernels.GroupSize), d.Upload(t.Input).View, planes.View, t.Params);
         var got = d.Download(planes);
         Expect.Close($"PhaseSplit {c} on {device.Description}", got, expected, 0);
         Expect.Untouched($"PhaseSplit {c}: past the planes", got, i => i < expected.Length);
@@ -126,7 +126,7 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
 
         var planes = d.Poisoned(PhaseConvolution.PlanesLength(p));
         output = d.Poisoned(t.OutShape.Length + guard);
-        d.Kernels.PhaseSplit(d.Stream, d.Config(PhaseConvolution.PlanesLength(p)), d.Upload(t.Input).View, planes.View, p);
+        d.Kernels.PhaseSplit(d.Stream, PhaseConvolution.SplitConfig(p, d.Kernels.GroupSize), d.Upload(t.Input).View, planes.View, p);
         d.Kernels.Conv2DPhase(d.Stream, d.Config(PhaseConvolution.ThreadCount(p)), planes.View, weight, bias, shortcut, output.View, p);
         got = d.Download(output);
         Expect.Close($"PhaseSplit + Conv2DPhase {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));

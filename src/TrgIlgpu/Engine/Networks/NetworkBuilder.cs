@@ -167,7 +167,7 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
             new TensorShape(p.Batch, p.InChannels, PhaseConvolution.Phases, PhaseConvolution.PlaneStride(p)));
         long inputBytes = 4L * p.Batch * p.InChannels * p.InHeight * p.InWidth, planeBytes = 4 * planes.Length;
         Graph.Add($"{name}.phase_split", "PhaseSplit", $"{text} planes{planes.Shape}", 0, inputBytes + planeBytes,
-            k.Config(PhaseConvolution.PlanesLength(p)), [input], [planes], (st, c) => k.PhaseSplit(st, c, input.View, planes.View, p));
+            PhaseConvolution.SplitConfig(p, k.GroupSize), [input], [planes], (st, c) => k.PhaseSplit(st, c, input.View, planes.View, p));
         var reads = new List<TensorAccess> { planes, weight, bias };
         if (shortcut is not null) reads.Add(shortcut);
         Graph.Add(name, "Conv2DPhase", text, 2 * macs, bytes - inputBytes + planeBytes, k.Config(PhaseConvolution.ThreadCount(p)), reads, [output],
