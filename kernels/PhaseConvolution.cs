@@ -24,14 +24,19 @@ public static class PhaseConvolution
     /// <summary>
     /// Whether <see cref="Conv2DPhase"/> can run <paramref name="p"/>: stride 2, an odd kernel of at least 3, padding
     /// K/2 before the input (any padding after it: the planes are zero outside the input), no projection shortcut, and
-    /// planes of fewer than 2^22 floats (<see cref="PhaseSplit"/>'s float row division).
+    /// planes of fewer than 2^22 floats (<see cref="PhaseSplit"/>'s float row division) and at most
+    /// <see cref="MaxPlanes"/> planes.
     /// </summary>
     public static bool Supports(in ConvParams p) =>
         p.Stride == 2 && p.Kernel >= 3 && p.Kernel % 2 == 1 && p.Pad == p.Kernel / 2
-        && p.ShortcutMode != Convolution.ShortcutProjection && PlaneStride(p) < MaxPlaneStride;
+        && p.ShortcutMode != Convolution.ShortcutProjection && PlaneStride(p) < MaxPlaneStride
+        && (long)p.Batch * p.InChannels * Phases <= MaxPlanes;
 
     /// <summary>Bound on <see cref="PlaneStride"/>: below it <see cref="PhaseSplit"/>'s float division finds rows exactly.</summary>
     public const int MaxPlaneStride = 1 << 22;
+
+    /// <summary>Most planes (Batch x InChannels x <see cref="Phases"/>) of one launch: <see cref="SplitConfig"/>'s Y extent, CUDA's grid-Y limit.</summary>
+    public const int MaxPlanes = 65535;
 
     /// <summary>Plane rows and columns a tap reaches beyond the output's: (K-1)/2.</summary>
     public static int Halo(in ConvParams p) => (p.Kernel - 1) / 2;

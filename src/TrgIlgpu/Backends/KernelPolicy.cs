@@ -80,14 +80,15 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
     /// <summary>
     /// The kernel for convolution <paramref name="p"/>: <see cref="Winograd"/> when its weights are packed for it, else
     /// the phase split for a stride-2 convolution it can run (where <see cref="Strided"/> says so), the 3-channel stem,
-    /// the 16-position strip for a 3x3 stride-2 convolution (where <see cref="Strided"/> says so), the 16-channel tile
+    /// the 16-position strip for a 3x3 stride-2 convolution (where <see cref="Strided"/> is it, or the phase split and that
+    /// cannot run the shape: more than <see cref="PhaseConvolution.MaxPlanes"/> planes), the 16-channel tile
     /// where whole tiles fit, else the 8-channel direct kernel.
     /// </summary>
     public ConvKernel ConvKernelFor(in ConvParams p, bool winogradPacked) =>
         winogradPacked ? Winograd
         : Strided == ConvKernel.Conv2DPhase && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
         : StemConvolution.Supports(p) ? ConvKernel.Stem7x7S2
-        : Strided == ConvKernel.Conv2DStrip && p.Kernel == 3 && p.Stride == 2 && Convolution.SupportsStrip(p) ? ConvKernel.Conv2DStrip
+        : (Strided is ConvKernel.Conv2DStrip or ConvKernel.Conv2DPhase) && p.Kernel == 3 && p.Stride == 2 && Convolution.SupportsStrip(p) ? ConvKernel.Conv2DStrip
         : Convolution.SupportsWide(p) ? ConvKernel.Conv2DWide
         : ConvKernel.Conv2D;
 

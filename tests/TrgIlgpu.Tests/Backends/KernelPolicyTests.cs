@@ -48,6 +48,8 @@ public sealed class KernelPolicyTests
         Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), winogradPacked: false));
         Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(Conv(8, 128, 24, 256, stride: 2), winogradPacked: false));
         Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(Conv(1, 256, 12, 512, stride: 2), winogradPacked: false));
+        // Past the phase split's plane count (batch x channels x 4 > 65535) the strip runs instead.
+        Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(64, 256, 12, 512, stride: 2), winogradPacked: false));
         var cuda = KernelPolicy.For(DeviceKind.Cuda);
         Assert.Equal(ConvKernel.Stem7x7S2, cuda.ConvKernelFor(Conv(1, 3, 192, 64, k: 7, stride: 2), winogradPacked: false));
         Assert.Equal(ConvKernel.Conv2DWide, cuda.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), winogradPacked: false));

@@ -71,6 +71,8 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
         Assert.False(PhaseConvolution.Supports(p with { Pad = 0 }));         // TF 'valid' / 'same' starting at the input
         Assert.False(PhaseConvolution.Supports(p with { Kernel = 4, Pad = 2 }));
         Assert.False(PhaseConvolution.Supports(p with { Kernel = 1, Pad = 0 }));
+        Assert.True(PhaseConvolution.Supports(p with { Batch = PhaseConvolution.MaxPlanes / 16 }));      // 4 channels x 4 phases
+        Assert.False(PhaseConvolution.Supports(p with { Batch = PhaseConvolution.MaxPlanes / 16 + 1 })); // past the launch's Y extent
     }
 
     /// <summary>The planes from their definition: plane (r, s)[a][x] = input[2a + r - P][2x + s - P], 0 outside, 0 in the tail.</summary>
