@@ -51,8 +51,8 @@ public static class PhaseConvolution
     public static int Strips(in ConvParams p) => Tiling.CeilDiv(p.OutHeight * PlaneWidth(p), Convolution.StripPositions);
 
     /// <summary>
-    /// Floats from one plane's start to the next: PH x PW rounded up to whole 16-float rows so that the last strip's
-    /// furthest tap (its 16-float load at strip start + halo x (PW + 1)) stays inside the plane.
+    /// Floats from one plane's start to the next, a whole number of 16-float rows: at least PH x PW, and enough that the
+    /// last strip's furthest tap (its 16-float load at strip start + halo x (PW + 1)) stays inside the plane.
     /// </summary>
     public static int PlaneStride(in ConvParams p)
     {
