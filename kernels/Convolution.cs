@@ -322,7 +322,10 @@ public static class Convolution
     private static void Store(ArrayView<float> output, ArrayView<float> shortcut, int outBase, int pos, int outHw, float v, ConvParams p)
     {
         if (pos >= outHw) return;
-        if (p.ShortcutMode == ShortcutIdentity) v += shortcut[outBase + pos];
-        output[outBase + pos] = Act.Apply(v, p.Activation);
+        output[outBase + pos] = Epilogue(shortcut, outBase + pos, v, p);
     }
+
+    /// <summary>The bias-added value <paramref name="v"/> of output element <paramref name="at"/> plus the identity shortcut (if any), activated.</summary>
+    internal static float Epilogue(ArrayView<float> shortcut, int at, float v, ConvParams p) =>
+        Act.Apply(p.ShortcutMode == ShortcutIdentity ? v + shortcut[at] : v, p.Activation);
 }

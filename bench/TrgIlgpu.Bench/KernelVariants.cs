@@ -100,6 +100,7 @@ internal static class KernelVariants
             var ww = winograd is null ? unused : Upload(winograd.Weight);
             var v = WinogradConvolution.Supports(p) ? Poisoned(WinogradConvolution.TransformLength(p)) : unused;
             var m = WinogradConvolution.Supports(p) ? Poisoned(WinogradConvolution.ProductLength(p)) : unused;
+            var planes = PhaseConvolution.Supports(p) ? Poisoned(PhaseConvolution.PlanesLength(p)) : unused;
 
             var launches = new List<(ConvKernel Kernel, Action<ArrayView<float>> Launch)>();
             foreach (var kernel in KernelPolicy.Candidates(p))
@@ -109,6 +110,11 @@ internal static class KernelVariants
                     ConvKernel.Conv2D => o => k.Conv2D(stream, p.Config(k.GroupSize), input, dw, db, shortcut, dsw, o, p),
                     ConvKernel.Conv2DWide => o => k.Conv2DWide(stream, k.Config(Convolution.WideThreadCount(p)), input, dw, db, shortcut, o, p),
                     ConvKernel.Conv2DStrip => o => k.Conv2DStrip(stream, k.Config(Convolution.StripThreadCount(p)), input, dw, db, shortcut, o, p),
+                    ConvKernel.Conv2DPhase => o =>
+                    {
+                        k.PhaseSplit(stream, PhaseConvolution.SplitConfig(p, k.GroupSize), input, planes, p);
+                        k.Conv2DPhase(stream, k.Config(PhaseConvolution.ThreadCount(p)), planes, dw, db, shortcut, o, p);
+                    },
                     ConvKernel.Stem7x7S2 => o => k.StemConv7x7S2(stream, k.Config(StemConvolution.ThreadCount(p)), input, dw, db, o, p),
                     ConvKernel.WinogradF2x3 => o => k.WinogradConv3x3(stream, k.Config(WinogradConvolution.ThreadCount(p)), input, ww, db, shortcut, dsw, o, p),
                     ConvKernel.WinogradGemmF2 => o =>
@@ -247,7 +253,7 @@ internal static class KernelVariants
         sb.AppendLine(inv, $"Written by `dotnet run -c Release --project bench/TrgIlgpu.Bench -- kernels --batches {string.Join(',', batches)} --iters {iters} --rounds {rounds}` on {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
         sb.AppendLine(inv, $"Device: {device}. Machine: {Environment.ProcessorCount} cores; load average {load} (shared: compare variants within a row, not across runs).");
         sb.AppendLine(inv, $"Every distinct convolution launch of the TRGv2 plan; each variant first checked against the float64 reference (margin: worst error as a fraction of the kernel tests' tolerance), then timed in {rounds} interleaved rounds of {iters} synchronised launches.");
-        sb.AppendLine("ms: median wall time a launch (WinogradGemmF2: its three launches); cpu: process CPU time a launch; GFLOP/s: the direct convolution's FLOPs over the median; **bold**: fastest by median; policy: what `KernelPolicy` picks on this device.");
+        sb.AppendLine("ms: median wall time a launch (WinogradGemmF2: its three launches; Conv2DPhase: PhaseSplit and the product); cpu: process CPU time a launch; GFLOP/s: the direct convolution's FLOPs over the median; **bold**: fastest by median; policy: what `KernelPolicy` picks on this device.");
         sb.AppendLine();
         sb.AppendLine("| batch | ops | shape | variant | ms | cpu ms | GFLOP/s | margin | |");
         sb.AppendLine("|---:|---|---|---|---:|---:|---:|---:|---|");

@@ -15,6 +15,12 @@ public enum ConvKernel
     Conv2DWide,
     /// <summary><see cref="Convolution.Conv2DStrip"/>: 16 positions x 8 channels (the Winograd product's shape), no projection.</summary>
     Conv2DStrip,
+    /// <summary>
+    /// <see cref="PhaseConvolution.Conv2DPhase"/> after <see cref="PhaseConvolution.PhaseSplit"/> (its own launch, labelled
+    /// <c>PhaseSplit</c>): a stride-2 convolution with an odd kernel, padding K/2, no projection, as 16 positions x 8
+    /// channels over de-interleaved phase planes (contiguous loads).
+    /// </summary>
+    Conv2DPhase,
     /// <summary><see cref="StemConvolution.Stem7x7S2"/>: the 3-channel 7x7/2 stem.</summary>
     Stem7x7S2,
     /// <summary><see cref="WinogradConvolution.WinogradF2x3"/>: Winograd F(2x2, 3x3), transforms fused, one launch.</summary>
@@ -49,18 +55,22 @@ public enum ConvKernel
 /// <param name="DenseGroupSize">Threads a group for the dense layers (<see cref="Linear.Dense"/>,
 /// <see cref="Linear.DenseStateUpdate"/>), capped by the device's maximum: on the CPU devices
 /// <see cref="Linear.GroupSize"/> (few threads, and PoCL runs a group on one core), on CUDA whole warps.</param>
-/// <param name="Strips">Whether the 3x3 stride-2 and the 1x1 stride-1 convolutions without a projection shortcut run
-/// <see cref="ConvKernel.Conv2DStrip"/> (on PoCL faster than <see cref="ConvKernel.Conv2DWide"/> on TRGv2's three
-/// stride-2 ones and than <see cref="ConvKernel.Conv2D"/> on its 1x1 heatmap head, at batch 1 and 8; bench/RESULTS.md,
-/// "Kernel design measurements"); not measured on CUDA.</param>
+/// <param name="Strided">The kernel of the stride-2 convolutions without a projection shortcut where it can run them:
+/// <see cref="ConvKernel.Conv2DPhase"/> (any odd kernel with padding K/2, the stem included), <see cref="ConvKernel.Conv2DStrip"/>
+/// (3x3 only) or <see cref="ConvKernel.Conv2DWide"/> (the rule for other shapes). On PoCL the phase split measured fastest on
+/// TRGv2's stem and three 3x3 stride-2 convolutions at batch 1 and 8 (bench/RESULTS.md, "Kernel design measurements");
+/// not measured on CUDA.</param>
+/// <param name="PointwiseStrips">Whether the 1x1 stride-1 convolutions without a projection shortcut (TRGv2's heatmap
+/// head) run <see cref="ConvKernel.Conv2DStrip"/>: contiguous 16-position loads, on PoCL faster than
+/// <see cref="ConvKernel.Conv2D"/> at batch 1 and 8 (bench/RESULTS.md, "Kernel design measurements"); not measured on CUDA.</param>
 public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, ConvKernel Winograd = ConvKernel.WinogradGemmF2,
-    int DenseGroupSize = Linear.GroupSize, bool Strips = false)
+    int DenseGroupSize = Linear.GroupSize, ConvKernel Strided = ConvKernel.Conv2DWide, bool PointwiseStrips = false)
 {
     /// <summary>The policy for <paramref name="kind"/> (Auto is resolved by the caller to the device it opened).</summary>
     public static KernelPolicy For(DeviceKind kind) => kind switch
     {
         DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize),
-        _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2, Strips: true),
+        _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2, Strided: ConvKernel.Conv2DPhase, PointwiseStrips: true),
     };
 
     /// <summary>This policy with <paramref name="convolutions"/> instead, unless that is Auto.</summary>
@@ -72,13 +82,18 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
 
     /// <summary>
     /// The kernel for convolution <paramref name="p"/>: <see cref="Winograd"/> when its weights are packed for it, else
-    /// the 3-channel stem, the 16-position strip for a 3x3 stride-2 or a 1x1 stride-1 convolution (where <see cref="Strips"/>),
-    /// the 16-channel tile where whole tiles fit, else the 8-channel direct kernel.
+    /// the phase split for a stride-2 convolution it can run (where <see cref="Strided"/> says so), the 3-channel stem,
+    /// the 16-position strip for a 3x3 stride-2 convolution (where <see cref="Strided"/> is it, or the phase split and that
+    /// cannot run the shape: more than <see cref="PhaseConvolution.MaxPlanes"/> planes) or a 1x1 stride-1 one (where
+    /// <see cref="PointwiseStrips"/>), the 16-channel tile
+    /// where whole tiles fit, else the 8-channel direct kernel.
     /// </summary>
     public ConvKernel ConvKernelFor(in ConvParams p, bool winogradPacked) =>
         winogradPacked ? Winograd
+        : Strided == ConvKernel.Conv2DPhase && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
         : StemConvolution.Supports(p) ? ConvKernel.Stem7x7S2
-        : Strips && (p.Kernel, p.Stride) is (3, 2) or (1, 1) && Convolution.SupportsStrip(p) ? ConvKernel.Conv2DStrip
+        : (Strided is ConvKernel.Conv2DStrip or ConvKernel.Conv2DPhase) && p.Kernel == 3 && p.Stride == 2 && Convolution.SupportsStrip(p) ? ConvKernel.Conv2DStrip
+        : PointwiseStrips && p.Kernel == 1 && p.Stride == 1 && Convolution.SupportsStrip(p) ? ConvKernel.Conv2DStrip
         : Convolution.SupportsWide(p) ? ConvKernel.Conv2DWide
         : ConvKernel.Conv2D;
 
@@ -88,6 +103,7 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
         var all = new List<ConvKernel> { ConvKernel.Conv2D };
         if (Convolution.SupportsWide(p)) all.Add(ConvKernel.Conv2DWide);
         if (Convolution.SupportsStrip(p)) all.Add(ConvKernel.Conv2DStrip);
+        if (PhaseConvolution.Supports(p)) all.Add(ConvKernel.Conv2DPhase);
         if (StemConvolution.Supports(p)) all.Add(ConvKernel.Stem7x7S2);
         if (WinogradConvolution.Supports(p)) all.AddRange([ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2]);
         return all;

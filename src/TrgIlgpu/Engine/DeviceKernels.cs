@@ -21,6 +21,8 @@ internal sealed class DeviceKernels
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, ConvParams> StemConv7x7S2 => Load(ref field, StemConvolution.Stem7x7S2);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> Conv2DWide => Load(ref field, Convolution.Conv2DWide);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> Conv2DStrip => Load(ref field, Convolution.Conv2DStrip);
+    public Action<AcceleratorStream, KernelConfig, V, V, ConvParams> PhaseSplit => Load(ref field, PhaseConvolution.PhaseSplit);
+    public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> Conv2DPhase => Load(ref field, PhaseConvolution.Conv2DPhase);
     public Action<AcceleratorStream, KernelConfig, V, V, PoolParams> MaxPool => Load(ref field, Pooling.MaxPool3x3S2);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, DeconvParams> Deconv => Load(ref field, TransposedConvolution.Deconv4x4S2);
     public Action<AcceleratorStream, KernelConfig, V, V, int, int, int, int, int> SoftArgmax => Load(ref field, Heatmap.SoftArgmax);

@@ -39,25 +39,37 @@ public sealed class KernelPolicyTests
             Assert.Equal(ConvKernel.WinogradGemmF2, pocl.ConvKernelFor(p, winogradPacked: true));
             Assert.Equal(ConvKernel.WinogradF2x3, (pocl with { Winograd = ConvKernel.WinogradF2x3 }).ConvKernelFor(p, true));
         }
-        // Direct weights: stem, 16-channel tile, else 8-channel.
-        Assert.Equal(ConvKernel.Stem7x7S2, pocl.ConvKernelFor(Conv(1, 3, 192, 64, k: 7, stride: 2), winogradPacked: false));
-        // 3x3/2 and 1x1/1: the strip on the CPU devices (also where the last strip is partial: 6x6), the wide tile or
-        // the 8-channel kernel on CUDA; 3x3 stride 1 keeps the wide tile.
-        Assert.True(pocl.Strips);
-        Assert.True(KernelPolicy.For(DeviceKind.Cpu).Strips);
-        Assert.False(KernelPolicy.For(DeviceKind.Cuda).Strips);
-        Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), winogradPacked: false));
-        Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(8, 128, 24, 256, stride: 2), winogradPacked: false));
-        Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(1, 256, 12, 512, stride: 2), winogradPacked: false));
-        Assert.Equal(ConvKernel.Conv2DWide, KernelPolicy.For(DeviceKind.Cuda).ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), winogradPacked: false));
+        // Direct weights: the stride-2 convolutions (stem included) as phase split on the CPU devices, also where the
+        // last strip is partial (6x6); on CUDA the stem kernel and the wide tile; stride 1 keeps the wide tile.
+        Assert.Equal(ConvKernel.Conv2DPhase, pocl.Strided);
+        Assert.Equal(ConvKernel.Conv2DPhase, KernelPolicy.For(DeviceKind.Cpu).Strided);
+        Assert.Equal(ConvKernel.Conv2DWide, KernelPolicy.For(DeviceKind.Cuda).Strided);
+        Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(Conv(1, 3, 192, 64, k: 7, stride: 2), winogradPacked: false));
+        Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), winogradPacked: false));
+        Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(Conv(8, 128, 24, 256, stride: 2), winogradPacked: false));
+        Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(Conv(1, 256, 12, 512, stride: 2), winogradPacked: false));
+        // Past the phase split's plane count (batch x channels x 4 > 65535) the strip runs instead.
+        Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(64, 256, 12, 512, stride: 2), winogradPacked: false));
+        var cuda = KernelPolicy.For(DeviceKind.Cuda);
+        Assert.Equal(ConvKernel.Stem7x7S2, cuda.ConvKernelFor(Conv(1, 3, 192, 64, k: 7, stride: 2), winogradPacked: false));
+        Assert.Equal(ConvKernel.Conv2DWide, cuda.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), winogradPacked: false));
+        // The strip where a policy asks for it: 3x3 stride 2 only (the stem keeps its kernel).
+        var strips = pocl with { Strided = ConvKernel.Conv2DStrip };
+        Assert.Equal(ConvKernel.Conv2DStrip, strips.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), winogradPacked: false));
+        Assert.Equal(ConvKernel.Stem7x7S2, strips.ConvKernelFor(Conv(1, 3, 192, 64, k: 7, stride: 2), winogradPacked: false));
+        // 1x1 stride 1: the strip on the CPU devices, the 8-channel kernel on CUDA.
+        Assert.True(pocl.PointwiseStrips);
+        Assert.False(KernelPolicy.For(DeviceKind.Cuda).PointwiseStrips);
         Assert.Equal(ConvKernel.Conv2DWide, pocl.ConvKernelFor(Conv(1, 64, 48, 64), winogradPacked: false));
         Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(1, 256, 24, 68, k: 1), winogradPacked: false));
         Assert.Equal(ConvKernel.Conv2D, KernelPolicy.For(DeviceKind.Cuda).ConvKernelFor(Conv(1, 256, 24, 68, k: 1), winogradPacked: false));
         // The benchmark's candidates: every variant that can run the shape.
         Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2],
             KernelPolicy.Candidates(Conv(1, 64, 48, 64)));
-        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Stem7x7S2],
+        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase, ConvKernel.Stem7x7S2],
             KernelPolicy.Candidates(Conv(1, 3, 192, 64, k: 7, stride: 2)));
+        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase],
+            KernelPolicy.Candidates(Conv(1, 64, 48, 128, stride: 2)));
         Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DStrip], KernelPolicy.Candidates(Conv(1, 256, 24, 68, k: 1)));
     }
 

@@ -19,8 +19,9 @@ public sealed class TrgGraphTests
         using var session = new InferenceSession(ModelWeights.Load($"synthetic:{variant}:3"), DeviceKind.Cpu);
         var plan = session.Plan(batch);
         var g = plan.Graph;
-        // launches: one a convolution; the three-launch Winograd adds two for each convolution it runs.
-        Assert.Equal(launches + 2 * plan.Convolutions.Count(c => c.Kernel == ConvKernel.WinogradGemmF2), plan.Ops.Count);
+        // launches: one a convolution; the three-launch Winograd adds two for each convolution it runs, the phase split one.
+        Assert.Equal(launches + 2 * plan.Convolutions.Count(c => c.Kernel == ConvKernel.WinogradGemmF2)
+            + plan.Convolutions.Count(c => c.Kernel == ConvKernel.Conv2DPhase), plan.Ops.Count);
         GraphInvariants.Check(g, $"{variant} batch {batch}");
 
         // Memory: the slots plus the faces and results buffers, nothing else.
@@ -51,6 +52,14 @@ public sealed class TrgGraphTests
         // The shape text of each convolution, deconvolution and dense op is its recorded input -> output.
         foreach (var op in plan.Ops.Where(o => o.Kernel is "Conv2D" or "Conv2DWide" or "Conv2DStrip" or "WinogradF2x3" or "Stem7x7S2" or "Deconv4x4S2" or "Dense"))
             Assert.StartsWith($"{op.Reads[0].Tensor.Shape}->{op.Writes[0].Tensor.Shape}", op.Shape);
+        // A phase-split convolution reads the planes its PhaseSplit launch wrote right before it.
+        foreach (var op in plan.Ops.Where(o => o.Kernel == "Conv2DPhase"))
+        {
+            var split = plan.Ops[op.Index - 1];
+            Assert.Equal("PhaseSplit", split.Kernel);
+            Assert.Same(split.Writes[0].Tensor, op.Reads[0].Tensor);
+            Assert.StartsWith($"{split.Reads[0].Tensor.Shape}->{op.Writes[0].Tensor.Shape}", op.Shape);
+        }
 
         // Weights and the results buffer are externals; the first op reads the uploaded images, the last writes results.
         Assert.All(g.Tensors.Where(t => t.Name.EndsWith(".weight")), t => Assert.Equal(TensorKind.External, t.Kind));

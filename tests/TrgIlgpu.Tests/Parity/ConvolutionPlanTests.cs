@@ -60,13 +60,20 @@ public sealed class ConvolutionPlanTests
             Assert.Equal(byName[name].Index - 1, byName[$"{name}.winograd_gemm"].Index);
         }
         int gemms = chosen.Values.Count(k => k == ConvKernel.WinogradGemmF2);
-        Assert.Equal(FusedLaunches + 2 * gemms, plan.Ops.Count);
+        int phases = chosen.Values.Count(k => k == ConvKernel.Conv2DPhase);
+        Assert.Equal(FusedLaunches + 2 * gemms + phases, plan.Ops.Count);
         Assert.Equal(algorithm == ConvAlgorithm.Winograd && winograd == ConvKernel.WinogradGemmF2 ? Stride1Conv3x3.Length : 0, gemms);
 
-        // The 3-channel stem, the 3x3/2 downsampling convolutions and the 68-channel 1x1 (16-position strips).
-        Assert.Equal("Stem7x7S2", byName["conv1"].Kernel);
-        foreach (var name in new[] { "layer2.0.conv1", "layer3.0.conv1", "layer4.0.conv1" })
-            Assert.Equal("Conv2DStrip", byName[name].Kernel);
+        // The stride-2 convolutions (the 3-channel stem, the 3x3/2 downsampling conv1s) as phase split, its own launch
+        // right before the product, and the 68-channel 1x1 (a 16-position strip).
+        Assert.Equal(4, phases);
+        foreach (var name in new[] { "conv1", "layer2.0.conv1", "layer3.0.conv1", "layer4.0.conv1" })
+        {
+            Assert.Equal(ConvKernel.Conv2DPhase, chosen[name]);
+            Assert.Equal("Conv2DPhase", byName[name].Kernel);
+            Assert.Equal("PhaseSplit", byName[$"{name}.phase_split"].Kernel);
+            Assert.Equal(byName[name].Index - 1, byName[$"{name}.phase_split"].Index);
+        }
         Assert.Equal("Conv2DStrip", byName["heatmap.conv1x1"].Kernel);
         Assert.Contains(algorithm == ConvAlgorithm.Winograd ? "Winograd F(2x2,3x3)" : "convolutions direct", plan.Describe());
     }

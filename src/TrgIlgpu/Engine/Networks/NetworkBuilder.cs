@@ -113,6 +113,9 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
                 Graph.Add(name, "Conv2DStrip", text, 2 * macs, bytes, k.Config(Convolution.StripThreadCount(p)), reads, [output], (st, c) =>
                     k.Conv2DStrip(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, output.View, p));
                 break;
+            case ConvKernel.Conv2DPhase:
+                PhaseConv(name, text, p, macs, bytes, input, weight, bias, shortcut, output);
+                break;
             default:
                 Graph.Add(name, "Conv2D", text, 2 * macs, bytes, p.Config(k.GroupSize), reads, [output], (st, c) =>
                     k.Conv2D(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, scWeight?.View ?? dummy, output.View, p));
@@ -149,6 +152,26 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         Graph.Add(name, DeviceKernels.WinogradOutputName(p), text, 24L * p.OutChannelsPadded * tiles + projection, mBytes + 4 * output.Length,
             k.Config(WinogradConvolution.OutputThreadCount(p)), reads, [output], (st, c) =>
             outputKernel(st, c, m.View, bias.View, shortcut?.View ?? dummy, scWeight?.View ?? dummy, output.View, p));
+    }
+
+    /// <summary>
+    /// A stride-2 convolution as two launches (<see cref="PhaseConvolution"/>): <c>{name}.phase_split</c> writes the
+    /// input's phase planes, <c>{name}</c> the output from them. The planes are an activation, so their memory is reused
+    /// after the convolution.
+    /// </summary>
+    private void PhaseConv(string name, string text, ConvParams p, long macs, long bytes, GraphTensor input,
+        GraphTensor weight, GraphTensor bias, GraphTensor? shortcut, GraphTensor output)
+    {
+        var k = Kernels;
+        var planes = Graph.Activation($"{name}.phase_planes",
+            new TensorShape(p.Batch, p.InChannels, PhaseConvolution.Phases, PhaseConvolution.PlaneStride(p)));
+        long inputBytes = 4L * p.Batch * p.InChannels * p.InHeight * p.InWidth, planeBytes = 4 * planes.Length;
+        Graph.Add($"{name}.phase_split", "PhaseSplit", $"{text} planes{planes.Shape}", 0, inputBytes + planeBytes,
+            PhaseConvolution.SplitConfig(p, k.GroupSize), [input], [planes], (st, c) => k.PhaseSplit(st, c, input.View, planes.View, p));
+        var reads = new List<TensorAccess> { planes, weight, bias };
+        if (shortcut is not null) reads.Add(shortcut);
+        Graph.Add(name, "Conv2DPhase", text, 2 * macs, bytes - inputBytes + planeBytes, k.Config(PhaseConvolution.ThreadCount(p)), reads, [output],
+            (st, c) => k.Conv2DPhase(st, c, planes.View, weight.View, bias.View, shortcut?.View ?? Weights.Dummy, output.View, p));
     }
 
     /// <summary>Shortcut geometry from its shape: identity needs the output's shape, a projection a whole stride.</summary>

@@ -1,0 +1,164 @@
+using ILGPU;
+
+namespace TrgIlgpu.Kernels;
+
+/// <summary>
+/// Stride-2 convolutions (odd kernel K, padding K/2, no projection shortcut: the ResNet stem and the first 3x3 of a
+/// down-sampling block) as two launches whose product loads are contiguous: <see cref="PhaseSplit"/> de-interleaves
+/// each input channel into four zero-padded phase planes, after which every tap of 16 neighbouring outputs is one
+/// contiguous 16-float row of one plane, and <see cref="Conv2DPhase"/> runs the Winograd product's register shape
+/// (16 positions x 8 channels, one load and eight broadcast multiply-adds per tap and input channel) with no mask and
+/// no gather (docs/devices.md, "De-interleaved stride-2 convolutions (round five)").
+/// <para>
+/// Plane (r, s) of channel (b, c) holds <c>plane[a * PW + x] = input[2a + r - P][2x + s - P]</c> (0 outside the input)
+/// for a in [0, PH), x in [0, PW), with P = K/2, PW = OutWidth + (K-1)/2, PH = OutHeight + (K-1)/2, and zeros after that
+/// up to <see cref="PlaneStride"/>; the planes of (b, c) are consecutive: <c>((b * Cin + c) * 4 + 2r + s) * PlaneStride</c>.
+/// Tap (ky, kx) of output (oy, ox) is then plane (ky % 2, kx % 2) at <c>(oy + ky/2) * PW + ox + kx/2</c>.
+/// </para>
+/// </summary>
+public static class PhaseConvolution
+{
+    /// <summary>Phase planes per input channel: (row parity, column parity).</summary>
+    public const int Phases = 4;
+
+    /// <summary>
+    /// Whether <see cref="Conv2DPhase"/> can run <paramref name="p"/>: stride 2, an odd kernel of at least 3, padding
+    /// K/2 before the input (any padding after it: the planes are zero outside the input), no projection shortcut, and
+    /// planes of fewer than 2^22 floats (<see cref="PhaseSplit"/>'s float row division) and at most
+    /// <see cref="MaxPlanes"/> planes.
+    /// </summary>
+    public static bool Supports(in ConvParams p) =>
+        p.Stride == 2 && p.Kernel >= 3 && p.Kernel % 2 == 1 && p.Pad == p.Kernel / 2
+        && p.ShortcutMode != Convolution.ShortcutProjection && PlaneStride(p) < MaxPlaneStride
+        && (long)p.Batch * p.InChannels * Phases <= MaxPlanes;
+
+    /// <summary>Bound on <see cref="PlaneStride"/>: below it <see cref="PhaseSplit"/>'s float division finds rows exactly.</summary>
+    public const int MaxPlaneStride = 1 << 22;
+
+    /// <summary>Most planes (Batch x InChannels x <see cref="Phases"/>) of one launch: <see cref="SplitConfig"/>'s Y extent, CUDA's grid-Y limit.</summary>
+    public const int MaxPlanes = 65535;
+
+    /// <summary>Plane rows and columns a tap reaches beyond the output's: (K-1)/2.</summary>
+    public static int Halo(in ConvParams p) => (p.Kernel - 1) / 2;
+
+    /// <summary>Columns of a plane (PW): the output's plus the halo; also the row pitch of the "wide" output grid.</summary>
+    public static int PlaneWidth(in ConvParams p) => p.OutWidth + Halo(p);
+
+    /// <summary>Rows of a plane (PH): the output's plus the halo.</summary>
+    public static int PlaneHeight(in ConvParams p) => p.OutHeight + Halo(p);
+
+    /// <summary>Strips of <see cref="Convolution.StripPositions"/> positions of the wide grid (OutHeight x PW) per image and channel block.</summary>
+    public static int Strips(in ConvParams p) => Tiling.CeilDiv(p.OutHeight * PlaneWidth(p), Convolution.StripPositions);
+
+    /// <summary>
+    /// Floats from one plane's start to the next, a whole number of 16-float rows: at least PH x PW, and enough that the
+    /// last strip's furthest tap (its 16-float load at strip start + halo x (PW + 1)) stays inside the plane.
+    /// </summary>
+    public static int PlaneStride(in ConvParams p)
+    {
+        int reach = Strips(p) * Convolution.StripPositions + Halo(p) * (PlaneWidth(p) + 1);
+        return Tiling.CeilDiv(reach, Convolution.StripPositions) * Convolution.StripPositions;
+    }
+
+    /// <summary>Floats of the phase planes of a whole batch: Batch x InChannels x <see cref="Phases"/> x <see cref="PlaneStride"/>.</summary>
+    public static long PlanesLength(in ConvParams p) => (long)p.Batch * p.InChannels * Phases * PlaneStride(p);
+
+    /// <summary>
+    /// The launch of <see cref="PhaseSplit"/>: a 2-D grid, X over a plane's <see cref="PlaneStride"/> floats in groups of
+    /// <paramref name="group"/>, Y over the Batch x InChannels x <see cref="Phases"/> planes (so a thread finds its plane
+    /// without an integer division, which PoCL does not vectorise).
+    /// </summary>
+    public static KernelConfig SplitConfig(in ConvParams p, int group) =>
+        new(new Index2D(Tiling.CeilDiv(PlaneStride(p), group), p.Batch * p.InChannels * Phases), new Index2D(group, 1));
+
+    /// <summary>
+    /// Writes every float of the phase planes (launch with <see cref="SplitConfig"/>; one float a thread and no loop, so
+    /// PoCL vectorises it across work-items): the input value it stands for, or 0 in the padding and the tail.
+    /// </summary>
+    public static void PhaseSplit(ArrayView<float> input, ArrayView<float> planes, ConvParams p)
+    {
+        int stride = PlaneStride(p);
+        int at = Grid.GlobalIndex.X, plane = Grid.GlobalIndex.Y;
+        if (at >= stride) return;
+        int channel = plane / Phases, phase = plane % Phases;
+        int pw = PlaneWidth(p);
+        // Row a = at / pw as a float division (vectorised, unlike the integer one): at + 0.5 is at least 0.5 from a
+        // multiple of pw and exact in float, so the rounded quotient truncates to the right row while at < 2^22
+        // (Supports).
+        int a = (int)((at + 0.5f) / pw), x = at - a * pw;
+        int iy = 2 * a + phase / 2 - p.Pad, ix = 2 * x + phase % 2 - p.Pad;
+        bool inside = a < PlaneHeight(p) && iy >= 0 && iy < p.InHeight && ix >= 0 && ix < p.InWidth;
+        float v = input[channel * p.InHeight * p.InWidth + (inside ? iy * p.InWidth + ix : 0)];
+        planes[plane * stride + at] = inside ? v : 0f;
+    }
+
+    /// <summary>One thread per (batch, 8-channel block, strip of the wide grid), strips fastest.</summary>
+    public static long ThreadCount(in ConvParams p) => (long)p.Batch * p.ChannelBlocks * Strips(p);
+
+    /// <summary>
+    /// The convolution from <see cref="PhaseSplit"/>'s planes (launch with <see cref="ThreadCount"/> threads; weights
+    /// packed tap-major as for <see cref="Convolution.Conv2D"/>). A thread owns 16 consecutive positions q = oy * PW + ox
+    /// of the wide grid x 8 output channels; per (tap, input channel) it loads one contiguous row of 16 plane floats and
+    /// does eight 16-wide fused multiply-adds, one per channel's broadcast weight. Columns ox &gt;= OutWidth are computed
+    /// and not stored; bias, identity shortcut (if any) and activation as in <see cref="Convolution.Conv2D"/>.
+    /// </summary>
+    public static void Conv2DPhase(
+        ArrayView<float> planes, ArrayView<float> weight, ArrayView<float> bias,
+        ArrayView<float> shortcut, ArrayView<float> output, ConvParams p)
+    {
+        // No early exit: the loops stay uniform across a work-group (PoCL). Spare threads compute a copy and store nothing.
+        int strips = Strips(p);
+        int blocks = p.ChannelBlocks;
+        int total = p.Batch * blocks * strips;
+        bool active = Grid.GlobalIndex.X < total;
+        int g = active ? Grid.GlobalIndex.X : total - 1;
+        int q0 = g % strips * Convolution.StripPositions;
+        int co = g / strips % blocks * Convolution.ChannelTile;
+        int b = g / strips / blocks;
+        int coutPad = p.OutChannelsPadded;
+        int stride = PlaneStride(p), pw = PlaneWidth(p);
+        int channelStride = Phases * stride;
+
+        // One row of 16 positions per output channel.
+        var a0 = new Acc16(); var a1 = new Acc16(); var a2 = new Acc16(); var a3 = new Acc16();
+        var a4 = new Acc16(); var a5 = new Acc16(); var a6 = new Acc16(); var a7 = new Acc16();
+        int batchBase = b * p.InChannels * channelStride + q0;
+        for (int ky = 0; ky < p.Kernel; ky++)
+        {
+            for (int kx = 0; kx < p.Kernel; kx++)
+            {
+                int w = (ky * p.Kernel + kx) * p.InChannels * coutPad + co;
+                int x = batchBase + (ky % 2 * 2 + kx % 2) * stride + ky / 2 * pw + kx / 2;
+                for (int ci = 0; ci < p.InChannels; ci++)
+                {
+                    var row = Acc16.Load(planes, x);
+                    a0.Fma(row, weight[w]); a1.Fma(row, weight[w + 1]); a2.Fma(row, weight[w + 2]); a3.Fma(row, weight[w + 3]);
+                    a4.Fma(row, weight[w + 4]); a5.Fma(row, weight[w + 5]); a6.Fma(row, weight[w + 6]); a7.Fma(row, weight[w + 7]);
+                    w += coutPad;
+                    x += channelStride;
+                }
+            }
+        }
+
+        if (!active) return;
+        StoreRow(output, bias, shortcut, a0, b, co, q0, pw, p); StoreRow(output, bias, shortcut, a1, b, co + 1, q0, pw, p);
+        StoreRow(output, bias, shortcut, a2, b, co + 2, q0, pw, p); StoreRow(output, bias, shortcut, a3, b, co + 3, q0, pw, p);
+        StoreRow(output, bias, shortcut, a4, b, co + 4, q0, pw, p); StoreRow(output, bias, shortcut, a5, b, co + 5, q0, pw, p);
+        StoreRow(output, bias, shortcut, a6, b, co + 6, q0, pw, p); StoreRow(output, bias, shortcut, a7, b, co + 7, q0, pw, p);
+    }
+
+    /// <summary>Epilogue of one channel's 16 wide-grid positions: a padded channel, columns past OutWidth and rows past OutHeight are skipped.</summary>
+    private static void StoreRow(ArrayView<float> output, ArrayView<float> bias, ArrayView<float> shortcut,
+        Acc16 a, int b, int c, int q0, int pw, ConvParams p)
+    {
+        if (c >= p.OutChannels) return;
+        int outBase = (b * p.OutChannels + c) * p.OutHeight * p.OutWidth;
+        float bc = bias[c];
+        for (int i = 0; i < Convolution.StripPositions; i++)
+        {
+            int q = q0 + i, oy = q / pw, ox = q - oy * pw;
+            int at = outBase + oy * p.OutWidth + ox;
+            if (ox < p.OutWidth && oy < p.OutHeight) output[at] = Convolution.Epilogue(shortcut, at, a.Get(i) + bc, p);
+        }
+    }
+}

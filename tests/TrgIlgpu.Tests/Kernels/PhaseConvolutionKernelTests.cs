@@ -1,0 +1,137 @@
+using ILGPU;
+using TrgIlgpu.Kernels;
+using TrgIlgpu.Tests.Kernels.References;
+using static TrgIlgpu.Tests.Kernels.ConvolutionKernelTests;
+
+namespace TrgIlgpu.Tests.Kernels;
+
+/// <summary>
+/// PhaseConvolution: PhaseSplit against the phase planes written out from their definition (exact: it copies), and
+/// Conv2DPhase (from reference planes, and after PhaseSplit as the plan runs them) against the float64 conv2d +
+/// BatchNorm (+ identity shortcut) + activation and tolerance of the direct kernel, with the direct kernel's packing.
+/// </summary>
+[Collection(KernelCollection.Name)]
+public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
+{
+    public static TheoryData<string> CpuCases => new(CpuCaseTable.Keys);
+
+    /// <summary>
+    /// Small shapes for the CPU simulator, K = 3 and K = 7: odd and even, non-square and one-row maps (a wide grid whose
+    /// strips cross rows, taps into the padding on every side), Cout below and between multiples of 8, batch > 1.
+    /// </summary>
+    private static readonly Dictionary<string, Case> CpuCaseTable = new()
+    {
+        ["3x3/2 7x5 map, batch 2, Cout 5"] = new(2, 4, 7, 5, 5, 3, 2, 1, Activation.Relu),
+        ["3x3/2 8x6 map, batch 3, Cout 16, leaky + conv bias"] = new(3, 5, 8, 6, 16, 3, 2, 1, Activation.LeakyRelu, ConvBias: true),
+        ["3x3/2 1x2 map, Cout 9"] = new(2, 3, 1, 2, 9, 3, 2, 1, Activation.None),
+        ["3x3/2 9x11 map, identity shortcut, Cout 13"] = new(2, 6, 9, 11, 13, 3, 2, 1, Activation.Relu, Shortcut: Shortcut.Identity),
+        ["7x7/2 11x9 map, batch 2, Cout 16"] = new(2, 3, 11, 9, 16, 7, 2, 3, Activation.Relu),
+        ["7x7/2 5x6 map, 5 channels, Cout 14, no bn"] = new(1, 5, 5, 6, 14, 7, 2, 3, Activation.LeakyRelu, Bn: false, ConvBias: true),
+        ["7x7/2 2x2 map, batch 3, Cout 9"] = new(3, 3, 2, 2, 9, 7, 2, 3, Activation.None),
+    };
+
+    [Theory]
+    [MemberData(nameof(CpuCases))]
+    public void PhaseSplit_Cpu_MatchesPlaneDefinition(string name) => RunSplit(devices.Cpu, CpuCaseTable[name], TestRandom.SeedOf(name));
+
+    [Theory]
+    [MemberData(nameof(CpuCases))]
+    public void Conv2DPhase_Cpu_MatchesReference(string name) => RunConv(devices.Cpu, CpuCaseTable[name], TestRandom.SeedOf(name));
+
+    /// <summary>TRGv2's four stride-2 convolutions (conv1 at batch 2) and odd shapes for PoCL's partial last group.</summary>
+    [OpenCLFact]
+    public void Conv2DPhase_OpenCL_ModelShapes_MatchReference()
+    {
+        var cl = devices.OpenCL;
+        RunConv(cl, new(2, 3, 192, 192, 64, 7, 2, 3, Activation.Relu), seed: 401);      // conv1 + bn1
+        RunConv(cl, new(1, 64, 48, 48, 128, 3, 2, 1, Activation.Relu), seed: 402);      // layer2.0.conv1
+        RunConv(cl, new(2, 128, 24, 24, 256, 3, 2, 1, Activation.Relu), seed: 403);     // layer3.0.conv1
+        RunConv(cl, new(1, 256, 12, 12, 512, 3, 2, 1, Activation.Relu), seed: 404);     // layer4.0.conv1
+        RunConv(cl, new(3, 19, 13, 11, 30, 3, 2, 1, Activation.LeakyRelu), seed: 405);  // odd, partial last group
+        RunConv(cl, new(3, 3, 37, 23, 30, 7, 2, 3, Activation.LeakyRelu, ConvBias: true), seed: 406);
+    }
+
+    [OpenCLFact]
+    public void PhaseSplit_OpenCL_MatchesPlaneDefinition()
+    {
+        var cl = devices.OpenCL;
+        RunSplit(cl, new(2, 3, 37, 23, 30, 7, 2, 3, Activation.Relu), seed: 411);
+        RunSplit(cl, new(3, 19, 13, 11, 30, 3, 2, 1, Activation.Relu), seed: 412);
+    }
+
+    [Fact]
+    public void Supports_OddKernelsAtStride2WithHalfKernelPaddingAndNoProjection()
+    {
+        var p = Prepare(new(1, 4, 7, 5, 5, 3, 2, 1, Activation.Relu), 1).Params;
+        Assert.True(PhaseConvolution.Supports(p));
+        Assert.True(PhaseConvolution.Supports(p with { Kernel = 7, Pad = 3 }));
+        Assert.True(PhaseConvolution.Supports(p with { ShortcutMode = Convolution.ShortcutIdentity }));
+        Assert.False(PhaseConvolution.Supports(p with { ShortcutMode = Convolution.ShortcutProjection }));
+        Assert.False(PhaseConvolution.Supports(p with { Stride = 1 }));
+        Assert.False(PhaseConvolution.Supports(p with { Pad = 0 }));         // TF 'valid' / 'same' starting at the input
+        Assert.False(PhaseConvolution.Supports(p with { Kernel = 4, Pad = 2 }));
+        Assert.False(PhaseConvolution.Supports(p with { Kernel = 1, Pad = 0 }));
+        Assert.True(PhaseConvolution.Supports(p with { Batch = PhaseConvolution.MaxPlanes / 16 }));      // 4 channels x 4 phases
+        Assert.False(PhaseConvolution.Supports(p with { Batch = PhaseConvolution.MaxPlanes / 16 + 1 })); // past the launch's Y extent
+    }
+
+    /// <summary>The planes from their definition: plane (r, s)[a][x] = input[2a + r - P][2x + s - P], 0 outside, 0 in the tail.</summary>
+    private static RefTensor Planes(float[] input, ConvParams p)
+    {
+        int stride = PhaseConvolution.PlaneStride(p), pw = PhaseConvolution.PlaneWidth(p), ph = PhaseConvolution.PlaneHeight(p);
+        var planes = new RefTensor(checked((int)PhaseConvolution.PlanesLength(p)));
+        for (int bc = 0; bc < p.Batch * p.InChannels; bc++)
+            for (int r = 0; r < 2; r++)
+                for (int s = 0; s < 2; s++)
+                    for (int a = 0; a < ph; a++)
+                        for (int x = 0; x < pw; x++)
+                        {
+                            int iy = 2 * a + r - p.Pad, ix = 2 * x + s - p.Pad;
+                            double v = iy >= 0 && iy < p.InHeight && ix >= 0 && ix < p.InWidth ? input[(bc * p.InHeight + iy) * p.InWidth + ix] : 0;
+                            planes.Set((bc * PhaseConvolution.Phases + 2 * r + s) * stride + a * pw + x, v, Math.Abs(v));
+                        }
+        return planes;
+    }
+
+    private static void RunSplit(DeviceUnderTest device, Case c, int seed)
+    {
+        var t = Prepare(c, seed);
+        Assert.True(PhaseConvolution.Supports(t.Params), $"{c}: not a phase-split convolution");
+        var expected = Planes(t.Input, t.Params);
+        using var d = device.Begin();
+        const int guard = 37;
+        var planes = d.Poisoned(expected.Length + guard);
+        d.Kernels.PhaseSplit(d.Stream, PhaseConvolution.SplitConfig(t.Params, d.Kernels.GroupSize), d.Upload(t.Input).View, planes.View, t.Params);
+        var got = d.Download(planes);
+        Expect.Close($"PhaseSplit {c} on {device.Description}", got, expected, 0);
+        Expect.Untouched($"PhaseSplit {c}: past the planes", got, i => i < expected.Length);
+    }
+
+    /// <summary>Conv2DPhase from the reference planes, then PhaseSplit + Conv2DPhase from the input (as the plan launches them).</summary>
+    private static void RunConv(DeviceUnderTest device, Case c, int seed)
+    {
+        var t = Prepare(c, seed);
+        var p = t.Params;
+        Assert.True(PhaseConvolution.Supports(p), $"{c}: not a phase-split convolution");
+        var packed = Pack.Conv(t.Weight, c.Cout, c.Cin, c.K, t.Bn, t.ConvBias, t.ProjWeight, c.Cs, t.ProjBn);
+        var reference = Planes(t.Input, p).Value.Select(v => (float)v).ToArray();
+        using var d = device.Begin();
+        const int guard = 37;
+        ArrayView<float> weight = d.Upload(packed.Weight).View, bias = d.Upload(packed.Bias).View;
+        ArrayView<float> shortcut = t.Shortcut is null ? d.Unused : d.Upload(t.Shortcut).View;
+
+        var output = d.Poisoned(t.OutShape.Length + guard);
+        d.Kernels.Conv2DPhase(d.Stream, d.Config(PhaseConvolution.ThreadCount(p)), d.Upload(reference).View, weight, bias, shortcut, output.View, p);
+        var got = d.Download(output);
+        Expect.Close($"Conv2DPhase {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
+        Expect.Untouched($"Conv2DPhase {c}: past the output", got, i => i < t.OutShape.Length);
+
+        var planes = d.Poisoned(PhaseConvolution.PlanesLength(p));
+        output = d.Poisoned(t.OutShape.Length + guard);
+        d.Kernels.PhaseSplit(d.Stream, PhaseConvolution.SplitConfig(p, d.Kernels.GroupSize), d.Upload(t.Input).View, planes.View, p);
+        d.Kernels.Conv2DPhase(d.Stream, d.Config(PhaseConvolution.ThreadCount(p)), planes.View, weight, bias, shortcut, output.View, p);
+        got = d.Download(output);
+        Expect.Close($"PhaseSplit + Conv2DPhase {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
+        Expect.Untouched($"PhaseSplit + Conv2DPhase {c}: past the output", got, i => i < t.OutShape.Length);
+    }
+}
