@@ -27,7 +27,7 @@ internal struct Tile4x16
 }
 
 /// <summary>
-/// A thread's 16 points x 8 output channels of <see cref="PointFeatures.PointMlp"/>, the register shape of
+/// A thread's 16 points x 8 output channels of <see cref="PointFeatures.PointMlp"/> and <see cref="TransposedConvolution.Deconv4x4S2"/>, the register shape of
 /// <c>WinogradConvolution.WinogradGemmF2</c>: one <see cref="Acc16"/> row of 16 consecutive points per channel.
 /// </summary>
 internal struct Tile16x8
@@ -40,6 +40,12 @@ internal struct Tile16x8
         A0.Fma(row, weight[w]); A1.Fma(row, weight[w + 1]); A2.Fma(row, weight[w + 2]); A3.Fma(row, weight[w + 3]);
         A4.Fma(row, weight[w + 4]); A5.Fma(row, weight[w + 5]); A6.Fma(row, weight[w + 6]); A7.Fma(row, weight[w + 7]);
     }
+
+    /// <summary>Point <paramref name="point"/> (0-15) of channel <paramref name="channel"/> (0-7).</summary>
+    public readonly float Get(int channel, int point) => (channel switch
+    {
+        0 => A0, 1 => A1, 2 => A2, 3 => A3, 4 => A4, 5 => A5, 6 => A6, _ => A7,
+    }).Get(point);
 
     /// <summary>x[at + min(i, last)] for i = 0..15: a row of a map shorter than 16 points.</summary>
     public static Acc16 LoadClamped(ArrayView<float> x, int at, int last) => new()
