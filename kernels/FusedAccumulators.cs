@@ -28,8 +28,9 @@ internal struct Tile4x16
 
 /// <summary>
 /// A thread's 16 consecutive positions x 8 output channels: one <see cref="Acc16"/> row per channel. The register
-/// tile of <see cref="WinogradConvolution.WinogradGemmF2"/> (16 tiles) and <see cref="PointFeatures.PointMlp"/>
-/// (16 points); per reduction step one 16-float load, eight broadcast weights, eight 16-wide multiply-adds.
+/// tile of <see cref="WinogradConvolution.WinogradGemmF2"/> (16 tiles), <see cref="PointFeatures.PointMlp"/> (16
+/// points) and <see cref="TransposedConvolution.Deconv4x4S2"/> (16 wide-grid positions); per reduction step one
+/// 16-float load, eight broadcast weights, eight 16-wide multiply-adds.
 /// </summary>
 internal struct Tile16x8
 {
@@ -41,6 +42,12 @@ internal struct Tile16x8
         A0.Fma(row, weight[w]); A1.Fma(row, weight[w + 1]); A2.Fma(row, weight[w + 2]); A3.Fma(row, weight[w + 3]);
         A4.Fma(row, weight[w + 4]); A5.Fma(row, weight[w + 5]); A6.Fma(row, weight[w + 6]); A7.Fma(row, weight[w + 7]);
     }
+
+    /// <summary>Point <paramref name="point"/> (0-15) of channel <paramref name="channel"/> (0-7).</summary>
+    public readonly float Get(int channel, int point) => (channel switch
+    {
+        0 => A0, 1 => A1, 2 => A2, 3 => A3, 4 => A4, 5 => A5, 6 => A6, _ => A7,
+    }).Get(point);
 
     /// <summary>x[at + min(i, last)] for i = 0..15: a row of a map shorter than 16 points.</summary>
     public static Acc16 LoadClamped(ArrayView<float> x, int at, int last) => new()

@@ -24,6 +24,7 @@ internal sealed class DeviceKernels
     public Action<AcceleratorStream, KernelConfig, V, V, ConvParams> PhaseSplit => Load(ref field, PhaseConvolution.PhaseSplit);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> Conv2DPhase => Load(ref field, PhaseConvolution.Conv2DPhase);
     public Action<AcceleratorStream, KernelConfig, V, V, PoolParams> MaxPool => Load(ref field, Pooling.MaxPool3x3S2);
+    public Action<AcceleratorStream, KernelConfig, V, V, DeconvParams> DeconvPad => Load(ref field, TransposedConvolution.DeconvPad);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, DeconvParams> Deconv => Load(ref field, TransposedConvolution.Deconv4x4S2);
     public Action<AcceleratorStream, KernelConfig, V, V, int, int, int, int, int> SoftArgmax => Load(ref field, Heatmap.SoftArgmax);
     public Action<AcceleratorStream, KernelConfig, V, V, ArrayView<int>, V, V, ArrayView<FaceParams>, V, V, V, SampleParams> Sample => Load(ref field, PointFeatures.Sample);

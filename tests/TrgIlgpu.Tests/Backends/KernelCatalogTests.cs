@@ -18,7 +18,7 @@ public sealed class KernelCatalogTests
     /// <summary>The kernels the engine's forward plans launch today (the catalogue may hold more).</summary>
     private static readonly string[] EngineKernels =
     [
-        "Conv2D", "Conv2DPhase", "Conv2DStrip", "Conv2DWide", "CropNormalize", "Deconv4x4S2", "Dense", "DenseStateUpdate",
+        "Conv2D", "Conv2DPhase", "Conv2DStrip", "Conv2DWide", "CropNormalize", "Deconv4x4S2", "DeconvPad", "Dense", "DenseStateUpdate",
         "FinalGeometry", "MaxPool3x3S2", "PhaseSplit", "PointMlp", "Sample", "SoftArgmax", "Stem7x7S2", "WinogradF2x3",
     ];
 

@@ -10,16 +10,17 @@ namespace TrgIlgpu.Tests.Engine;
 public sealed class TrgGraphTests
 {
     [Theory]
-    [InlineData("trgv2", 1, 37)]
-    [InlineData("trgv2", 8, 37)]
-    [InlineData("trg", 1, 43)]
-    [InlineData("trg", 8, 43)]
+    [InlineData("trgv2", 1, 39)]
+    [InlineData("trgv2", 8, 39)]
+    [InlineData("trg", 1, 46)]
+    [InlineData("trg", 8, 46)]
     public void Plan_SlotsNeverHoldTwoLiveTensors_AndOpsRecordWhatTheyTouch(string variant, int batch, int launches)
     {
         using var session = new InferenceSession(ModelWeights.Load($"synthetic:{variant}:3"), DeviceKind.Cpu);
         var plan = session.Plan(batch);
         var g = plan.Graph;
-        // launches: one a convolution; the three-launch Winograd adds two for each convolution it runs, the phase split one.
+        // launches: one a convolution, two a transposed convolution (DeconvPad + Deconv4x4S2); the three-launch
+        // Winograd adds two for each convolution it runs, the phase split one.
         Assert.Equal(launches + 2 * plan.Convolutions.Count(c => c.Kernel == ConvKernel.WinogradGemmF2)
             + plan.Convolutions.Count(c => c.Kernel == ConvKernel.Conv2DPhase), plan.Ops.Count);
         GraphInvariants.Check(g, $"{variant} batch {batch}");
@@ -50,7 +51,7 @@ public sealed class TrgGraphTests
         }
 
         // The shape text of each convolution, deconvolution and dense op is its recorded input -> output.
-        foreach (var op in plan.Ops.Where(o => o.Kernel is "Conv2D" or "Conv2DWide" or "Conv2DStrip" or "WinogradF2x3" or "Stem7x7S2" or "Deconv4x4S2" or "Dense"))
+        foreach (var op in plan.Ops.Where(o => o.Kernel is "Conv2D" or "Conv2DWide" or "Conv2DStrip" or "WinogradF2x3" or "Stem7x7S2" or "Dense" or "DeconvPad"))
             Assert.StartsWith($"{op.Reads[0].Tensor.Shape}->{op.Writes[0].Tensor.Shape}", op.Shape);
         // A phase-split convolution reads the planes its PhaseSplit launch wrote right before it.
         foreach (var op in plan.Ops.Where(o => o.Kernel == "Conv2DPhase"))
@@ -59,6 +60,13 @@ public sealed class TrgGraphTests
             Assert.Equal("PhaseSplit", split.Kernel);
             Assert.Same(split.Writes[0].Tensor, op.Reads[0].Tensor);
             Assert.StartsWith($"{split.Reads[0].Tensor.Shape}->{op.Writes[0].Tensor.Shape}", op.Shape);
+        }
+        // A transposed convolution reads its input padded by the launch before it: its text names the unpadded input.
+        foreach (var (pad, deconv) in plan.Ops.Zip(plan.Ops.Skip(1)).Where(o => o.Second.Kernel == "Deconv4x4S2"))
+        {
+            Assert.Equal("DeconvPad", pad.Kernel);
+            Assert.Same(pad.Writes[0].Tensor, deconv.Reads[0].Tensor);
+            Assert.StartsWith($"{pad.Reads[0].Tensor.Shape}->{deconv.Writes[0].Tensor.Shape}", deconv.Shape);
         }
 
         // Weights and the results buffer are externals; the first op reads the uploaded images, the last writes results.

@@ -211,24 +211,31 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         return output;
     }
 
-    /// <summary>A 4x4 stride-2 padding-1 transposed convolution (doubles height and width) with folded BatchNorm.</summary>
+    /// <summary>
+    /// A 4x4 stride-2 padding-1 transposed convolution (doubles height and width) with folded BatchNorm, as two
+    /// launches (<see cref="TransposedConvolution"/>): <c>{name}.pad</c> writes the input with a zero border (an
+    /// activation, so its memory is reused after the convolution), <c>{name}</c> the output.
+    /// </summary>
     public GraphTensor Deconv4x4S2(string name, GraphTensor input, Activation act)
     {
         var (layer, weight, bias, _) = Layer(name);
         var inShape = Input(name, input);
-        int cout = layer.OutChannels, padded = Tiling.PadChannels(cout, TransposedConvolution.ChannelTile);
-        var outShape = Shapes.ConvTranspose2D(name, inShape, WeightInputs(name, layer.Weight.Length, 16 * padded, $"16 taps x {padded} padded outputs"),
+        int cout = layer.OutChannels, outPadded = Tiling.PadChannels(cout, TransposedConvolution.ChannelTile);
+        var outShape = Shapes.ConvTranspose2D(name, inShape, WeightInputs(name, layer.Weight.Length, 16 * outPadded, $"16 taps x {outPadded} padded outputs"),
             cout, 4, 2, 1);
         var p = new DeconvParams
         {
             Batch = inShape.Batch, InChannels = inShape[1], InHeight = inShape[2], InWidth = inShape[3], OutChannels = cout, Activation = (int)act,
         };
+        var padded = Graph.Activation($"{name}.pad", new TensorShape(p.Batch, p.PaddedFace));
         var output = Graph.Activation(name, outShape);
         var k = Kernels;
+        Graph.Add($"{name}.pad", "DeconvPad", $"{inShape}->{padded.Shape}", 0, 4 * (inShape.ElementCount + padded.Length),
+            k.Config(p.PadThreadCount), [input], [padded], (st, c) => k.DeconvPad(st, c, input.View, padded.View, p));
         long flops = 2L * outShape.ElementCount * inShape[1] * 4;
-        long bytes = 4 * (inShape.ElementCount + layer.Weight.Length + outShape.ElementCount);
-        Graph.Add(name, "Deconv4x4S2", $"{inShape}->{outShape} {act}", flops, bytes, p.Config(k.GroupSize), [input, weight, bias], [output], (st, c) =>
-            k.Deconv(st, c, input.View, weight.View, bias.View, output.View, p));
+        long bytes = 4 * (padded.Length + layer.Weight.Length + outShape.ElementCount);
+        Graph.Add(name, "Deconv4x4S2", $"{inShape}->{outShape} {act}", flops, bytes, p.Config(k.GroupSize), [padded, weight, bias], [output], (st, c) =>
+            k.Deconv(st, c, padded.View, weight.View, bias.View, output.View, p));
         return output;
     }
 
