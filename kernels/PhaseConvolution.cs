@@ -97,7 +97,7 @@ public static class PhaseConvolution
 
     /// <summary>
     /// The convolution from <see cref="PhaseSplit"/>'s planes (launch with <see cref="ThreadCount"/> threads; weights
-    /// packed tap-major as for <see cref="Convolution.Conv2D"/>). A thread owns 16 consecutive positions q = oy * PW + ox
+    /// packed block-major as for <see cref="Convolution.Conv2D"/>). A thread owns 16 consecutive positions q = oy * PW + ox
     /// of the wide grid x 8 output channels; per (tap, input channel) it loads one contiguous row of 16 plane floats and
     /// does eight 16-wide fused multiply-adds, one per channel's broadcast weight. Columns ox &gt;= OutWidth are computed
     /// and not stored; bias, identity shortcut (if any) and activation as in <see cref="Convolution.Conv2D"/>.
@@ -115,7 +115,6 @@ public static class PhaseConvolution
         int q0 = g % strips * Convolution.StripPositions;
         int co = g / strips % blocks * Convolution.ChannelTile;
         int b = g / strips / blocks;
-        int coutPad = p.OutChannelsPadded;
         int stride = PlaneStride(p), pw = PlaneWidth(p);
         int channelStride = Phases * stride;
 
@@ -127,14 +126,14 @@ public static class PhaseConvolution
         {
             for (int kx = 0; kx < p.Kernel; kx++)
             {
-                int w = (ky * p.Kernel + kx) * p.InChannels * coutPad + co;
+                int w = Convolution.WeightIndex(ky * p.Kernel + kx, 0, co, p.InChannels, p.Kernel * p.Kernel);
                 int x = batchBase + (ky % 2 * 2 + kx % 2) * stride + ky / 2 * pw + kx / 2;
                 for (int ci = 0; ci < p.InChannels; ci++)
                 {
                     var row = Acc16.Load(planes, x);
                     a0.Fma(row, weight[w]); a1.Fma(row, weight[w + 1]); a2.Fma(row, weight[w + 2]); a3.Fma(row, weight[w + 3]);
                     a4.Fma(row, weight[w + 4]); a5.Fma(row, weight[w + 5]); a6.Fma(row, weight[w + 6]); a7.Fma(row, weight[w + 7]);
-                    w += coutPad;
+                    w += Convolution.ChannelTile;
                     x += channelStride;
                 }
             }

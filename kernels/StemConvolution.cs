@@ -58,7 +58,8 @@ public static class StemConvolution
         var a0 = new Acc8(); var a1 = new Acc8(); var a2 = new Acc8(); var a3 = new Acc8();
         var d0 = new Acc8(); var d1 = new Acc8(); var d2 = new Acc8(); var d3 = new Acc8();
         int x = b * InChannels * hw;
-        int w = co;
+        int w = Convolution.WeightIndex(0, 0, co, InChannels, Kernel * Kernel);
+        int next = Kernel * Kernel * InChannels * Convolution.ChannelTile; // the next 8-channel block
         for (int ky = 0; ky < Kernel; ky++)
         {
             int r0 = Row(iy0 + ky, inH, inW), r1 = Row(iy1 + ky, inH, inW);
@@ -73,9 +74,9 @@ public static class StemConvolution
                     float v0 = Convolution.Masked(input, xc, o0), v1 = Convolution.Masked(input, xc, o1);
                     float v2 = Convolution.Masked(input, xc, o2), v3 = Convolution.Masked(input, xc, o3);
                     a0.Fma(weight, w, v0); a1.Fma(weight, w, v1); a2.Fma(weight, w, v2); a3.Fma(weight, w, v3);
-                    int w8 = w + Convolution.ChannelTile;
+                    int w8 = w + next;
                     d0.Fma(weight, w8, v0); d1.Fma(weight, w8, v1); d2.Fma(weight, w8, v2); d3.Fma(weight, w8, v3);
-                    w += coutPad;
+                    w += Convolution.ChannelTile;
                 }
             }
         }

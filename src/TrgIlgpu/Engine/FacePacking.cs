@@ -36,8 +36,8 @@ public enum SquarePadding
 public static class FacePacking
 {
     /// <summary>
-    /// For <c>Convolution.Conv2D</c> / <c>Conv2DWide</c>: HWIO <c>[k, k, cin, cout]</c> -> tap-major
-    /// <c>[((ky k + kx) cin + ci) CoutPad8 + co]</c> (HWIO with the output channels padded to 8), bias <c>[CoutPad8]</c>
+    /// For <c>Convolution.Conv2D</c> / <c>Conv2DWide</c>: HWIO <c>[k, k, cin, cout]</c> -> block-major
+    /// <c>Convolution.WeightIndex</c> (output channels padded to 8, zeros there), bias <c>[CoutPad8]</c>
     /// (zeros without one). Launch with <c>ConvParams.Pad = TfPadding.Before(...)</c> and the TF output size: the
     /// direct kernel bounds-checks every tap, so the padding after the far edges needs no parameter.
     /// </summary>
@@ -46,7 +46,9 @@ public static class FacePacking
         Expect(layer, "filters", hwio, (long)k * k * cin * cout, $"[{k}, {k}, {cin}, {cout}]");
         int pad = Tiling.PadChannels(cout, Convolution.ChannelTile);
         var weight = new float[k * k * cin * pad];
-        for (int r = 0; r < k * k * cin; r++) Array.Copy(hwio, r * cout, weight, r * pad, cout);
+        for (int r = 0; r < k * k * cin; r++)
+            for (int co = 0; co < cout; co++)
+                weight[Convolution.WeightIndex(r / cin, r % cin, co, cin, k * k)] = hwio[r * cout + co];
         return new PackedFaceLayer(weight, Bias(layer, bias, cout, pad));
     }
 

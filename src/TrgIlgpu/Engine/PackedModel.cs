@@ -91,7 +91,7 @@ public sealed class PackedModel
     }
 
     /// <summary>
-    /// Conv [Cout, Cin, K, K] (+ optional BN, conv bias, projection shortcut) -> tap-major [K*K*Cin][CoutPad], or the
+    /// Conv [Cout, Cin, K, K] (+ optional BN, conv bias, projection shortcut) -> block-major (<see cref="Convolution.WeightIndex"/>), or the
     /// Winograd layout for a 3x3 stride-1 convolution when this model packs for Winograd.
     /// </summary>
     private void AddConv(ModelWeights w, string name, string conv, string? bn, string? downsample = null, bool convBias = false,
@@ -114,7 +114,7 @@ public sealed class PackedModel
                 for (int ci = 0; ci < cin; ci++)
                     for (int ky = 0; ky < k; ky++)
                         for (int kx = 0; kx < k; kx++)
-                            packed[((ky * k + kx) * cin + ci) * pad + co] = (float)(src[((co * cin + ci) * k + ky) * k + kx] * scale[co]);
+                            packed[Convolution.WeightIndex(ky * k + kx, ci, co, cin, k * k)] = (float)(src[((co * cin + ci) * k + ky) * k + kx] * scale[co]);
 
         float[]? shortcut = null;
         if (downsample is not null)

@@ -19,7 +19,7 @@ public sealed class FacePackingTests
             for (int kx = 0; kx < k; kx++)
                 for (int ci = 0; ci < cin; ci++)
                     for (int co = 0; co < 16; co++)
-                        Assert.Equal(co < cout ? hwio[((ky * k + kx) * cin + ci) * cout + co] : 0f, p.Weight[((ky * k + kx) * cin + ci) * 16 + co]);
+                        Assert.Equal(co < cout ? hwio[((ky * k + kx) * cin + ci) * cout + co] : 0f, p.Weight[((co / 8 * k * k + ky * k + kx) * cin + ci) * 8 + co % 8]);
         Assert.Equal(bias.Concat(new float[5]), p.Bias);
     }
 

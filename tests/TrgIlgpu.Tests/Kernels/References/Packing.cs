@@ -28,7 +28,7 @@ public static class Pack
 
     /// <summary>
     /// Conv2d weight [Cout, Cin, K, K] (+ conv bias, + BN, + a projection shortcut's 1x1 weight [Cout, CinS] with its BN)
-    /// -> tap-major <c>[((ky K + kx) Cin + ci) CoutPad + co]</c>, bias [CoutPad], shortcut <c>[ci CoutPad + co]</c>.
+    /// -> block-major <c>[(((co / 8) K K + ky K + kx) Cin + ci) 8 + co % 8]</c>, bias [CoutPad], shortcut <c>[ci CoutPad + co]</c>.
     /// </summary>
     public static Packed Conv(float[] w, int cout, int cin, int k, BatchNorm? bn = null, float[]? convBias = null,
         float[]? shortcutWeight = null, int shortcutIn = 0, BatchNorm? shortcutBn = null)
@@ -42,7 +42,7 @@ public static class Pack
             bias[co] = shift[co] + (convBias is null ? 0 : convBias[co] * scale[co]);
             for (int ci = 0; ci < cin; ci++)
                 for (int t = 0; t < k * k; t++)
-                    weight[(t * cin + ci) * pad + co] = (float)(w[(co * cin + ci) * k * k + t] * scale[co]);
+                    weight[((co / 8 * k * k + t) * cin + ci) * 8 + co % 8] = (float)(w[(co * cin + ci) * k * k + t] * scale[co]);
         }
         float[]? shortcut = null;
         if (shortcutWeight is not null)
