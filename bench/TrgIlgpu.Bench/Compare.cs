@@ -13,8 +13,11 @@ namespace TrgIlgpu.Bench;
 /// <summary>
 /// Engine and peers side by side, in one process run on one machine, written to bench/RESULTS.md:
 /// TrgIlgpu (each available device), PyTorch eager (tools/bench_peers.py, Debian's python3-torch) and ONNX Runtime
-/// on an ONNX export of the same PyTorch reference. Same synthetic weights everywhere.
-/// Usage: compare [--variant trgv2] [--batches 1,8] [--iters 20] [--devices opencl] [--out bench/RESULTS.md]
+/// on an ONNX export of the same PyTorch reference. Same synthetic weights everywhere. TrgIlgpu (the first device) and
+/// ONNX Runtime run in the same process, so their timed forwards are interleaved in <c>--rounds</c> rounds (each round
+/// a few forwards of each, in turn): a change of the host's speed during the run lands on both, not on one engine's
+/// block. PyTorch (a separate process, far behind both) runs before them.
+/// Usage: compare [--variant trgv2] [--batches 1,8] [--iters 20] [--rounds 5] [--devices opencl] [--out bench/RESULTS.md]
 /// </summary>
 internal static class Compare
 {
@@ -25,24 +28,13 @@ internal static class Compare
         string variant = Arg(args, "--variant", "trgv2");
         int[] batches = Arg(args, "--batches", "1,8").Split(',').Select(int.Parse).ToArray();
         int iters = int.Parse(Arg(args, "--iters", "20"));
+        int rounds = Math.Clamp(int.Parse(Arg(args, "--rounds", "5")), 1, iters);
         string[] devices = Arg(args, "--devices", "opencl").Split(',');
         string root = FindRoot();
         string outPath = Arg(args, "--out", Path.Combine(root, "bench", "RESULTS.md"));
         string seedSource = $"synthetic:{variant}:1";
         var rows = new List<Row>();
         var weights = ModelWeights.Load(seedSource);
-
-        foreach (var dev in devices)
-        {
-            var kind = dev switch { "cuda" => DeviceKind.Cuda, "cpu" => DeviceKind.Cpu, _ => DeviceKind.OpenCL };
-            using var session = new TrgIlgpu.Engine.InferenceSession(weights, kind);
-            foreach (int b in batches)
-            {
-                var r = Benchmark.Run(session, b, 3, iters);
-                rows.Add(new Row("TrgIlgpu", session.DeviceName, b, r.MedianMs, r.P90Ms, $"{r.Launches} launches, {r.TotalDeviceBytes / 1048576.0:F0} MiB device memory; crop on device + download included"));
-                Console.WriteLine(rows[^1]);
-            }
-        }
 
         foreach (int b in batches)
         {
@@ -58,68 +50,123 @@ internal static class Compare
         var tmp = Directory.CreateTempSubdirectory("trg-onnx-");
         try
         {
-            foreach (int b in batches)
+            for (int d = 0; d < devices.Length; d++)
             {
-                string onnx = Path.Combine(tmp.FullName, $"{variant}-b{b}.onnx");
-                if (Python(root, $"tools/bench_peers.py onnx --synthetic {variant}:1 --batch {b} --out {onnx}") is null || !File.Exists(onnx))
+                var kind = devices[d] switch { "cuda" => DeviceKind.Cuda, "cpu" => DeviceKind.Cpu, _ => DeviceKind.OpenCL };
+                using var session = new TrgIlgpu.Engine.InferenceSession(weights, kind);
+                foreach (int b in batches)
                 {
-                    Console.WriteLine("ONNX export unavailable; ONNX Runtime rows skipped");
-                    break;
+                    var faces = Benchmark.SyntheticBatch(b);
+                    var engine = new Timer(iters);
+                    Action engineForward = () => session.Run(faces);
+                    for (int i = 0; i < 3; i++) engineForward();
+                    // The peer beside the first device only: ONNX Runtime's forwards interleaved with the engine's.
+                    using var onnx = d == 0 ? OnnxPeer.Open(root, tmp.FullName, variant, b) : null;
+                    var peer = new Timer(iters);
+                    for (int round = 0; round < rounds; round++)
+                    {
+                        int n = (round + 1) * iters / rounds - round * iters / rounds;
+                        engine.Time(engineForward, n);
+                        if (onnx is not null) peer.Time(onnx.Forward, n);
+                    }
+                    rows.Add(new Row("TrgIlgpu", session.DeviceName, b, engine.Median, engine.P90, $"{session.Plan(b).Ops.Count} launches, {session.AllocatedBytes / 1048576.0:F0} MiB device memory; crop on device + download included"));
+                    Console.WriteLine(rows[^1]);
+                    if (onnx is null) continue;
+                    rows.Add(new Row($"ONNX Runtime {OrtEnv.Instance().GetVersionString()}", $"CPU execution provider, {Environment.ProcessorCount} threads", b, peer.Median, peer.P90, "ONNX export of the PyTorch reference; network on ready crops"));
+                    Console.WriteLine(rows[^1]);
                 }
-                var (median, p90) = TimeOnnx(onnx, b, iters);
-                rows.Add(new Row($"ONNX Runtime {OrtEnv.Instance().GetVersionString()}", $"CPU execution provider, {Environment.ProcessorCount} threads", b, median, p90, "ONNX export of the PyTorch reference; network on ready crops"));
-                Console.WriteLine(rows[^1]);
             }
         }
         finally { tmp.Delete(true); }
+        rows = rows.OrderBy(r => r.Batch).ThenBy(r => r.Engine == "TrgIlgpu" ? 0 : r.Engine.StartsWith("PyTorch", StringComparison.Ordinal) ? 1 : 2).ToList();
 
         // Every section after this report's is kept: each starts with an HTML comment marker (`-- faces`,
         // `-- kernels`, and the ones written by hand).
         string old = File.Exists(outPath) ? File.ReadAllText(outPath) : "";
         int sections = old.IndexOf("\n<!-- ", StringComparison.Ordinal);
-        File.WriteAllText(outPath, Report(variant, iters, rows) + (sections >= 0 ? old[sections..] : ""));
+        File.WriteAllText(outPath, Report(variant, iters, rounds, rows) + (sections >= 0 ? old[sections..] : ""));
         Console.WriteLine($"wrote {outPath}");
         return 0;
     }
 
-    private static (double Median, double P90) TimeOnnx(string path, int batch, int iters)
+    /// <summary>Timed forwards of one engine: median and p90 of everything timed.</summary>
+    private sealed class Timer(int capacity)
     {
-        using var options = new SessionOptions { IntraOpNumThreads = Environment.ProcessorCount, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(path, options);
-        // The exporter wrote its inputs and PyTorch's outputs beside the model: run those first and compare.
-        DenseTensor<float> Read(string name, int[] shape) => new(Floats($"{path}.{name}.f32"), shape);
-        var inputs = new List<NamedOnnxValue>
+        private readonly List<double> ms = new(capacity);
+
+        public void Time(Action forward, int count)
         {
-            NamedOnnxValue.CreateFromTensor("crops", Read("crops", [batch, 3, 192, 192])),
-            NamedOnnxValue.CreateFromTensor("intrinsics", Read("intrinsics", [batch, 3, 3])),
-            NamedOnnxValue.CreateFromTensor("bbox7", Read("bbox7", [batch, 7])),
-        };
-        using (var outputs = session.Run(inputs))
-        {
-            double worst = 0;
-            foreach (var o in outputs)
+            for (int i = 0; i < count; i++)
             {
-                var want = Floats($"{path}.{o.Name}.f32");
-                var got = o.AsTensor<float>().ToArray();
-                if (got.Length != want.Length) throw new InvalidOperationException($"ONNX output {o.Name}: {got.Length} values, PyTorch {want.Length}");
-                double w = 0;
-                for (int i = 0; i < got.Length; i++) w = Math.Max(w, Math.Abs(got[i] - want[i]));
-                Console.WriteLine($"  ONNX Runtime vs PyTorch, {o.Name}: max |diff| {w:E2}");
-                worst = Math.Max(worst, w);
+                long t0 = Stopwatch.GetTimestamp();
+                forward();
+                ms.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
             }
-            if (!(worst < 1e-4)) throw new InvalidOperationException($"ONNX Runtime disagrees with PyTorch on the exported model: max |diff| {worst:E2}");
-            Console.WriteLine($"ONNX Runtime output matches PyTorch (max |diff| {worst:E2})");
         }
-        for (int i = 0; i < 3; i++) session.Run(inputs).Dispose();
-        var ms = new double[iters];
-        for (int i = 0; i < iters; i++)
+
+        private double At(double q) { var s = ms.Order().ToArray(); return s[(int)Math.Ceiling(q * (s.Length - 1))]; }
+        public double Median => At(0.5);
+        public double P90 => At(0.9);
+    }
+
+    /// <summary>
+    /// ONNX Runtime on the exporter's model of batch <paramref name="batch"/>: its outputs on the exporter's inputs are
+    /// checked against PyTorch's before any timing, then three warm-up runs. Null when the export is unavailable.
+    /// </summary>
+    private sealed class OnnxPeer : IDisposable
+    {
+        private readonly SessionOptions options;
+        private readonly Microsoft.ML.OnnxRuntime.InferenceSession session;
+        private readonly List<NamedOnnxValue> inputs;
+
+        private OnnxPeer(string path, int batch)
         {
-            long t0 = Stopwatch.GetTimestamp();
-            session.Run(inputs).Dispose();
-            ms[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            options = new SessionOptions { IntraOpNumThreads = Environment.ProcessorCount, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+            session = new Microsoft.ML.OnnxRuntime.InferenceSession(path, options);
+            DenseTensor<float> Read(string name, int[] shape) => new(Floats($"{path}.{name}.f32"), shape);
+            inputs =
+            [
+                NamedOnnxValue.CreateFromTensor("crops", Read("crops", [batch, 3, 192, 192])),
+                NamedOnnxValue.CreateFromTensor("intrinsics", Read("intrinsics", [batch, 3, 3])),
+                NamedOnnxValue.CreateFromTensor("bbox7", Read("bbox7", [batch, 7])),
+            ];
+            using (var outputs = session.Run(inputs))
+            {
+                double worst = 0;
+                foreach (var o in outputs)
+                {
+                    var want = Floats($"{path}.{o.Name}.f32");
+                    var got = o.AsTensor<float>().ToArray();
+                    if (got.Length != want.Length) throw new InvalidOperationException($"ONNX output {o.Name}: {got.Length} values, PyTorch {want.Length}");
+                    double w = 0;
+                    for (int i = 0; i < got.Length; i++) w = Math.Max(w, Math.Abs(got[i] - want[i]));
+                    Console.WriteLine($"  ONNX Runtime vs PyTorch, {o.Name}: max |diff| {w:E2}");
+                    worst = Math.Max(worst, w);
+                }
+                if (!(worst < 1e-4)) throw new InvalidOperationException($"ONNX Runtime disagrees with PyTorch on the exported model: max |diff| {worst:E2}");
+                Console.WriteLine($"ONNX Runtime output matches PyTorch (max |diff| {worst:E2})");
+            }
+            for (int i = 0; i < 3; i++) Forward();
         }
-        Array.Sort(ms);
-        return (ms[iters / 2], ms[(int)Math.Ceiling(0.9 * (iters - 1))]);
+
+        public static OnnxPeer? Open(string root, string folder, string variant, int batch)
+        {
+            string onnx = Path.Combine(folder, $"{variant}-b{batch}.onnx");
+            if (Python(root, $"tools/bench_peers.py onnx --synthetic {variant}:1 --batch {batch} --out {onnx}") is null || !File.Exists(onnx))
+            {
+                Console.WriteLine("ONNX export unavailable; ONNX Runtime row skipped");
+                return null;
+            }
+            return new OnnxPeer(onnx, batch);
+        }
+
+        public void Forward() => session.Run(inputs).Dispose();
+
+        public void Dispose()
+        {
+            session.Dispose();
+            options.Dispose();
+        }
     }
 
     private static float[] Floats(string file)
@@ -130,14 +177,14 @@ internal static class Compare
         return values;
     }
 
-    private static string Report(string variant, int iters, List<Row> rows)
+    private static string Report(string variant, int iters, int rounds, List<Row> rows)
     {
         var sb = new StringBuilder();
         sb.AppendLine("# Benchmark results");
         sb.AppendLine();
         sb.AppendLine($"Written by `dotnet run -c Release --project bench/TrgIlgpu.Bench -- compare` on {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
         sb.AppendLine($"Machine: {CpuName()}, {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1L << 30)} GiB; {Environment.OSVersion}.");
-        sb.AppendLine($"Model: {variant}, synthetic weights seed 1 (the same tensors in every engine), 192x192 crops. {iters} timed forwards after 3 warm-up ones; median and p90 in milliseconds. The engine's launches a forward (they differ by batch size: the kernel policy) are in its rows.");
+        sb.AppendLine($"Model: {variant}, synthetic weights seed 1 (the same tensors in every engine), 192x192 crops. {iters} timed forwards after 3 warm-up ones; median and p90 in milliseconds; TrgIlgpu's and ONNX Runtime's forwards interleaved in {rounds} rounds (PyTorch ran before them). The engine's launches a forward (they differ by batch size: the kernel policy) are in its rows.");
         sb.AppendLine();
         foreach (var b in rows.Select(r => r.Batch).Distinct())
         {
