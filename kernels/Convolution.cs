@@ -222,8 +222,7 @@ public static class Convolution
         int outHw = p.OutHeight * p.OutWidth;
 
         // One row of 16 positions per output channel.
-        var a0 = new Acc16(); var a1 = new Acc16(); var a2 = new Acc16(); var a3 = new Acc16();
-        var a4 = new Acc16(); var a5 = new Acc16(); var a6 = new Acc16(); var a7 = new Acc16();
+        var tile = new Tile16x8();
         int inBatch = b * p.InChannels * hw;
         for (int ky = 0; ky < p.Kernel; ky++)
         {
@@ -234,9 +233,7 @@ public static class Convolution
                 int x = inBatch;
                 for (int ci = 0; ci < p.InChannels; ci++)
                 {
-                    var row = taps.Load(input, x);
-                    a0.Fma(row, weight[w]); a1.Fma(row, weight[w + 1]); a2.Fma(row, weight[w + 2]); a3.Fma(row, weight[w + 3]);
-                    a4.Fma(row, weight[w + 4]); a5.Fma(row, weight[w + 5]); a6.Fma(row, weight[w + 6]); a7.Fma(row, weight[w + 7]);
+                    tile.Add(taps.Load(input, x), weight, w);
                     w += ChannelTile;
                     x += hw;
                 }
@@ -244,10 +241,10 @@ public static class Convolution
         }
 
         if (!active) return;
-        StoreStrip(output, bias, shortcut, a0, b, co, pos, outHw, p); StoreStrip(output, bias, shortcut, a1, b, co + 1, pos, outHw, p);
-        StoreStrip(output, bias, shortcut, a2, b, co + 2, pos, outHw, p); StoreStrip(output, bias, shortcut, a3, b, co + 3, pos, outHw, p);
-        StoreStrip(output, bias, shortcut, a4, b, co + 4, pos, outHw, p); StoreStrip(output, bias, shortcut, a5, b, co + 5, pos, outHw, p);
-        StoreStrip(output, bias, shortcut, a6, b, co + 6, pos, outHw, p); StoreStrip(output, bias, shortcut, a7, b, co + 7, pos, outHw, p);
+        StoreStrip(output, bias, shortcut, tile.A0, b, co, pos, outHw, p); StoreStrip(output, bias, shortcut, tile.A1, b, co + 1, pos, outHw, p);
+        StoreStrip(output, bias, shortcut, tile.A2, b, co + 2, pos, outHw, p); StoreStrip(output, bias, shortcut, tile.A3, b, co + 3, pos, outHw, p);
+        StoreStrip(output, bias, shortcut, tile.A4, b, co + 4, pos, outHw, p); StoreStrip(output, bias, shortcut, tile.A5, b, co + 5, pos, outHw, p);
+        StoreStrip(output, bias, shortcut, tile.A6, b, co + 6, pos, outHw, p); StoreStrip(output, bias, shortcut, tile.A7, b, co + 7, pos, outHw, p);
     }
 
     /// <summary>Epilogue of one channel's 16 positions; a padded channel and positions past the end are skipped.</summary>

@@ -29,7 +29,8 @@ internal struct Tile4x16
 /// <summary>
 /// A thread's 16 consecutive positions x 8 output channels: one <see cref="Acc16"/> row per channel. The register
 /// tile of <see cref="WinogradConvolution.WinogradGemmF2"/> (16 tiles), <see cref="PointFeatures.PointMlp"/> (16
-/// points) and <see cref="TransposedConvolution.Deconv4x4S2"/> (16 wide-grid positions); per reduction step one
+/// points), <see cref="TransposedConvolution.Deconv4x4S2"/> and <see cref="PhaseConvolution.Conv2DPhase"/> (16 wide-grid
+/// positions) and <see cref="Convolution.Conv2DStrip"/> (16 output positions); per reduction step one
 /// 16-float load, eight broadcast weights, eight 16-wide multiply-adds.
 /// </summary>
 internal struct Tile16x8

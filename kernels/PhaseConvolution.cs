@@ -119,8 +119,7 @@ public static class PhaseConvolution
         int channelStride = Phases * stride;
 
         // One row of 16 positions per output channel.
-        var a0 = new Acc16(); var a1 = new Acc16(); var a2 = new Acc16(); var a3 = new Acc16();
-        var a4 = new Acc16(); var a5 = new Acc16(); var a6 = new Acc16(); var a7 = new Acc16();
+        var tile = new Tile16x8();
         int batchBase = b * p.InChannels * channelStride + q0;
         for (int ky = 0; ky < p.Kernel; ky++)
         {
@@ -130,9 +129,7 @@ public static class PhaseConvolution
                 int x = batchBase + (ky % 2 * 2 + kx % 2) * stride + ky / 2 * pw + kx / 2;
                 for (int ci = 0; ci < p.InChannels; ci++)
                 {
-                    var row = Acc16.Load(planes, x);
-                    a0.Fma(row, weight[w]); a1.Fma(row, weight[w + 1]); a2.Fma(row, weight[w + 2]); a3.Fma(row, weight[w + 3]);
-                    a4.Fma(row, weight[w + 4]); a5.Fma(row, weight[w + 5]); a6.Fma(row, weight[w + 6]); a7.Fma(row, weight[w + 7]);
+                    tile.Add(Acc16.Load(planes, x), weight, w);
                     w += Convolution.ChannelTile;
                     x += channelStride;
                 }
@@ -140,10 +137,10 @@ public static class PhaseConvolution
         }
 
         if (!active) return;
-        StoreRow(output, bias, shortcut, a0, b, co, q0, pw, p); StoreRow(output, bias, shortcut, a1, b, co + 1, q0, pw, p);
-        StoreRow(output, bias, shortcut, a2, b, co + 2, q0, pw, p); StoreRow(output, bias, shortcut, a3, b, co + 3, q0, pw, p);
-        StoreRow(output, bias, shortcut, a4, b, co + 4, q0, pw, p); StoreRow(output, bias, shortcut, a5, b, co + 5, q0, pw, p);
-        StoreRow(output, bias, shortcut, a6, b, co + 6, q0, pw, p); StoreRow(output, bias, shortcut, a7, b, co + 7, q0, pw, p);
+        StoreRow(output, bias, shortcut, tile.A0, b, co, q0, pw, p); StoreRow(output, bias, shortcut, tile.A1, b, co + 1, q0, pw, p);
+        StoreRow(output, bias, shortcut, tile.A2, b, co + 2, q0, pw, p); StoreRow(output, bias, shortcut, tile.A3, b, co + 3, q0, pw, p);
+        StoreRow(output, bias, shortcut, tile.A4, b, co + 4, q0, pw, p); StoreRow(output, bias, shortcut, tile.A5, b, co + 5, q0, pw, p);
+        StoreRow(output, bias, shortcut, tile.A6, b, co + 6, q0, pw, p); StoreRow(output, bias, shortcut, tile.A7, b, co + 7, q0, pw, p);
     }
 
     /// <summary>Epilogue of one channel's 16 wide-grid positions: a padded channel, columns past OutWidth and rows past OutHeight are skipped.</summary>

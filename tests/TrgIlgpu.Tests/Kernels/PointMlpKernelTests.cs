@@ -17,28 +17,20 @@ public sealed class PointMlpKernelTests(KernelDevices devices)
     public void PointMlp_Cpu_MatchesReference(int batch, int points, int extra, int features, int outs, Activation act, int outStride) =>
         Run(devices.Cpu, batch, points, extra, features, outs, act, outStride, seed: 700 + 11 * points + outs);
 
+    public static TheoryData<int> RunBoundaryPoints => [1, 15, 16, 17, 305, 324];
+
     /// <summary>
     /// Point counts around the 16-point run: 1 and 15 (clamped), 16 (one whole run), 17 (the second run moved back
     /// over 15 of the first's points), 305 and 324 (the model's), each with a partial last channel block.
     /// </summary>
     [Theory]
-    [InlineData(1)]
-    [InlineData(15)]
-    [InlineData(16)]
-    [InlineData(17)]
-    [InlineData(305)]
-    [InlineData(324)]
+    [MemberData(nameof(RunBoundaryPoints))]
     public void PointMlp_Cpu_RunBoundaries_MatchReference(int points) =>
         Run(devices.Cpu, 2, points, 3, 6, 13, Activation.LeakyRelu, 0, seed: 900 + points);
 
     /// <inheritdoc cref="PointMlp_Cpu_RunBoundaries_MatchReference"/>
     [OpenCLTheory]
-    [InlineData(1)]
-    [InlineData(15)]
-    [InlineData(16)]
-    [InlineData(17)]
-    [InlineData(305)]
-    [InlineData(324)]
+    [MemberData(nameof(RunBoundaryPoints))]
     public void PointMlp_OpenCL_RunBoundaries_MatchReference(int points)
     {
         Run(devices.OpenCL, 2, points, 5, 7, 13, Activation.LeakyRelu, 0, seed: 950 + points);
