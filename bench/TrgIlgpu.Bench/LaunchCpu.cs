@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using ILGPU;
+using ILGPU.Runtime;
 using TrgIlgpu.Diagnostics;
 using TrgIlgpu.Engine;
 using TrgIlgpu.Model;
@@ -12,6 +14,9 @@ namespace TrgIlgpu.Bench;
 /// TRGv2 plan synchronised on its own, with its minimum wall time and median process CPU time over the forwards.
 /// CPU time (all of PoCL's worker threads) is far less disturbed than wall time on a shared machine. Prints a table;
 /// writes nothing (docs/devices.md, "Transposed convolutions and the iteration", quotes its numbers).
+/// Then the same forward three ways, which tells kernel time from launch overhead: unsynchronised (as
+/// <see cref="InferenceSession.Run"/>), the plan's launches back to back with one synchronisation, and each launch
+/// synchronised; and as many launches of a one-float kernel, back to back and each synchronised (medians).
 /// </summary>
 internal static class LaunchCpu
 {
@@ -59,7 +64,45 @@ internal static class LaunchCpu
             Console.WriteLine($"{op.Name,-28} {op.Kernel,-18} {wall[k].Min(),11:F3} {c,13:F2}  {op.Shape}");
         }
         Console.WriteLine($"cpu medians: listed {selectedCpu:F1} ms, all launches {allCpu:F1} ms");
+        Overhead(session, faces, plan, iters);
         return 0;
+    }
+
+    private static void Touch(Index1D i, ArrayView<float> a) => a[i] += 1f;
+
+    private static void Overhead(InferenceSession session, IReadOnlyList<FaceRequest> faces, ForwardPlan plan, int iters)
+    {
+        var stream = session.Accelerator.DefaultStream;
+        var touch = session.Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>>(Touch);
+        using var one = session.Accelerator.Allocate1D<float>(1);
+        var forward = new double[iters];
+        var chained = new double[iters];
+        var synchronised = new double[iters];
+        var tinyChained = new double[iters];
+        var tinySynchronised = new double[iters];
+        for (int i = 0; i < iters; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            session.Run(faces);
+            forward[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            t0 = Stopwatch.GetTimestamp();
+            foreach (var op in plan.Ops) op.Launch(stream);
+            stream.Synchronize();
+            chained[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            t0 = Stopwatch.GetTimestamp();
+            foreach (var op in plan.Ops) { op.Launch(stream); stream.Synchronize(); }
+            synchronised[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            t0 = Stopwatch.GetTimestamp();
+            for (int k = 0; k < plan.Ops.Count; k++) touch(stream, 1, one.View);
+            stream.Synchronize();
+            tinyChained[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            t0 = Stopwatch.GetTimestamp();
+            for (int k = 0; k < plan.Ops.Count; k++) { touch(stream, 1, one.View); stream.Synchronize(); }
+            tinySynchronised[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        Console.WriteLine($"forward medians: unsynchronised {Median(forward):F1} ms, launches back to back {Median(chained):F1} ms, " +
+            $"each synchronised {Median(synchronised):F1} ms; {plan.Ops.Count} one-float launches: back to back " +
+            $"{Median(tinyChained):F2} ms, each synchronised {Median(tinySynchronised):F2} ms");
     }
 
     private static double Median(double[] v)
