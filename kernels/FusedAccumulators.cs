@@ -3,34 +3,11 @@ using ILGPU;
 namespace TrgIlgpu.Kernels;
 
 /// <summary>
-/// A thread's 4 x 16 accumulator tile (4 batch rows or points x 16 output channels: channels 0-7 in A, 8-15 in D),
-/// the shape of <see cref="Linear"/>.
-/// </summary>
-internal struct Tile4x16
-{
-    public Acc8 A0, A1, A2, A3, D0, D1, D2, D3;
-
-    /// <summary>The accumulator of row (or point) <paramref name="row"/>, channel <paramref name="c"/> (0-15).</summary>
-    public readonly float Get(int row, int c)
-    {
-        var a = row == 0 ? (c < 8 ? A0 : D0) : row == 1 ? (c < 8 ? A1 : D1) : row == 2 ? (c < 8 ? A2 : D2) : (c < 8 ? A3 : D3);
-        return a.Get(c & 7);
-    }
-
-    /// <summary>Adds the 16 weights from <paramref name="w"/> times each of the four values, one per row.</summary>
-    public void Add(ArrayView<float> weight, int w, float v0, float v1, float v2, float v3)
-    {
-        int w8 = w + 8;
-        A0.Fma(weight, w, v0); D0.Fma(weight, w8, v0); A1.Fma(weight, w, v1); D1.Fma(weight, w8, v1);
-        A2.Fma(weight, w, v2); D2.Fma(weight, w8, v2); A3.Fma(weight, w, v3); D3.Fma(weight, w8, v3);
-    }
-}
-
-/// <summary>
 /// A thread's 16 consecutive positions x 8 output channels: one <see cref="Acc16"/> row per channel. The register
 /// tile of <see cref="WinogradConvolution.WinogradGemmF2"/> (16 tiles), <see cref="PointFeatures.PointMlp"/> (16
 /// points), <see cref="TransposedConvolution.Deconv4x4S2"/> and <see cref="PhaseConvolution.Conv2DPhase"/> (16 wide-grid
-/// positions) and <see cref="Convolution.Conv2DStrip"/> (16 output positions); per reduction step one
+/// positions) and <see cref="Convolution.Conv2DStrip"/> (16 output positions), and with the roles swapped of
+/// <see cref="Linear"/> (16 outputs x 8 batch rows: a row of weights times each row's input); per reduction step one
 /// 16-float load, eight broadcast weights, eight 16-wide multiply-adds.
 /// </summary>
 internal struct Tile16x8
@@ -42,6 +19,16 @@ internal struct Tile16x8
     {
         A0.Fma(row, weight[w]); A1.Fma(row, weight[w + 1]); A2.Fma(row, weight[w + 2]); A3.Fma(row, weight[w + 3]);
         A4.Fma(row, weight[w + 4]); A5.Fma(row, weight[w + 5]); A6.Fma(row, weight[w + 6]); A7.Fma(row, weight[w + 7]);
+    }
+
+    /// <summary>
+    /// Adds <paramref name="row"/> times each of eight separate values (the dense layers: 16 contiguous weights times
+    /// the input of each of 8 batch rows).
+    /// </summary>
+    public void Add(Acc16 row, float v0, float v1, float v2, float v3, float v4, float v5, float v6, float v7)
+    {
+        A0.Fma(row, v0); A1.Fma(row, v1); A2.Fma(row, v2); A3.Fma(row, v3);
+        A4.Fma(row, v4); A5.Fma(row, v5); A6.Fma(row, v6); A7.Fma(row, v7);
     }
 
     /// <summary>Point <paramref name="point"/> (0-15) of channel <paramref name="channel"/> (0-7).</summary>

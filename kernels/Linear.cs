@@ -2,7 +2,7 @@ using ILGPU;
 
 namespace TrgIlgpu.Kernels;
 
-/// <summary>y[b, o] = sum_k W[k, o] x[b, k] + bias[o] for a batch of rows; each thread owns 16 outputs x 4 rows (1 at batch 1).</summary>
+/// <summary>y[b, o] = sum_k W[k, o] x[b, k] + bias[o] for a batch of rows; each thread owns 16 outputs x 8 rows (1 at batch 1).</summary>
 public struct LinearParams
 {
     public int Batch, In, Out;
@@ -19,13 +19,13 @@ public struct LinearParams
 public static class Linear
 {
     /// <summary>
-    /// Outputs per thread: two 8-channel fused multiply-add accumulator blocks (<see cref="Acc8"/>), one 64-byte
-    /// cache line of each weight row.
+    /// Outputs per thread: one 16-float row of fused multiply-add accumulators a batch row (<see cref="Acc16"/>), one
+    /// 64-byte cache line of each weight row.
     /// </summary>
     public const int ChannelTile = 16;
 
     /// <summary>Batch rows per thread (each weight loaded feeds them all); at batch 1 the thread computes one.</summary>
-    public const int Rows = 4;
+    public const int Rows = 8;
 
     /// <summary>
     /// Threads per group on the CPU devices (their <c>KernelPolicy.DenseGroupSize</c>): the layers have few threads (1024
@@ -104,33 +104,35 @@ public static class Linear
     }
 
     /// <summary>
-    /// Rows b0..b0+3 (clamped copies past the batch) of 16 outputs from <paramref name="block"/>; at batch 1 only row 0
-    /// (a uniform branch: the copies would repeat every multiply-add three times; rows 1-3 stay 0 and are never stored).
+    /// Rows b0..b0+7 (clamped copies past the batch) of 16 outputs from <paramref name="block"/>, accumulator row r =
+    /// batch row b0 + r; at batch 1 only row 0 (a uniform branch: the copies would repeat every multiply-add seven
+    /// times; rows 1-7 stay 0 and are never stored). Each step is one 16-float load of contiguous weights and eight
+    /// 16-wide multiply-adds (<see cref="Tile16x8"/>), so every weight is read once per 8 rows.
     /// </summary>
-    private static Tile4x16 Accumulate(ArrayView<float> x, ArrayView<float> weight, LinearParams p, int block, int b0)
+    private static Tile16x8 Accumulate(ArrayView<float> x, ArrayView<float> weight, LinearParams p, int block, int b0)
     {
-        var t = new Tile4x16();
+        var t = new Tile16x8();
         int w = block * p.In * ChannelTile;
         if (p.Batch == 1)
         {
             for (int k = 0; k < p.In; k++)
             {
-                float v = x[k];
-                t.A0.Fma(weight, w, v); t.D0.Fma(weight, w + 8, v);
+                t.A0.Fma(Acc16.Load(weight, w), x[k]);
                 w += ChannelTile;
             }
             return t;
         }
         int last = p.Batch - 1;
-        int r0 = (b0 < last ? b0 : last) * p.InStride;
-        int r1 = (b0 + 1 < last ? b0 + 1 : last) * p.InStride;
-        int r2 = (b0 + 2 < last ? b0 + 2 : last) * p.InStride;
-        int r3 = (b0 + 3 < last ? b0 + 3 : last) * p.InStride;
+        int r0 = Row(b0, last, p), r1 = Row(b0 + 1, last, p), r2 = Row(b0 + 2, last, p), r3 = Row(b0 + 3, last, p);
+        int r4 = Row(b0 + 4, last, p), r5 = Row(b0 + 5, last, p), r6 = Row(b0 + 6, last, p), r7 = Row(b0 + 7, last, p);
         for (int k = 0; k < p.In; k++)
         {
-            t.Add(weight, w, x[r0 + k], x[r1 + k], x[r2 + k], x[r3 + k]);
+            t.Add(Acc16.Load(weight, w), x[r0 + k], x[r1 + k], x[r2 + k], x[r3 + k], x[r4 + k], x[r5 + k], x[r6 + k], x[r7 + k]);
             w += ChannelTile;
         }
         return t;
     }
+
+    /// <summary>Where batch row <paramref name="b"/>'s input starts (rows past the batch read the last one).</summary>
+    private static int Row(int b, int last, LinearParams p) => (b < last ? b : last) * p.InStride;
 }

@@ -10,8 +10,9 @@ public sealed class LinearKernelTests(KernelDevices devices)
     private const int Outputs = 3669; // [decshape (1220 x 3); decpose (9)]
 
     [Theory]
-    [InlineData(5, 37, 10, 40, 13)] // batch not a multiple of 4, outputs not a multiple of 4, strided rows
-    [InlineData(4, 16, 8, 16, 8)]   // exact tiles
+    [InlineData(5, 37, 10, 40, 13)] // batch not a multiple of 8, outputs not a multiple of 16, strided rows
+    [InlineData(8, 16, 16, 16, 16)] // exact tiles
+    [InlineData(17, 19, 33, 21, 33)] // three 8-row groups, the last with one row
     [InlineData(1, 3, 1, 3, 1)]     // one row, one output
     [InlineData(1, 21, 35, 23, 40)] // batch 1 (the one-row path), three 16-output blocks, the last partial
     [InlineData(7, 9, 6, 11, 6)]
@@ -25,12 +26,14 @@ public sealed class LinearKernelTests(KernelDevices devices)
         RunDense(devices.OpenCL, 3, 2547, 1024, 2547, 1024, seed: 951);
         RunDense(devices.OpenCL, 5, 2452, 1024, 2452, 1024, seed: 952);
         RunDense(devices.OpenCL, 1, 2547, 1024, 2547, 1024, seed: 953); // batch 1: the one-row path
+        RunDense(devices.OpenCL, 9, 2452, 1024, 2452, 1024, seed: 954); // a full 8-row group and one row
     }
 
     [Theory]
     [InlineData(3, 6, 0, 2)]  // iteration 0: the initial face and pose are the state
     [InlineData(5, 5, 1, 2)]  // later iterations: the state is read from the results rows
     [InlineData(2, 7, 2, 3)]
+    [InlineData(10, 4, 1, 2)] // two 8-row groups, the second partial
     [InlineData(1, 9, 1, 2)]  // batch 1: the one-row path
     public void DenseStateUpdate_Cpu_MatchesReference(int batch, int hidden, int iteration, int iterations) =>
         RunStateUpdate(devices.Cpu, batch, hidden, iteration, iterations, seed: 960 + 10 * iteration + batch);
@@ -41,6 +44,7 @@ public sealed class LinearKernelTests(KernelDevices devices)
         RunStateUpdate(devices.OpenCL, 3, 1024, 0, 2, seed: 981);
         RunStateUpdate(devices.OpenCL, 5, 1024, 2, 3, seed: 982);
         RunStateUpdate(devices.OpenCL, 1, 1024, 1, 2, seed: 983); // batch 1: the one-row path
+        RunStateUpdate(devices.OpenCL, 8, 1024, 1, 2, seed: 984); // one full 8-row group
     }
 
     private static void RunDense(DeviceUnderTest device, int batch, int ins, int outs, int inStride, int outStride, int seed)
