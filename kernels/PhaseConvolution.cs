@@ -138,7 +138,9 @@ public static class PhaseConvolution
                 int x = batchBase + (ky % 2 * 2 + kx % 2) * stride + ky / 2 * pw + kx / 2;
                 for (int ci = 0; ci < p.InChannels; ci++)
                 {
-                    tile.Add(Acc16.Load(planes, x), weight, w);
+                    // The 8 weights through a view at w: LLVM then broadcasts each from memory; indexed as weight[w + c]
+                    // (w a known multiple of 8), it loaded them as one vector and built the broadcasts with permutes.
+                    tile.Add(Acc16.Load(planes, x), weight.SubView(w, Convolution.ChannelTile), 0);
                     w += Convolution.ChannelTile;
                     x += channelStride;
                 }
