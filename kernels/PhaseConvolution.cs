@@ -52,22 +52,17 @@ public static class PhaseConvolution
 
     /// <summary>
     /// Floats from one plane's start to the next: enough that the last strip's furthest tap (its 16-float load at strip
-    /// start + halo x (PW + 1)) stays inside the plane (so at least PH x PW), rounded up to whole 16-float rows, plus
-    /// <see cref="PlaneSkew"/>.
+    /// start + halo x (PW + 1)) stays inside the plane (so at least PH x PW), and 4 more than a multiple of 8, so that a
+    /// channel's four planes span an odd number of 64-byte lines and <see cref="Conv2DPhase"/>'s loads of consecutive
+    /// input channels fall in every set of the L1 data cache in turn. With whole 16-float rows the channel stride was a
+    /// multiple of 4 lines (layer2.0.conv1: 2.5 pages, two sets), so a (tap, all input channels) sweep evicted itself
+    /// before the next tap of the same phase could reuse its lines.
     /// </summary>
     public static int PlaneStride(in ConvParams p)
     {
         int reach = Strips(p) * Convolution.StripPositions + Halo(p) * (PlaneWidth(p) + 1);
-        return Tiling.CeilDiv(reach, Convolution.StripPositions) * Convolution.StripPositions + PlaneSkew;
+        return Tiling.CeilDiv(reach - 4, 8) * 8 + 4;
     }
-
-    /// <summary>
-    /// Floats a plane's stride has past whole 16-float rows: 4, so that a channel's four planes span an odd number of
-    /// 64-byte lines and <see cref="Conv2DPhase"/>'s loads of consecutive input channels fall in every set of the L1 data
-    /// cache in turn. With whole rows the channel stride was a multiple of 4 lines (layer2.0.conv1: 2.5 pages, two sets),
-    /// so a (tap, all input channels) sweep evicted itself before the next tap of the same phase could reuse its lines.
-    /// </summary>
-    public const int PlaneSkew = 4;
 
     /// <summary>Floats of the phase planes of a whole batch: Batch x InChannels x <see cref="Phases"/> x <see cref="PlaneStride"/>.</summary>
     public static long PlanesLength(in ConvParams p) => (long)p.Batch * p.InChannels * Phases * PlaneStride(p);
