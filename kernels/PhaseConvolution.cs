@@ -152,8 +152,9 @@ public static class PhaseConvolution
 
     /// <summary>
     /// Epilogue of one channel's 16 wide-grid positions (a padded channel skipped): bias, identity shortcut and activation
-    /// (<see cref="Act.Select"/>: branch-free) at each position <paramref name="t"/> keeps, unrolled (no per-position
-    /// division or switch).
+    /// at each position <paramref name="t"/> keeps, with no per-position division or switch. Without a shortcut the row
+    /// is activated as a whole (<see cref="Tile16x8.Activated"/>: 16-wide) and stored as one 16-float run where the strip
+    /// lies inside one output row (<see cref="StripTargets.Whole"/>), else lane by lane.
     /// </summary>
     private static void StoreRow(ArrayView<float> output, ArrayView<float> bias, ArrayView<float> shortcut,
         Acc16 a, StripTargets t, int b, int c, ConvParams p)
@@ -161,14 +162,36 @@ public static class PhaseConvolution
         if (c >= p.OutChannels) return;
         int plane = (b * p.OutChannels + c) * p.OutHeight * p.OutWidth;
         float bc = bias[c];
-        Put(output, shortcut, plane, t.O0, a.T0 + bc, p); Put(output, shortcut, plane, t.O1, a.T1 + bc, p);
-        Put(output, shortcut, plane, t.O2, a.T2 + bc, p); Put(output, shortcut, plane, t.O3, a.T3 + bc, p);
-        Put(output, shortcut, plane, t.O4, a.T4 + bc, p); Put(output, shortcut, plane, t.O5, a.T5 + bc, p);
-        Put(output, shortcut, plane, t.O6, a.T6 + bc, p); Put(output, shortcut, plane, t.O7, a.T7 + bc, p);
-        Put(output, shortcut, plane, t.O8, a.T8 + bc, p); Put(output, shortcut, plane, t.O9, a.T9 + bc, p);
-        Put(output, shortcut, plane, t.O10, a.T10 + bc, p); Put(output, shortcut, plane, t.O11, a.T11 + bc, p);
-        Put(output, shortcut, plane, t.O12, a.T12 + bc, p); Put(output, shortcut, plane, t.O13, a.T13 + bc, p);
-        Put(output, shortcut, plane, t.O14, a.T14 + bc, p); Put(output, shortcut, plane, t.O15, a.T15 + bc, p);
+        if (p.ShortcutMode == Convolution.ShortcutIdentity)
+        {
+            Put(output, shortcut, plane, t.O0, a.T0 + bc, p); Put(output, shortcut, plane, t.O1, a.T1 + bc, p);
+            Put(output, shortcut, plane, t.O2, a.T2 + bc, p); Put(output, shortcut, plane, t.O3, a.T3 + bc, p);
+            Put(output, shortcut, plane, t.O4, a.T4 + bc, p); Put(output, shortcut, plane, t.O5, a.T5 + bc, p);
+            Put(output, shortcut, plane, t.O6, a.T6 + bc, p); Put(output, shortcut, plane, t.O7, a.T7 + bc, p);
+            Put(output, shortcut, plane, t.O8, a.T8 + bc, p); Put(output, shortcut, plane, t.O9, a.T9 + bc, p);
+            Put(output, shortcut, plane, t.O10, a.T10 + bc, p); Put(output, shortcut, plane, t.O11, a.T11 + bc, p);
+            Put(output, shortcut, plane, t.O12, a.T12 + bc, p); Put(output, shortcut, plane, t.O13, a.T13 + bc, p);
+            Put(output, shortcut, plane, t.O14, a.T14 + bc, p); Put(output, shortcut, plane, t.O15, a.T15 + bc, p);
+            return;
+        }
+        var r = Tile16x8.Activated(a, bc, (Activation)p.Activation);
+        if (t.Whole)
+        {
+            r.Store(output, plane + t.O0);
+            return;
+        }
+        Keep(output, plane, t.O0, r.T0); Keep(output, plane, t.O1, r.T1); Keep(output, plane, t.O2, r.T2);
+        Keep(output, plane, t.O3, r.T3); Keep(output, plane, t.O4, r.T4); Keep(output, plane, t.O5, r.T5);
+        Keep(output, plane, t.O6, r.T6); Keep(output, plane, t.O7, r.T7); Keep(output, plane, t.O8, r.T8);
+        Keep(output, plane, t.O9, r.T9); Keep(output, plane, t.O10, r.T10); Keep(output, plane, t.O11, r.T11);
+        Keep(output, plane, t.O12, r.T12); Keep(output, plane, t.O13, r.T13); Keep(output, plane, t.O14, r.T14);
+        Keep(output, plane, t.O15, r.T15);
+    }
+
+    /// <summary>output[plane + o] = v, unless <paramref name="o"/> is -1 (a position not stored).</summary>
+    private static void Keep(ArrayView<float> output, int plane, int o, float v)
+    {
+        if (o >= 0) output[plane + o] = v;
     }
 
     /// <summary>output[plane + o] = act(v (+ shortcut there)), unless <paramref name="o"/> is -1 (a position not stored).</summary>
@@ -187,6 +210,12 @@ public static class PhaseConvolution
 internal struct StripTargets
 {
     public int O0, O1, O2, O3, O4, O5, O6, O7, O8, O9, O10, O11, O12, O13, O14, O15;
+
+    /// <summary>
+    /// Whether all 16 are stored, consecutively (O15 = O0 + 15): the strip lies inside one output row. (Past a wrap to
+    /// the next row a target is O0 + i - halo, the halo at least one column, and past the last row -1.)
+    /// </summary>
+    public readonly bool Whole => O0 >= 0 && O15 == O0 + 15;
 
     /// <summary>The targets of the positions from <paramref name="q0"/> on, on a wide grid of <paramref name="pw"/> columns.</summary>
     public static StripTargets Of(int q0, int pw, ConvParams p)
