@@ -51,13 +51,17 @@ public static class PhaseConvolution
     public static int Strips(in ConvParams p) => Tiling.CeilDiv(p.OutHeight * PlaneWidth(p), Convolution.StripPositions);
 
     /// <summary>
-    /// Floats from one plane's start to the next, a whole number of 16-float rows: at least PH x PW, and enough that the
-    /// last strip's furthest tap (its 16-float load at strip start + halo x (PW + 1)) stays inside the plane.
+    /// Floats from one plane's start to the next: enough that the last strip's furthest tap (its 16-float load at strip
+    /// start + halo x (PW + 1)) stays inside the plane (so at least PH x PW), and 4 more than a multiple of 8, so that a
+    /// channel's four planes span an odd number of 64-byte lines and <see cref="Conv2DPhase"/>'s loads of consecutive
+    /// input channels fall in every set of the L1 data cache in turn. With whole 16-float rows the channel stride was a
+    /// multiple of 4 lines (layer2.0.conv1: 2.5 pages, two sets), so a (tap, all input channels) sweep evicted itself
+    /// before the next tap of the same phase could reuse its lines.
     /// </summary>
     public static int PlaneStride(in ConvParams p)
     {
         int reach = Strips(p) * Convolution.StripPositions + Halo(p) * (PlaneWidth(p) + 1);
-        return Tiling.CeilDiv(reach, Convolution.StripPositions) * Convolution.StripPositions;
+        return Tiling.CeilDiv(reach - 4, 8) * 8 + 4;
     }
 
     /// <summary>Floats of the phase planes of a whole batch: Batch x InChannels x <see cref="Phases"/> x <see cref="PlaneStride"/>.</summary>
@@ -129,7 +133,9 @@ public static class PhaseConvolution
                 int x = batchBase + (ky % 2 * 2 + kx % 2) * stride + ky / 2 * pw + kx / 2;
                 for (int ci = 0; ci < p.InChannels; ci++)
                 {
-                    tile.Add(Acc16.Load(planes, x), weight, w);
+                    // The 8 weights through a view at w: LLVM then broadcasts each from memory; indexed as weight[w + c]
+                    // (w a known multiple of 8), it loaded them as one vector and built the broadcasts with permutes.
+                    tile.Add(Acc16.Load(planes, x), weight.SubView(w, Convolution.ChannelTile), 0);
                     w += Convolution.ChannelTile;
                     x += channelStride;
                 }
@@ -137,24 +143,102 @@ public static class PhaseConvolution
         }
 
         if (!active) return;
-        StoreRow(output, bias, shortcut, tile.A0, b, co, q0, pw, p); StoreRow(output, bias, shortcut, tile.A1, b, co + 1, q0, pw, p);
-        StoreRow(output, bias, shortcut, tile.A2, b, co + 2, q0, pw, p); StoreRow(output, bias, shortcut, tile.A3, b, co + 3, q0, pw, p);
-        StoreRow(output, bias, shortcut, tile.A4, b, co + 4, q0, pw, p); StoreRow(output, bias, shortcut, tile.A5, b, co + 5, q0, pw, p);
-        StoreRow(output, bias, shortcut, tile.A6, b, co + 6, q0, pw, p); StoreRow(output, bias, shortcut, tile.A7, b, co + 7, q0, pw, p);
+        var targets = StripTargets.Of(q0, pw, p);
+        StoreRow(output, bias, shortcut, tile.A0, targets, b, co, p); StoreRow(output, bias, shortcut, tile.A1, targets, b, co + 1, p);
+        StoreRow(output, bias, shortcut, tile.A2, targets, b, co + 2, p); StoreRow(output, bias, shortcut, tile.A3, targets, b, co + 3, p);
+        StoreRow(output, bias, shortcut, tile.A4, targets, b, co + 4, p); StoreRow(output, bias, shortcut, tile.A5, targets, b, co + 5, p);
+        StoreRow(output, bias, shortcut, tile.A6, targets, b, co + 6, p); StoreRow(output, bias, shortcut, tile.A7, targets, b, co + 7, p);
     }
 
-    /// <summary>Epilogue of one channel's 16 wide-grid positions: a padded channel, columns past OutWidth and rows past OutHeight are skipped.</summary>
+    /// <summary>
+    /// Epilogue of one channel's 16 wide-grid positions (a padded channel skipped): bias, identity shortcut and activation
+    /// at each position <paramref name="t"/> keeps, with no per-position division or switch. Without a shortcut the row
+    /// is activated as a whole (<see cref="Tile16x8.Activated"/>: 16-wide) and stored as one 16-float run where the strip
+    /// lies inside one output row (<see cref="StripTargets.Whole"/>), else lane by lane.
+    /// </summary>
     private static void StoreRow(ArrayView<float> output, ArrayView<float> bias, ArrayView<float> shortcut,
-        Acc16 a, int b, int c, int q0, int pw, ConvParams p)
+        Acc16 a, StripTargets t, int b, int c, ConvParams p)
     {
         if (c >= p.OutChannels) return;
-        int outBase = (b * p.OutChannels + c) * p.OutHeight * p.OutWidth;
+        int plane = (b * p.OutChannels + c) * p.OutHeight * p.OutWidth;
         float bc = bias[c];
-        for (int i = 0; i < Convolution.StripPositions; i++)
+        if (p.ShortcutMode == Convolution.ShortcutIdentity)
         {
-            int q = q0 + i, oy = q / pw, ox = q - oy * pw;
-            int at = outBase + oy * p.OutWidth + ox;
-            if (ox < p.OutWidth && oy < p.OutHeight) output[at] = Convolution.Epilogue(shortcut, at, a.Get(i) + bc, p);
+            Put(output, shortcut, plane, t.O0, a.T0 + bc, p); Put(output, shortcut, plane, t.O1, a.T1 + bc, p);
+            Put(output, shortcut, plane, t.O2, a.T2 + bc, p); Put(output, shortcut, plane, t.O3, a.T3 + bc, p);
+            Put(output, shortcut, plane, t.O4, a.T4 + bc, p); Put(output, shortcut, plane, t.O5, a.T5 + bc, p);
+            Put(output, shortcut, plane, t.O6, a.T6 + bc, p); Put(output, shortcut, plane, t.O7, a.T7 + bc, p);
+            Put(output, shortcut, plane, t.O8, a.T8 + bc, p); Put(output, shortcut, plane, t.O9, a.T9 + bc, p);
+            Put(output, shortcut, plane, t.O10, a.T10 + bc, p); Put(output, shortcut, plane, t.O11, a.T11 + bc, p);
+            Put(output, shortcut, plane, t.O12, a.T12 + bc, p); Put(output, shortcut, plane, t.O13, a.T13 + bc, p);
+            Put(output, shortcut, plane, t.O14, a.T14 + bc, p); Put(output, shortcut, plane, t.O15, a.T15 + bc, p);
+            return;
         }
+        var r = Tile16x8.Activated(a, bc, (Activation)p.Activation);
+        if (t.Whole)
+        {
+            r.Store(output, plane + t.O0);
+            return;
+        }
+        Keep(output, plane, t.O0, r.T0); Keep(output, plane, t.O1, r.T1); Keep(output, plane, t.O2, r.T2);
+        Keep(output, plane, t.O3, r.T3); Keep(output, plane, t.O4, r.T4); Keep(output, plane, t.O5, r.T5);
+        Keep(output, plane, t.O6, r.T6); Keep(output, plane, t.O7, r.T7); Keep(output, plane, t.O8, r.T8);
+        Keep(output, plane, t.O9, r.T9); Keep(output, plane, t.O10, r.T10); Keep(output, plane, t.O11, r.T11);
+        Keep(output, plane, t.O12, r.T12); Keep(output, plane, t.O13, r.T13); Keep(output, plane, t.O14, r.T14);
+        Keep(output, plane, t.O15, r.T15);
+    }
+
+    /// <summary>output[plane + o] = v, unless <paramref name="o"/> is -1 (a position not stored).</summary>
+    private static void Keep(ArrayView<float> output, int plane, int o, float v)
+    {
+        if (o >= 0) output[plane + o] = v;
+    }
+
+    /// <summary>output[plane + o] = act(v (+ shortcut there)), unless <paramref name="o"/> is -1 (a position not stored).</summary>
+    private static void Put(ArrayView<float> output, ArrayView<float> shortcut, int plane, int o, float v, ConvParams p)
+    {
+        if (o < 0) return;
+        int at = plane + o;
+        output[at] = Act.Select(p.ShortcutMode == Convolution.ShortcutIdentity ? v + shortcut[at] : v, (Activation)p.Activation);
+    }
+}
+
+/// <summary>
+/// Where a thread's 16 wide-grid positions q0..q0+15 go in an output channel: <c>oy * OutWidth + ox</c>, or -1 for a
+/// column past OutWidth or a row past OutHeight. Found once a thread (one division) and shared by its channels.
+/// </summary>
+internal struct StripTargets
+{
+    public int O0, O1, O2, O3, O4, O5, O6, O7, O8, O9, O10, O11, O12, O13, O14, O15;
+
+    /// <summary>
+    /// Whether all 16 are stored, consecutively (O15 = O0 + 15): the strip lies inside one output row. (Past a wrap to
+    /// the next row a target is O0 + i - halo, the halo at least one column, and past the last row -1.)
+    /// </summary>
+    public readonly bool Whole => O0 >= 0 && O15 == O0 + 15;
+
+    /// <summary>The targets of the positions from <paramref name="q0"/> on, on a wide grid of <paramref name="pw"/> columns.</summary>
+    public static StripTargets Of(int q0, int pw, ConvParams p)
+    {
+        int oy = q0 / pw, ox = q0 - oy * pw;
+        return new()
+        {
+            O0 = Next(ref oy, ref ox, pw, p), O1 = Next(ref oy, ref ox, pw, p), O2 = Next(ref oy, ref ox, pw, p),
+            O3 = Next(ref oy, ref ox, pw, p), O4 = Next(ref oy, ref ox, pw, p), O5 = Next(ref oy, ref ox, pw, p),
+            O6 = Next(ref oy, ref ox, pw, p), O7 = Next(ref oy, ref ox, pw, p), O8 = Next(ref oy, ref ox, pw, p),
+            O9 = Next(ref oy, ref ox, pw, p), O10 = Next(ref oy, ref ox, pw, p), O11 = Next(ref oy, ref ox, pw, p),
+            O12 = Next(ref oy, ref ox, pw, p), O13 = Next(ref oy, ref ox, pw, p), O14 = Next(ref oy, ref ox, pw, p),
+            O15 = Next(ref oy, ref ox, pw, p),
+        };
+    }
+
+    /// <summary>The target of (<paramref name="oy"/>, <paramref name="ox"/>), then one step along the wide grid.</summary>
+    private static int Next(ref int oy, ref int ox, int pw, ConvParams p)
+    {
+        int target = ox < p.OutWidth && oy < p.OutHeight ? oy * p.OutWidth + ox : -1;
+        bool wrap = ox == pw - 1;
+        ox = wrap ? 0 : ox + 1;
+        oy = wrap ? oy + 1 : oy;
+        return target;
     }
 }

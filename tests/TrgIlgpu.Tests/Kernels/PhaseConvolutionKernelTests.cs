@@ -17,7 +17,8 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
 
     /// <summary>
     /// Small shapes for the CPU simulator, K = 3 and K = 7: odd and even, non-square and one-row maps (a wide grid whose
-    /// strips cross rows, taps into the padding on every side), Cout below and between multiples of 8, batch > 1.
+    /// strips cross rows, taps into the padding on every side), rows wider than a strip, Cout below and between multiples
+    /// of 8, batch > 1.
     /// </summary>
     private static readonly Dictionary<string, Case> CpuCaseTable = new()
     {
@@ -28,6 +29,9 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
         ["7x7/2 11x9 map, batch 2, Cout 16"] = new(2, 3, 11, 9, 16, 7, 2, 3, Activation.Relu),
         ["7x7/2 5x6 map, 5 channels, Cout 14, no bn"] = new(1, 5, 5, 6, 14, 7, 2, 3, Activation.LeakyRelu, Bn: false, ConvBias: true),
         ["7x7/2 2x2 map, batch 3, Cout 9"] = new(3, 3, 2, 2, 9, 7, 2, 3, Activation.None),
+        // Output rows of 19-20 columns: some strips lie inside one row (the epilogue's whole-strip store), others wrap.
+        ["3x3/2 9x40 map, batch 2, Cout 10"] = new(2, 3, 9, 40, 10, 3, 2, 1, Activation.Relu),
+        ["7x7/2 5x38 map, Cout 8, leaky"] = new(1, 3, 5, 38, 8, 7, 2, 3, Activation.LeakyRelu),
     };
 
     [Theory]
