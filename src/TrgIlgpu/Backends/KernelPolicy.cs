@@ -90,7 +90,7 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
     /// </summary>
     public ConvKernel ConvKernelFor(in ConvParams p, bool winogradPacked) =>
         winogradPacked ? Winograd
-        : Strided == ConvKernel.Conv2DPhase && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
+        : Strided == ConvKernel.Conv2DPhase && p.Stride == 2 && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
         : StemConvolution.Supports(p) ? ConvKernel.Stem7x7S2
         : (Strided is ConvKernel.Conv2DStrip or ConvKernel.Conv2DPhase) && p.Kernel == 3 && p.Stride == 2 && Convolution.SupportsStrip(p) ? ConvKernel.Conv2DStrip
         : PointwiseStrips && p.Kernel == 1 && p.Stride == 1 && Convolution.SupportsStrip(p) ? ConvKernel.Conv2DStrip
