@@ -40,8 +40,11 @@ public static class PhaseConvolution
     /// <summary>Most planes (Batch x InChannels x <see cref="Phases"/>) of one launch: <see cref="SplitConfig"/>'s Y extent, CUDA's grid-Y limit.</summary>
     public const int MaxPlanes = 65535;
 
-    /// <summary>Plane rows and columns a tap reaches beyond the output's: (K-1)/S.</summary>
-    public static int Halo(in ConvParams p) => (p.Kernel - 1) / p.Stride;
+    /// <summary>
+    /// Plane rows and columns a tap reaches beyond the output's: (K-1)/S, as a shift (S is 1 or 2: <see cref="Supports"/>):
+    /// kernels compute it after an early exit, where an integer division by a run-time value stays in PoCL's vector loop.
+    /// </summary>
+    public static int Halo(in ConvParams p) => (p.Kernel - 1) >> (p.Stride - 1);
 
     /// <summary>Columns of a plane (PW): the output's plus the halo; also the row pitch of the "wide" output grid.</summary>
     public static int PlaneWidth(in ConvParams p) => p.OutWidth + Halo(p);
@@ -82,15 +85,16 @@ public static class PhaseConvolution
         int stride = PlaneStride(p);
         int at = Grid.GlobalIndex.X, plane = Grid.GlobalIndex.Y;
         if (at >= stride) return;
-        // The plane's channel and phase are uniform across a work-group (Y), so these divisions are not in PoCL's vector loop.
-        int phases = Phases(p), s = p.Stride;
-        int channel = plane / phases, phase = plane % phases;
+        // Stride 1 or 2 (Supports): shifts and masks instead of integer divisions by the stride, which PoCL leaves scalar in
+        // its vector loop (with them this launch took 2.5-5x the CPU time of the constant stride-2 form, A/B at load 22).
+        int log2s = p.Stride - 1;
+        int channel = plane >> 2 * log2s, phase = plane & (Phases(p) - 1);
         int pw = PlaneWidth(p);
         // Row a = at / pw as a float division (vectorised, unlike the integer one): at + 0.5 is at least 0.5 from a
         // multiple of pw and exact in float, so the rounded quotient truncates to the right row while at < 2^22
         // (Supports).
         int a = (int)((at + 0.5f) / pw), x = at - a * pw;
-        int iy = s * a + phase / s - p.Pad, ix = s * x + phase % s - p.Pad;
+        int iy = p.Stride * a + (phase >> log2s) - p.Pad, ix = p.Stride * x + (phase & log2s) - p.Pad;
         bool inside = a < PlaneHeight(p) && iy >= 0 && iy < p.InHeight && ix >= 0 && ix < p.InWidth;
         float v = input[channel * p.InHeight * p.InWidth + (inside ? iy * p.InWidth + ix : 0)];
         planes[plane * stride + at] = inside ? v : 0f;
