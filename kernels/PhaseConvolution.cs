@@ -3,34 +3,36 @@ using ILGPU;
 namespace TrgIlgpu.Kernels;
 
 /// <summary>
-/// Stride-2 convolutions (odd kernel K, padding K/2, no projection shortcut: the ResNet stem and the first 3x3 of a
-/// down-sampling block) as two launches whose product loads are contiguous: <see cref="PhaseSplit"/> de-interleaves
-/// each input channel into four zero-padded phase planes, after which every tap of 16 neighbouring outputs is one
-/// contiguous 16-float row of one plane, and <see cref="Conv2DPhase"/> runs the Winograd product's register shape
-/// (16 positions x 8 channels, one load and eight broadcast multiply-adds per tap and input channel) with no mask and
-/// no gather (docs/devices.md, "De-interleaved stride-2 convolutions (round five)").
+/// Stride-2 and stride-1 convolutions (odd kernel K, padding K/2, no projection shortcut: the ResNet stem, the first 3x3
+/// of a down-sampling block, the 3x3s of small maps) as two launches whose product loads are contiguous:
+/// <see cref="PhaseSplit"/> de-interleaves each input channel into S x S zero-padded phase planes (S the stride: four
+/// at stride 2, one zero-padded copy at stride 1), after which every tap of 16 neighbouring outputs is one contiguous
+/// 16-float row of one plane, and <see cref="Conv2DPhase"/> runs the Winograd product's register shape (16 positions x
+/// 8 channels, one load and eight broadcast multiply-adds per tap and input channel) with no mask and no gather
+/// (docs/devices.md, "De-interleaved stride-2 convolutions (round five)", "Small maps without Winograd (round six)").
 /// <para>
-/// Plane (r, s) of channel (b, c) holds <c>plane[a * PW + x] = input[2a + r - P][2x + s - P]</c> (0 outside the input)
-/// for a in [0, PH), x in [0, PW), with P = K/2, PW = OutWidth + (K-1)/2, PH = OutHeight + (K-1)/2, and zeros after that
-/// up to <see cref="PlaneStride"/>; the planes of (b, c) are consecutive: <c>((b * Cin + c) * 4 + 2r + s) * PlaneStride</c>.
-/// Tap (ky, kx) of output (oy, ox) is then plane (ky % 2, kx % 2) at <c>(oy + ky/2) * PW + ox + kx/2</c>.
+/// Plane (r, s) of channel (b, c) holds <c>plane[a * PW + x] = input[S a + r - P][S x + s - P]</c> (0 outside the
+/// input) for a in [0, PH), x in [0, PW), with P = K/2, PW = OutWidth + (K-1)/S, PH = OutHeight + (K-1)/S, and zeros
+/// after that up to <see cref="PlaneStride"/>; the planes of (b, c) are consecutive:
+/// <c>((b * Cin + c) * S^2 + S r + s) * PlaneStride</c>. Tap (ky, kx) of output (oy, ox) is then plane (ky % S, kx % S)
+/// at <c>(oy + ky/S) * PW + ox + kx/S</c>.
 /// </para>
 /// </summary>
 public static class PhaseConvolution
 {
-    /// <summary>Phase planes per input channel: (row parity, column parity).</summary>
-    public const int Phases = 4;
+    /// <summary>Phase planes per input channel, (row phase, column phase): Stride x Stride (4 at stride 2, 1 at stride 1).</summary>
+    public static int Phases(in ConvParams p) => p.Stride * p.Stride;
 
     /// <summary>
-    /// Whether <see cref="Conv2DPhase"/> can run <paramref name="p"/>: stride 2, an odd kernel of at least 3, padding
-    /// K/2 before the input (any padding after it: the planes are zero outside the input), no projection shortcut, and
-    /// planes of fewer than 2^22 floats (<see cref="PhaseSplit"/>'s float row division) and at most
+    /// Whether <see cref="Conv2DPhase"/> can run <paramref name="p"/>: stride 1 or 2, an odd kernel of at least 3,
+    /// padding K/2 before the input (any padding after it: the planes are zero outside the input), no projection
+    /// shortcut, and planes of fewer than 2^22 floats (<see cref="PhaseSplit"/>'s float row division) and at most
     /// <see cref="MaxPlanes"/> planes.
     /// </summary>
     public static bool Supports(in ConvParams p) =>
-        p.Stride == 2 && p.Kernel >= 3 && p.Kernel % 2 == 1 && p.Pad == p.Kernel / 2
+        p.Stride is 1 or 2 && p.Kernel >= 3 && p.Kernel % 2 == 1 && p.Pad == p.Kernel / 2
         && p.ShortcutMode != Convolution.ShortcutProjection && PlaneStride(p) < MaxPlaneStride
-        && (long)p.Batch * p.InChannels * Phases <= MaxPlanes;
+        && (long)p.Batch * p.InChannels * Phases(p) <= MaxPlanes;
 
     /// <summary>Bound on <see cref="PlaneStride"/>: below it <see cref="PhaseSplit"/>'s float division finds rows exactly.</summary>
     public const int MaxPlaneStride = 1 << 22;
@@ -38,8 +40,11 @@ public static class PhaseConvolution
     /// <summary>Most planes (Batch x InChannels x <see cref="Phases"/>) of one launch: <see cref="SplitConfig"/>'s Y extent, CUDA's grid-Y limit.</summary>
     public const int MaxPlanes = 65535;
 
-    /// <summary>Plane rows and columns a tap reaches beyond the output's: (K-1)/2.</summary>
-    public static int Halo(in ConvParams p) => (p.Kernel - 1) / 2;
+    /// <summary>
+    /// Plane rows and columns a tap reaches beyond the output's: (K-1)/S, as a shift (S is 1 or 2: <see cref="Supports"/>):
+    /// kernels compute it after an early exit, where an integer division by a run-time value stays in PoCL's vector loop.
+    /// </summary>
+    public static int Halo(in ConvParams p) => (p.Kernel - 1) >> (p.Stride - 1);
 
     /// <summary>Columns of a plane (PW): the output's plus the halo; also the row pitch of the "wide" output grid.</summary>
     public static int PlaneWidth(in ConvParams p) => p.OutWidth + Halo(p);
@@ -65,7 +70,7 @@ public static class PhaseConvolution
     }
 
     /// <summary>Floats of the phase planes of a whole batch: Batch x InChannels x <see cref="Phases"/> x <see cref="PlaneStride"/>.</summary>
-    public static long PlanesLength(in ConvParams p) => (long)p.Batch * p.InChannels * Phases * PlaneStride(p);
+    public static long PlanesLength(in ConvParams p) => (long)p.Batch * p.InChannels * Phases(p) * PlaneStride(p);
 
     /// <summary>
     /// The launch of <see cref="PhaseSplit"/>: a 2-D grid, X over a plane's <see cref="PlaneStride"/> floats in groups of
@@ -73,7 +78,7 @@ public static class PhaseConvolution
     /// without an integer division, which PoCL does not vectorise).
     /// </summary>
     public static KernelConfig SplitConfig(in ConvParams p, int group) =>
-        new(new Index2D(Tiling.CeilDiv(PlaneStride(p), group), p.Batch * p.InChannels * Phases), new Index2D(group, 1));
+        new(new Index2D(Tiling.CeilDiv(PlaneStride(p), group), p.Batch * p.InChannels * Phases(p)), new Index2D(group, 1));
 
     /// <summary>
     /// Writes every float of the phase planes (launch with <see cref="SplitConfig"/>; one float a thread and no loop, so
@@ -84,13 +89,16 @@ public static class PhaseConvolution
         int stride = PlaneStride(p);
         int at = Grid.GlobalIndex.X, plane = Grid.GlobalIndex.Y;
         if (at >= stride) return;
-        int channel = plane / Phases, phase = plane % Phases;
+        // Stride 1 or 2 (Supports): shifts and masks instead of integer divisions by the stride, which PoCL leaves scalar in
+        // its vector loop (with them this launch took 2.5-5x the CPU time of the constant stride-2 form, A/B at load 22).
+        int log2s = p.Stride - 1;
+        int channel = plane >> 2 * log2s, phase = plane & (Phases(p) - 1);
         int pw = PlaneWidth(p);
         // Row a = at / pw as a float division (vectorised, unlike the integer one): at + 0.5 is at least 0.5 from a
         // multiple of pw and exact in float, so the rounded quotient truncates to the right row while at < 2^22
         // (Supports).
         int a = (int)((at + 0.5f) / pw), x = at - a * pw;
-        int iy = 2 * a + phase / 2 - p.Pad, ix = 2 * x + phase % 2 - p.Pad;
+        int iy = p.Stride * a + (phase >> log2s) - p.Pad, ix = p.Stride * x + (phase & log2s) - p.Pad;
         bool inside = a < PlaneHeight(p) && iy >= 0 && iy < p.InHeight && ix >= 0 && ix < p.InWidth;
         float v = input[channel * p.InHeight * p.InWidth + (inside ? iy * p.InWidth + ix : 0)];
         planes[plane * stride + at] = inside ? v : 0f;
@@ -119,8 +127,8 @@ public static class PhaseConvolution
         int q0 = g % strips * Convolution.StripPositions;
         int co = g / strips % blocks * Convolution.ChannelTile;
         int b = g / strips / blocks;
-        int stride = PlaneStride(p), pw = PlaneWidth(p);
-        int channelStride = Phases * stride;
+        int stride = PlaneStride(p), pw = PlaneWidth(p), s = p.Stride;
+        int channelStride = Phases(p) * stride;
 
         // One row of 16 positions per output channel.
         var tile = new Tile16x8();
@@ -130,7 +138,7 @@ public static class PhaseConvolution
             for (int kx = 0; kx < p.Kernel; kx++)
             {
                 int w = Convolution.WeightIndex(ky * p.Kernel + kx, 0, co, p.InChannels, p.Kernel * p.Kernel);
-                int x = batchBase + (ky % 2 * 2 + kx % 2) * stride + ky / 2 * pw + kx / 2;
+                int x = batchBase + (ky % s * s + kx % s) * stride + ky / s * pw + kx / s;
                 for (int ci = 0; ci < p.InChannels; ci++)
                 {
                     // The 8 weights through a view at w: LLVM then broadcasts each from memory; indexed as weight[w + c]
