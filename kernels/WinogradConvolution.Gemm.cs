@@ -45,14 +45,8 @@ public static partial class WinogradConvolution
     /// <summary>One input-transform thread per (input channel, tile row entry, padding included): 16 tiles fastest, then the input channel, then the tile group.</summary>
     public static long InputThreadCount(in ConvParams p) => (long)p.InChannels * TileStride(p);
 
-    /// <summary>8-channel blocks a product thread owns: two <see cref="Tile16x8"/>, so each 16-tile load of V feeds 16 multiply-adds.</summary>
-    public const int ProductBlocks = 2;
-
-    /// <summary>Pairs of 8-channel blocks (the last one single when the blocks are odd).</summary>
-    public static int BlockPairs(in ConvParams p) => Tiling.CeilDiv(ChannelBlocks(p), ProductBlocks);
-
-    /// <summary>One product thread per (component, pair of 8-channel blocks, 16 tiles): the component's column j fastest, then pair, tiles, row i.</summary>
-    public static long GemmThreadCount(in ConvParams p) => (long)Components * BlockPairs(p) * (TileStride(p) / ProductTiles);
+    /// <summary>One product thread per (component, 8-channel block, 16 tiles): the component's column j fastest, then block, tiles, row i.</summary>
+    public static long GemmThreadCount(in ConvParams p) => (long)Components * ChannelBlocks(p) * (TileStride(p) / ProductTiles);
 
     /// <summary>
     /// V = B^T d B for each tile's 4x4 input patch d (zero padding) of tile t = b * Tiles + tile, written to V in the
@@ -116,48 +110,35 @@ public static partial class WinogradConvolution
     /// <summary>
     /// M[k] = V[k] U[k] for each component k: <c>m[(k * CoutPadded + co) * TileStride + t] = sum_ci V[k, ci, t]
     /// U[co, ci][k]</c> (V in the layout of <see cref="TransformLength"/>: a thread's 16 tiles x Cin are contiguous), U packed as for <see cref="WinogradF2x3"/>. Launch with
-    /// <see cref="GemmThreadCount"/>. A thread owns 16 consecutive tiles (whole: the rows are padded) x two 8-channel
-    /// blocks (<see cref="ProductBlocks"/>); every row of M is written, padding tiles and padded channels included.
+    /// <see cref="GemmThreadCount"/>. A thread owns 16 consecutive tiles (whole: the rows are padded) x one 8-channel
+    /// block; every row of M is written, padding tiles and padded channels included.
     /// </summary>
     public static void WinogradGemmF2(ArrayView<float> v, ArrayView<float> weight, ArrayView<float> m, ConvParams p)
     {
         int cin = p.InChannels, stride = TileStride(p);
-        int groups = stride / ProductTiles, blocks = ChannelBlocks(p), pairs = BlockPairs(p);
-        int total = Components * pairs * groups;
+        int groups = stride / ProductTiles, blocks = ChannelBlocks(p);
+        int total = Components * blocks * groups;
         // No early exit: the loop stays uniform across a work-group (PoCL). Spare threads repeat the last one's work.
         bool active = Grid.GlobalIndex.X < total;
         int g = active ? Grid.GlobalIndex.X : total - 1;
-        // Each thread streams two contiguous runs of U (WeightIndex) and one of V; threads of the same row i and tile
-        // group are neighbours (the four columns j, then every block pair reading the same 16 tiles of V).
-        int j = g % 4, pair = g / 4 % pairs, group = g / 4 / pairs % groups, i = g / 4 / pairs / groups;
+        // Each thread streams one contiguous run of U (WeightIndex) and one of V; threads of the same row i and tile
+        // group are neighbours (the four columns j, then every channel block reading the same 16 tiles of V).
+        int j = g % 4, block = g / 4 % blocks, group = g / 4 / blocks % groups, i = g / 4 / blocks / groups;
         int k = 4 * i + j;
-        // With an odd number of blocks the last pair computes its block twice and stores it once.
-        int block0 = ProductBlocks * pair, block1 = block0 + 1 < blocks ? block0 + 1 : block0;
         int x = k * cin * stride + group * cin * ProductTiles;
-        int u0 = WeightIndex(block0, i, j, 0, 0, cin), u1 = WeightIndex(block1, i, j, 0, 0, cin);
+        int u = WeightIndex(block, i, j, 0, 0, cin);
 
-        // One accumulator row of 16 tiles per channel, 16 channels.
-        var low = new Tile16x8();
-        var high = new Tile16x8();
+        // One accumulator row of 16 tiles per channel.
+        var tile = new Tile16x8();
         for (int ci = 0; ci < cin; ci++)
         {
-            var row = Acc16.Load(v, x);
-            low.Add(row, weight, u0);
-            high.Add(row, weight, u1);
+            tile.Add(Acc16.Load(v, x), weight, u);
             x += ProductTiles;
-            u0 += ChannelTile;
-            u1 += ChannelTile;
+            u += ChannelTile;
         }
 
         if (!active) return;
-        int at = k * p.OutChannelsPadded * stride + group * ProductTiles;
-        StoreBlock(m, low, at + block0 * ChannelTile * stride, stride);
-        if (block1 != block0) StoreBlock(m, high, at + block1 * ChannelTile * stride, stride);
-    }
-
-    /// <summary>The 8 channel rows of one block of M from <paramref name="at"/>, <paramref name="stride"/> apart.</summary>
-    private static void StoreBlock(ArrayView<float> m, Tile16x8 tile, int at, int stride)
-    {
+        int at = (k * p.OutChannelsPadded + block * ChannelTile) * stride + group * ProductTiles;
         tile.A0.Store(m, at); tile.A1.Store(m, at + stride); tile.A2.Store(m, at + 2 * stride); tile.A3.Store(m, at + 3 * stride);
         tile.A4.Store(m, at + 4 * stride); tile.A5.Store(m, at + 5 * stride); tile.A6.Store(m, at + 6 * stride); tile.A7.Store(m, at + 7 * stride);
     }
