@@ -112,11 +112,13 @@ internal struct Acc16
         8 => T8, 9 => T9, 10 => T10, 11 => T11, 12 => T12, 13 => T13, 14 => T14, _ => T15,
     };
 
-    /// <summary>x[at..at+16] = this.</summary>
+    /// <summary>
+    /// x[at..at+16] = this, as one vector store (<see cref="VectorStore"/>: with 16 scalar stores LLVM vectorises the
+    /// loop that computed the row only 8 lanes wide).
+    /// </summary>
     public readonly void Store(ArrayView<float> x, int at)
     {
-        x[at] = T0; x[at + 1] = T1; x[at + 2] = T2; x[at + 3] = T3; x[at + 4] = T4; x[at + 5] = T5; x[at + 6] = T6;
-        x[at + 7] = T7; x[at + 8] = T8; x[at + 9] = T9; x[at + 10] = T10; x[at + 11] = T11; x[at + 12] = T12;
-        x[at + 13] = T13; x[at + 14] = T14; x[at + 15] = T15;
+        var row = x.SubView(at, VectorStore.Width);
+        VectorStore.Store16(ref row[0], T0, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15);
     }
 }

@@ -12,7 +12,8 @@ namespace TrgIlgpu.Kernels;
 // for AVX-512: a thread owns 16 consecutive tiles (one 64-byte vector of V, the tile rows padded to a multiple of 16 so
 // that the load is always whole) x 8 channels, and per input channel does one vector load of V, eight weights
 // broadcast and eight 16-wide fused multiply-adds (LLVM's SLP vectoriser packs the 16 tiles of each channel into one
-// zmm register on PoCL). At batch 8 each weight loaded serves all the batch's tiles. Cost: two more launches and the
+// zmm register on PoCL, since each accumulator row is written as one vector store: Acc16.Store, VectorStore). At
+// batch 8 each weight loaded serves all the batch's tiles. Cost: two more launches and the
 // scratch tensors V (TransformLength) and M (ProductLength), each about 4x an input or output. Which pays where:
 // KernelPolicy chooses the form; measurements: bench/RESULTS.md, "Kernel variants".
 public static partial class WinogradConvolution

@@ -14,12 +14,14 @@ public static class ContextFactory
     /// A context with the engine's settings and the devices <paramref name="devices"/> adds (none for an offline
     /// backend such as <see cref="PtxCompiler"/>). ILGPU.Algorithms is enabled for every backend: without it
     /// <c>MathF.Exp</c> (soft-argmax) has no PTX implementation and the CUDA backend cannot compile the kernels.
-    /// The kernels' <see cref="FusedMultiplyAdd.Mad"/> is registered too (OpenCL <c>fma</c>, PTX <c>fma.rn.f32</c>).
+    /// The kernels' intrinsics are registered too: <see cref="FusedMultiplyAdd.Mad"/> (OpenCL <c>fma</c>, PTX
+    /// <c>fma.rn.f32</c>) and <see cref="VectorStore.Store16"/> (one OpenCL C 16-float vector store).
     /// </summary>
     public static Context Create(Action<Context.Builder> devices) => Context.Create(builder =>
     {
         builder.Optimize(OptimizationLevel.O2).Inlining(InliningMode.Aggressive).EnableAlgorithms();
         FusedMultiplyAdd.Register(builder);
+        VectorStore.Register(builder);
         devices(builder);
     });
 }
