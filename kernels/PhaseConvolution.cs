@@ -3,34 +3,36 @@ using ILGPU;
 namespace TrgIlgpu.Kernels;
 
 /// <summary>
-/// Stride-2 convolutions (odd kernel K, padding K/2, no projection shortcut: the ResNet stem and the first 3x3 of a
-/// down-sampling block) as two launches whose product loads are contiguous: <see cref="PhaseSplit"/> de-interleaves
-/// each input channel into four zero-padded phase planes, after which every tap of 16 neighbouring outputs is one
-/// contiguous 16-float row of one plane, and <see cref="Conv2DPhase"/> runs the Winograd product's register shape
-/// (16 positions x 8 channels, one load and eight broadcast multiply-adds per tap and input channel) with no mask and
-/// no gather (docs/devices.md, "De-interleaved stride-2 convolutions (round five)").
+/// Stride-2 and stride-1 convolutions (odd kernel K, padding K/2, no projection shortcut: the ResNet stem, the first 3x3
+/// of a down-sampling block, the 3x3s of small maps) as two launches whose product loads are contiguous:
+/// <see cref="PhaseSplit"/> de-interleaves each input channel into S x S zero-padded phase planes (S the stride: four
+/// at stride 2, one zero-padded copy at stride 1), after which every tap of 16 neighbouring outputs is one contiguous
+/// 16-float row of one plane, and <see cref="Conv2DPhase"/> runs the Winograd product's register shape (16 positions x
+/// 8 channels, one load and eight broadcast multiply-adds per tap and input channel) with no mask and no gather
+/// (docs/devices.md, "De-interleaved stride-2 convolutions (round five)", "Small maps without Winograd (round six)").
 /// <para>
-/// Plane (r, s) of channel (b, c) holds <c>plane[a * PW + x] = input[2a + r - P][2x + s - P]</c> (0 outside the input)
-/// for a in [0, PH), x in [0, PW), with P = K/2, PW = OutWidth + (K-1)/2, PH = OutHeight + (K-1)/2, and zeros after that
-/// up to <see cref="PlaneStride"/>; the planes of (b, c) are consecutive: <c>((b * Cin + c) * 4 + 2r + s) * PlaneStride</c>.
-/// Tap (ky, kx) of output (oy, ox) is then plane (ky % 2, kx % 2) at <c>(oy + ky/2) * PW + ox + kx/2</c>.
+/// Plane (r, s) of channel (b, c) holds <c>plane[a * PW + x] = input[S a + r - P][S x + s - P]</c> (0 outside the
+/// input) for a in [0, PH), x in [0, PW), with P = K/2, PW = OutWidth + (K-1)/S, PH = OutHeight + (K-1)/S, and zeros
+/// after that up to <see cref="PlaneStride"/>; the planes of (b, c) are consecutive:
+/// <c>((b * Cin + c) * S^2 + S r + s) * PlaneStride</c>. Tap (ky, kx) of output (oy, ox) is then plane (ky % S, kx % S)
+/// at <c>(oy + ky/S) * PW + ox + kx/S</c>.
 /// </para>
 /// </summary>
 public static class PhaseConvolution
 {
-    /// <summary>Phase planes per input channel: (row parity, column parity).</summary>
-    public const int Phases = 4;
+    /// <summary>Phase planes per input channel, (row phase, column phase): Stride x Stride (4 at stride 2, 1 at stride 1).</summary>
+    public static int Phases(in ConvParams p) => p.Stride * p.Stride;
 
     /// <summary>
-    /// Whether <see cref="Conv2DPhase"/> can run <paramref name="p"/>: stride 2, an odd kernel of at least 3, padding
-    /// K/2 before the input (any padding after it: the planes are zero outside the input), no projection shortcut, and
-    /// planes of fewer than 2^22 floats (<see cref="PhaseSplit"/>'s float row division) and at most
+    /// Whether <see cref="Conv2DPhase"/> can run <paramref name="p"/>: stride 1 or 2, an odd kernel of at least 3,
+    /// padding K/2 before the input (any padding after it: the planes are zero outside the input), no projection
+    /// shortcut, and planes of fewer than 2^22 floats (<see cref="PhaseSplit"/>'s float row division) and at most
     /// <see cref="MaxPlanes"/> planes.
     /// </summary>
     public static bool Supports(in ConvParams p) =>
-        p.Stride == 2 && p.Kernel >= 3 && p.Kernel % 2 == 1 && p.Pad == p.Kernel / 2
+        p.Stride is 1 or 2 && p.Kernel >= 3 && p.Kernel % 2 == 1 && p.Pad == p.Kernel / 2
         && p.ShortcutMode != Convolution.ShortcutProjection && PlaneStride(p) < MaxPlaneStride
-        && (long)p.Batch * p.InChannels * Phases <= MaxPlanes;
+        && (long)p.Batch * p.InChannels * Phases(p) <= MaxPlanes;
 
     /// <summary>Bound on <see cref="PlaneStride"/>: below it <see cref="PhaseSplit"/>'s float division finds rows exactly.</summary>
     public const int MaxPlaneStride = 1 << 22;
@@ -38,8 +40,11 @@ public static class PhaseConvolution
     /// <summary>Most planes (Batch x InChannels x <see cref="Phases"/>) of one launch: <see cref="SplitConfig"/>'s Y extent, CUDA's grid-Y limit.</summary>
     public const int MaxPlanes = 65535;
 
-    /// <summary>Plane rows and columns a tap reaches beyond the output's: (K-1)/2.</summary>
-    public static int Halo(in ConvParams p) => (p.Kernel - 1) / 2;
+    /// <summary>
+    /// Plane rows and columns a tap reaches beyond the output's: (K-1)/S, as a shift (S is 1 or 2: <see cref="Supports"/>):
+    /// kernels compute it after an early exit, where an integer division by a run-time value stays in PoCL's vector loop.
+    /// </summary>
+    public static int Halo(in ConvParams p) => (p.Kernel - 1) >> (p.Stride - 1);
 
     /// <summary>Columns of a plane (PW): the output's plus the halo; also the row pitch of the "wide" output grid.</summary>
     public static int PlaneWidth(in ConvParams p) => p.OutWidth + Halo(p);
@@ -51,17 +56,21 @@ public static class PhaseConvolution
     public static int Strips(in ConvParams p) => Tiling.CeilDiv(p.OutHeight * PlaneWidth(p), Convolution.StripPositions);
 
     /// <summary>
-    /// Floats from one plane's start to the next, a whole number of 16-float rows: at least PH x PW, and enough that the
-    /// last strip's furthest tap (its 16-float load at strip start + halo x (PW + 1)) stays inside the plane.
+    /// Floats from one plane's start to the next: enough that the last strip's furthest tap (its 16-float load at strip
+    /// start + halo x (PW + 1)) stays inside the plane (so at least PH x PW), and 4 more than a multiple of 8, so that a
+    /// channel's four planes span an odd number of 64-byte lines and <see cref="Conv2DPhase"/>'s loads of consecutive
+    /// input channels fall in every set of the L1 data cache in turn. With whole 16-float rows the channel stride was a
+    /// multiple of 4 lines (layer2.0.conv1: 2.5 pages, two sets), so a (tap, all input channels) sweep evicted itself
+    /// before the next tap of the same phase could reuse its lines.
     /// </summary>
     public static int PlaneStride(in ConvParams p)
     {
         int reach = Strips(p) * Convolution.StripPositions + Halo(p) * (PlaneWidth(p) + 1);
-        return Tiling.CeilDiv(reach, Convolution.StripPositions) * Convolution.StripPositions;
+        return Tiling.CeilDiv(reach - 4, 8) * 8 + 4;
     }
 
     /// <summary>Floats of the phase planes of a whole batch: Batch x InChannels x <see cref="Phases"/> x <see cref="PlaneStride"/>.</summary>
-    public static long PlanesLength(in ConvParams p) => (long)p.Batch * p.InChannels * Phases * PlaneStride(p);
+    public static long PlanesLength(in ConvParams p) => (long)p.Batch * p.InChannels * Phases(p) * PlaneStride(p);
 
     /// <summary>
     /// The launch of <see cref="PhaseSplit"/>: a 2-D grid, X over a plane's <see cref="PlaneStride"/> floats in groups of
@@ -69,7 +78,7 @@ public static class PhaseConvolution
     /// without an integer division, which PoCL does not vectorise).
     /// </summary>
     public static KernelConfig SplitConfig(in ConvParams p, int group) =>
-        new(new Index2D(Tiling.CeilDiv(PlaneStride(p), group), p.Batch * p.InChannels * Phases), new Index2D(group, 1));
+        new(new Index2D(Tiling.CeilDiv(PlaneStride(p), group), p.Batch * p.InChannels * Phases(p)), new Index2D(group, 1));
 
     /// <summary>
     /// Writes every float of the phase planes (launch with <see cref="SplitConfig"/>; one float a thread and no loop, so
@@ -80,13 +89,16 @@ public static class PhaseConvolution
         int stride = PlaneStride(p);
         int at = Grid.GlobalIndex.X, plane = Grid.GlobalIndex.Y;
         if (at >= stride) return;
-        int channel = plane / Phases, phase = plane % Phases;
+        // Stride 1 or 2 (Supports): shifts and masks instead of integer divisions by the stride, which PoCL leaves scalar in
+        // its vector loop (with them this launch took 2.5-5x the CPU time of the constant stride-2 form, A/B at load 22).
+        int log2s = p.Stride - 1;
+        int channel = plane >> 2 * log2s, phase = plane & (Phases(p) - 1);
         int pw = PlaneWidth(p);
         // Row a = at / pw as a float division (vectorised, unlike the integer one): at + 0.5 is at least 0.5 from a
         // multiple of pw and exact in float, so the rounded quotient truncates to the right row while at < 2^22
         // (Supports).
         int a = (int)((at + 0.5f) / pw), x = at - a * pw;
-        int iy = 2 * a + phase / 2 - p.Pad, ix = 2 * x + phase % 2 - p.Pad;
+        int iy = p.Stride * a + (phase >> log2s) - p.Pad, ix = p.Stride * x + (phase & log2s) - p.Pad;
         bool inside = a < PlaneHeight(p) && iy >= 0 && iy < p.InHeight && ix >= 0 && ix < p.InWidth;
         float v = input[channel * p.InHeight * p.InWidth + (inside ? iy * p.InWidth + ix : 0)];
         planes[plane * stride + at] = inside ? v : 0f;
@@ -115,8 +127,8 @@ public static class PhaseConvolution
         int q0 = g % strips * Convolution.StripPositions;
         int co = g / strips % blocks * Convolution.ChannelTile;
         int b = g / strips / blocks;
-        int stride = PlaneStride(p), pw = PlaneWidth(p);
-        int channelStride = Phases * stride;
+        int stride = PlaneStride(p), pw = PlaneWidth(p), s = p.Stride;
+        int channelStride = Phases(p) * stride;
 
         // One row of 16 positions per output channel.
         var tile = new Tile16x8();
@@ -126,10 +138,12 @@ public static class PhaseConvolution
             for (int kx = 0; kx < p.Kernel; kx++)
             {
                 int w = Convolution.WeightIndex(ky * p.Kernel + kx, 0, co, p.InChannels, p.Kernel * p.Kernel);
-                int x = batchBase + (ky % 2 * 2 + kx % 2) * stride + ky / 2 * pw + kx / 2;
+                int x = batchBase + (ky % s * s + kx % s) * stride + ky / s * pw + kx / s;
                 for (int ci = 0; ci < p.InChannels; ci++)
                 {
-                    tile.Add(Acc16.Load(planes, x), weight, w);
+                    // The 8 weights through a view at w: LLVM then broadcasts each from memory; indexed as weight[w + c]
+                    // (w a known multiple of 8), it loaded them as one vector and built the broadcasts with permutes.
+                    tile.Add(Acc16.Load(planes, x), weight.SubView(w, Convolution.ChannelTile), 0);
                     w += Convolution.ChannelTile;
                     x += channelStride;
                 }
@@ -137,24 +151,102 @@ public static class PhaseConvolution
         }
 
         if (!active) return;
-        StoreRow(output, bias, shortcut, tile.A0, b, co, q0, pw, p); StoreRow(output, bias, shortcut, tile.A1, b, co + 1, q0, pw, p);
-        StoreRow(output, bias, shortcut, tile.A2, b, co + 2, q0, pw, p); StoreRow(output, bias, shortcut, tile.A3, b, co + 3, q0, pw, p);
-        StoreRow(output, bias, shortcut, tile.A4, b, co + 4, q0, pw, p); StoreRow(output, bias, shortcut, tile.A5, b, co + 5, q0, pw, p);
-        StoreRow(output, bias, shortcut, tile.A6, b, co + 6, q0, pw, p); StoreRow(output, bias, shortcut, tile.A7, b, co + 7, q0, pw, p);
+        var targets = StripTargets.Of(q0, pw, p);
+        StoreRow(output, bias, shortcut, tile.A0, targets, b, co, p); StoreRow(output, bias, shortcut, tile.A1, targets, b, co + 1, p);
+        StoreRow(output, bias, shortcut, tile.A2, targets, b, co + 2, p); StoreRow(output, bias, shortcut, tile.A3, targets, b, co + 3, p);
+        StoreRow(output, bias, shortcut, tile.A4, targets, b, co + 4, p); StoreRow(output, bias, shortcut, tile.A5, targets, b, co + 5, p);
+        StoreRow(output, bias, shortcut, tile.A6, targets, b, co + 6, p); StoreRow(output, bias, shortcut, tile.A7, targets, b, co + 7, p);
     }
 
-    /// <summary>Epilogue of one channel's 16 wide-grid positions: a padded channel, columns past OutWidth and rows past OutHeight are skipped.</summary>
+    /// <summary>
+    /// Epilogue of one channel's 16 wide-grid positions (a padded channel skipped): bias, identity shortcut and activation
+    /// at each position <paramref name="t"/> keeps, with no per-position division or switch. Without a shortcut the row
+    /// is activated as a whole (<see cref="Tile16x8.Activated"/>: 16-wide) and stored as one 16-float run where the strip
+    /// lies inside one output row (<see cref="StripTargets.Whole"/>), else lane by lane.
+    /// </summary>
     private static void StoreRow(ArrayView<float> output, ArrayView<float> bias, ArrayView<float> shortcut,
-        Acc16 a, int b, int c, int q0, int pw, ConvParams p)
+        Acc16 a, StripTargets t, int b, int c, ConvParams p)
     {
         if (c >= p.OutChannels) return;
-        int outBase = (b * p.OutChannels + c) * p.OutHeight * p.OutWidth;
+        int plane = (b * p.OutChannels + c) * p.OutHeight * p.OutWidth;
         float bc = bias[c];
-        for (int i = 0; i < Convolution.StripPositions; i++)
+        if (p.ShortcutMode == Convolution.ShortcutIdentity)
         {
-            int q = q0 + i, oy = q / pw, ox = q - oy * pw;
-            int at = outBase + oy * p.OutWidth + ox;
-            if (ox < p.OutWidth && oy < p.OutHeight) output[at] = Convolution.Epilogue(shortcut, at, a.Get(i) + bc, p);
+            Put(output, shortcut, plane, t.O0, a.T0 + bc, p); Put(output, shortcut, plane, t.O1, a.T1 + bc, p);
+            Put(output, shortcut, plane, t.O2, a.T2 + bc, p); Put(output, shortcut, plane, t.O3, a.T3 + bc, p);
+            Put(output, shortcut, plane, t.O4, a.T4 + bc, p); Put(output, shortcut, plane, t.O5, a.T5 + bc, p);
+            Put(output, shortcut, plane, t.O6, a.T6 + bc, p); Put(output, shortcut, plane, t.O7, a.T7 + bc, p);
+            Put(output, shortcut, plane, t.O8, a.T8 + bc, p); Put(output, shortcut, plane, t.O9, a.T9 + bc, p);
+            Put(output, shortcut, plane, t.O10, a.T10 + bc, p); Put(output, shortcut, plane, t.O11, a.T11 + bc, p);
+            Put(output, shortcut, plane, t.O12, a.T12 + bc, p); Put(output, shortcut, plane, t.O13, a.T13 + bc, p);
+            Put(output, shortcut, plane, t.O14, a.T14 + bc, p); Put(output, shortcut, plane, t.O15, a.T15 + bc, p);
+            return;
         }
+        var r = Tile16x8.Activated(a, bc, (Activation)p.Activation);
+        if (t.Whole)
+        {
+            r.Store(output, plane + t.O0);
+            return;
+        }
+        Keep(output, plane, t.O0, r.T0); Keep(output, plane, t.O1, r.T1); Keep(output, plane, t.O2, r.T2);
+        Keep(output, plane, t.O3, r.T3); Keep(output, plane, t.O4, r.T4); Keep(output, plane, t.O5, r.T5);
+        Keep(output, plane, t.O6, r.T6); Keep(output, plane, t.O7, r.T7); Keep(output, plane, t.O8, r.T8);
+        Keep(output, plane, t.O9, r.T9); Keep(output, plane, t.O10, r.T10); Keep(output, plane, t.O11, r.T11);
+        Keep(output, plane, t.O12, r.T12); Keep(output, plane, t.O13, r.T13); Keep(output, plane, t.O14, r.T14);
+        Keep(output, plane, t.O15, r.T15);
+    }
+
+    /// <summary>output[plane + o] = v, unless <paramref name="o"/> is -1 (a position not stored).</summary>
+    private static void Keep(ArrayView<float> output, int plane, int o, float v)
+    {
+        if (o >= 0) output[plane + o] = v;
+    }
+
+    /// <summary>output[plane + o] = act(v (+ shortcut there)), unless <paramref name="o"/> is -1 (a position not stored).</summary>
+    private static void Put(ArrayView<float> output, ArrayView<float> shortcut, int plane, int o, float v, ConvParams p)
+    {
+        if (o < 0) return;
+        int at = plane + o;
+        output[at] = Act.Select(p.ShortcutMode == Convolution.ShortcutIdentity ? v + shortcut[at] : v, (Activation)p.Activation);
+    }
+}
+
+/// <summary>
+/// Where a thread's 16 wide-grid positions q0..q0+15 go in an output channel: <c>oy * OutWidth + ox</c>, or -1 for a
+/// column past OutWidth or a row past OutHeight. Found once a thread (one division) and shared by its channels.
+/// </summary>
+internal struct StripTargets
+{
+    public int O0, O1, O2, O3, O4, O5, O6, O7, O8, O9, O10, O11, O12, O13, O14, O15;
+
+    /// <summary>
+    /// Whether all 16 are stored, consecutively (O15 = O0 + 15): the strip lies inside one output row. (Past a wrap to
+    /// the next row a target is O0 + i - halo, the halo at least one column, and past the last row -1.)
+    /// </summary>
+    public readonly bool Whole => O0 >= 0 && O15 == O0 + 15;
+
+    /// <summary>The targets of the positions from <paramref name="q0"/> on, on a wide grid of <paramref name="pw"/> columns.</summary>
+    public static StripTargets Of(int q0, int pw, ConvParams p)
+    {
+        int oy = q0 / pw, ox = q0 - oy * pw;
+        return new()
+        {
+            O0 = Next(ref oy, ref ox, pw, p), O1 = Next(ref oy, ref ox, pw, p), O2 = Next(ref oy, ref ox, pw, p),
+            O3 = Next(ref oy, ref ox, pw, p), O4 = Next(ref oy, ref ox, pw, p), O5 = Next(ref oy, ref ox, pw, p),
+            O6 = Next(ref oy, ref ox, pw, p), O7 = Next(ref oy, ref ox, pw, p), O8 = Next(ref oy, ref ox, pw, p),
+            O9 = Next(ref oy, ref ox, pw, p), O10 = Next(ref oy, ref ox, pw, p), O11 = Next(ref oy, ref ox, pw, p),
+            O12 = Next(ref oy, ref ox, pw, p), O13 = Next(ref oy, ref ox, pw, p), O14 = Next(ref oy, ref ox, pw, p),
+            O15 = Next(ref oy, ref ox, pw, p),
+        };
+    }
+
+    /// <summary>The target of (<paramref name="oy"/>, <paramref name="ox"/>), then one step along the wide grid.</summary>
+    private static int Next(ref int oy, ref int ox, int pw, ConvParams p)
+    {
+        int target = ox < p.OutWidth && oy < p.OutHeight ? oy * p.OutWidth + ox : -1;
+        bool wrap = ox == pw - 1;
+        ox = wrap ? 0 : ox + 1;
+        oy = wrap ? oy + 1 : oy;
+        return target;
     }
 }

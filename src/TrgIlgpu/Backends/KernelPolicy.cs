@@ -17,8 +17,8 @@ public enum ConvKernel
     Conv2DStrip,
     /// <summary>
     /// <see cref="PhaseConvolution.Conv2DPhase"/> after <see cref="PhaseConvolution.PhaseSplit"/> (its own launch, labelled
-    /// <c>PhaseSplit</c>): a stride-2 convolution with an odd kernel, padding K/2, no projection, as 16 positions x 8
-    /// channels over de-interleaved phase planes (contiguous loads).
+    /// <c>PhaseSplit</c>): a stride-2 or stride-1 convolution with an odd kernel, padding K/2, no projection, as 16
+    /// positions x 8 channels over de-interleaved (stride 2) or zero-padded (stride 1) planes (contiguous loads).
     /// </summary>
     Conv2DPhase,
     /// <summary><see cref="StemConvolution.Stem7x7S2"/>: the 3-channel 7x7/2 stem.</summary>
@@ -63,13 +63,18 @@ public enum ConvKernel
 /// <param name="PointwiseStrips">Whether the 1x1 stride-1 convolutions without a projection shortcut (TRGv2's heatmap
 /// head) run <see cref="ConvKernel.Conv2DStrip"/>: contiguous 16-position loads, on PoCL faster than
 /// <see cref="ConvKernel.Conv2D"/> at batch 1 and 8 (bench/RESULTS.md, "Kernel design measurements"); not measured on CUDA.</param>
+/// <param name="PhaseStride1">Whether the odd-kernel stride-1 convolutions without a projection shortcut whose weights are
+/// not packed for Winograd (<see cref="ConvAlgorithm.Direct"/>) run <see cref="ConvKernel.Conv2DPhase"/> over one
+/// zero-padded plane: on PoCL 1.6-3x faster than <see cref="ConvKernel.Conv2DWide"/> on every TRGv2 3x3 stride-1 shape at batch 1
+/// and 8, and 1.6-3x slower than <see cref="ConvKernel.WinogradGemmF2"/>, layer 4's 6x6 maps included (docs/devices.md, "Small
+/// maps without Winograd (round six)"), so Winograd stays the choice where it is packed; not measured on CUDA.</param>
 /// <param name="MinGroupsPerCore">Where a launch would have fewer than this many groups of <paramref name="GroupSize"/> per
 /// compute unit, its groups are halved until it has them (down to one thread a group); 0: never. On PoCL a group runs
 /// on one core, so a launch of 3 groups on 2 cores kept one core busy twice as long as the other (TRGv2 at batch 1:
 /// layer4.0.conv1, the deconvolutions, the point MLP, the heatmap head); 8 a core there (docs/devices.md, "Groups
 /// for every core (round six)"). Off on CUDA (not measured on a GPU).</param>
 public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, ConvKernel Winograd = ConvKernel.WinogradGemmF2,
-    int DenseGroupSize = Linear.GroupSize, ConvKernel Strided = ConvKernel.Conv2DWide, bool PointwiseStrips = false,
+    int DenseGroupSize = Linear.GroupSize, ConvKernel Strided = ConvKernel.Conv2DWide, bool PointwiseStrips = false, bool PhaseStride1 = false,
     int MinGroupsPerCore = 0)
 {
     /// <summary>The policy for <paramref name="kind"/> (Auto is resolved by the caller to the device it opened).</summary>
@@ -77,7 +82,7 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
     {
         DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize),
         _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2, Strided: ConvKernel.Conv2DPhase, PointwiseStrips: true,
-            MinGroupsPerCore: 8),
+            PhaseStride1: true, MinGroupsPerCore: 8),
     };
 
     /// <summary>This policy with <paramref name="convolutions"/> instead, unless that is Auto.</summary>
@@ -101,7 +106,8 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
 
     /// <summary>
     /// The kernel for convolution <paramref name="p"/>: <see cref="Winograd"/> when its weights are packed for it, else
-    /// the phase split for a stride-2 convolution it can run (where <see cref="Strided"/> says so), the 3-channel stem,
+    /// the phase split for a stride-2 convolution it can run (where <see cref="Strided"/> says so) or a stride-1 one
+    /// (where <see cref="PhaseStride1"/>), the 3-channel stem,
     /// the 16-position strip for a 3x3 stride-2 convolution (where <see cref="Strided"/> is it, or the phase split and that
     /// cannot run the shape: more than <see cref="PhaseConvolution.MaxPlanes"/> planes) or a 1x1 stride-1 one (where
     /// <see cref="PointwiseStrips"/>), the 16-channel tile
@@ -109,7 +115,8 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
     /// </summary>
     public ConvKernel ConvKernelFor(in ConvParams p, bool winogradPacked) =>
         winogradPacked ? Winograd
-        : Strided == ConvKernel.Conv2DPhase && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
+        : Strided == ConvKernel.Conv2DPhase && p.Stride == 2 && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
+        : PhaseStride1 && p.Stride == 1 && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
         : StemConvolution.Supports(p) ? ConvKernel.Stem7x7S2
         : (Strided is ConvKernel.Conv2DStrip or ConvKernel.Conv2DPhase) && p.Kernel == 3 && p.Stride == 2 && Convolution.SupportsStrip(p) ? ConvKernel.Conv2DStrip
         : PointwiseStrips && p.Kernel == 1 && p.Stride == 1 && Convolution.SupportsStrip(p) ? ConvKernel.Conv2DStrip

@@ -68,7 +68,7 @@ public sealed class KernelPolicyTests
             Assert.Equal(ConvKernel.WinogradF2x3, (pocl with { Winograd = ConvKernel.WinogradF2x3 }).ConvKernelFor(p, true));
         }
         // Direct weights: the stride-2 convolutions (stem included) as phase split on the CPU devices, also where the
-        // last strip is partial (6x6); on CUDA the stem kernel and the wide tile; stride 1 keeps the wide tile.
+        // last strip is partial (6x6); on CUDA the stem kernel and the wide tile.
         Assert.Equal(ConvKernel.Conv2DPhase, pocl.Strided);
         Assert.Equal(ConvKernel.Conv2DPhase, KernelPolicy.For(DeviceKind.Cpu).Strided);
         Assert.Equal(ConvKernel.Conv2DWide, KernelPolicy.For(DeviceKind.Cuda).Strided);
@@ -88,12 +88,25 @@ public sealed class KernelPolicyTests
         // 1x1 stride 1: the strip on the CPU devices, the 8-channel kernel on CUDA.
         Assert.True(pocl.PointwiseStrips);
         Assert.False(KernelPolicy.For(DeviceKind.Cuda).PointwiseStrips);
-        Assert.Equal(ConvKernel.Conv2DWide, pocl.ConvKernelFor(Conv(1, 64, 48, 64), winogradPacked: false));
+        // Direct weights at stride 1: one zero-padded plane on the CPU devices (layer 4's 6x6 maps at batch 1 and 8
+        // included), the 8-channel kernel with a projection shortcut, the wide tile on CUDA or where the policy says no.
+        Assert.True(pocl.PhaseStride1);
+        Assert.False(KernelPolicy.For(DeviceKind.Cuda).PhaseStride1);
+        foreach (var p in new[] { Conv(1, 64, 48, 64), Conv(1, 512, 6, 512), Conv(8, 512, 6, 512), Conv(3, 20, 7, 13) })
+        {
+            Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(p, winogradPacked: false));
+            Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(p with { ShortcutMode = Convolution.ShortcutIdentity }, winogradPacked: false));
+            Assert.Equal(ConvKernel.Conv2D, pocl.ConvKernelFor(p with { ShortcutMode = Convolution.ShortcutProjection }, winogradPacked: false));
+            Assert.Equal(ConvKernel.Conv2DWide, (pocl with { PhaseStride1 = false }).ConvKernelFor(p with { OutChannels = 16 }, winogradPacked: false));
+            Assert.Equal(ConvKernel.Conv2DWide, KernelPolicy.For(DeviceKind.Cuda).ConvKernelFor(p with { OutChannels = 16 }, winogradPacked: false));
+        }
         Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(1, 256, 24, 68, k: 1), winogradPacked: false));
         Assert.Equal(ConvKernel.Conv2D, KernelPolicy.For(DeviceKind.Cuda).ConvKernelFor(Conv(1, 256, 24, 68, k: 1), winogradPacked: false));
         // The benchmark's candidates: every variant that can run the shape.
-        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2],
+        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2],
             KernelPolicy.Candidates(Conv(1, 64, 48, 64)));
+        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2],
+            KernelPolicy.Candidates(Conv(1, 512, 6, 512)));
         Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase, ConvKernel.Stem7x7S2],
             KernelPolicy.Candidates(Conv(1, 3, 192, 64, k: 7, stride: 2)));
         Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase],

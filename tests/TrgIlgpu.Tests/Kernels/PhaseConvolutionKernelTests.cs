@@ -6,9 +6,10 @@ using static TrgIlgpu.Tests.Kernels.ConvolutionKernelTests;
 namespace TrgIlgpu.Tests.Kernels;
 
 /// <summary>
-/// PhaseConvolution: PhaseSplit against the phase planes written out from their definition (exact: it copies), and
-/// Conv2DPhase (from reference planes, and after PhaseSplit as the plan runs them) against the float64 conv2d +
-/// BatchNorm (+ identity shortcut) + activation and tolerance of the direct kernel, with the direct kernel's packing.
+/// PhaseConvolution at stride 2 (four phase planes) and stride 1 (one zero-padded plane): PhaseSplit against the phase
+/// planes written out from their definition (exact: it copies), and Conv2DPhase (from reference planes, and after
+/// PhaseSplit as the plan runs them) against the float64 conv2d + BatchNorm (+ identity shortcut) + activation and
+/// tolerance of the direct kernel, with the direct kernel's packing.
 /// </summary>
 [Collection(KernelCollection.Name)]
 public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
@@ -16,8 +17,9 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
     public static TheoryData<string> CpuCases => new(CpuCaseTable.Keys);
 
     /// <summary>
-    /// Small shapes for the CPU simulator, K = 3 and K = 7: odd and even, non-square and one-row maps (a wide grid whose
-    /// strips cross rows, taps into the padding on every side), Cout below and between multiples of 8, batch > 1.
+    /// Small shapes for the CPU simulator, K = 3 and K = 7 at stride 2, K = 3 and K = 5 at stride 1: odd and even,
+    /// non-square and one-row maps (a wide grid whose strips cross rows, taps into the padding on every side), Cout
+    /// below and between multiples of 8, batch > 1, rows wider than a strip, identity shortcuts.
     /// </summary>
     private static readonly Dictionary<string, Case> CpuCaseTable = new()
     {
@@ -28,6 +30,13 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
         ["7x7/2 11x9 map, batch 2, Cout 16"] = new(2, 3, 11, 9, 16, 7, 2, 3, Activation.Relu),
         ["7x7/2 5x6 map, 5 channels, Cout 14, no bn"] = new(1, 5, 5, 6, 14, 7, 2, 3, Activation.LeakyRelu, Bn: false, ConvBias: true),
         ["7x7/2 2x2 map, batch 3, Cout 9"] = new(3, 3, 2, 2, 9, 7, 2, 3, Activation.None),
+        // Output rows of 19-20 columns: some strips lie inside one row (the epilogue's whole-strip store), others wrap.
+        ["3x3/2 9x40 map, batch 2, Cout 10"] = new(2, 3, 9, 40, 10, 3, 2, 1, Activation.Relu),
+        ["7x7/2 5x38 map, Cout 8, leaky"] = new(1, 3, 5, 38, 8, 7, 2, 3, Activation.LeakyRelu),
+        ["3x3/1 6x6 map, batch 2, Cout 16"] = new(2, 7, 6, 6, 16, 3, 1, 1, Activation.Relu),
+        ["3x3/1 5x7 map, batch 3, identity shortcut, Cout 11"] = new(3, 5, 5, 7, 11, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Identity),
+        ["3x3/1 1x3 map, Cout 9, leaky + conv bias"] = new(2, 4, 1, 3, 9, 3, 1, 1, Activation.LeakyRelu, ConvBias: true),
+        ["5x5/1 4x9 map, batch 2, Cout 13, no bn"] = new(2, 3, 4, 9, 13, 5, 1, 2, Activation.None, Bn: false, ConvBias: true),
     };
 
     [Theory]
@@ -51,6 +60,18 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
         RunConv(cl, new(3, 3, 37, 23, 30, 7, 2, 3, Activation.LeakyRelu, ConvBias: true), seed: 406);
     }
 
+    /// <summary>TRGv2's layer-4 3x3 stride-1 convolutions (bias + ReLU; + identity shortcut) at batch 1 and 3, and odd shapes.</summary>
+    [OpenCLFact]
+    public void Conv2DPhase_OpenCL_Stride1_MatchReference()
+    {
+        var cl = devices.OpenCL;
+        RunConv(cl, new(1, 512, 6, 6, 512, 3, 1, 1, Activation.Relu), seed: 421);                                // layer4.1.conv1
+        RunConv(cl, new(3, 512, 6, 6, 512, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Identity), seed: 422);   // layer4.1.conv2
+        RunConv(cl, new(2, 19, 13, 11, 30, 3, 1, 1, Activation.LeakyRelu), seed: 423);                           // odd, partial last group
+        RunConv(cl, new(3, 6, 7, 5, 21, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Identity), seed: 424);
+        RunSplit(cl, new(3, 19, 13, 11, 30, 3, 1, 1, Activation.Relu), seed: 425);
+    }
+
     [OpenCLFact]
     public void PhaseSplit_OpenCL_MatchesPlaneDefinition()
     {
@@ -60,35 +81,39 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
     }
 
     [Fact]
-    public void Supports_OddKernelsAtStride2WithHalfKernelPaddingAndNoProjection()
+    public void Supports_OddKernelsAtStride1Or2WithHalfKernelPaddingAndNoProjection()
     {
         var p = Prepare(new(1, 4, 7, 5, 5, 3, 2, 1, Activation.Relu), 1).Params;
         Assert.True(PhaseConvolution.Supports(p));
         Assert.True(PhaseConvolution.Supports(p with { Kernel = 7, Pad = 3 }));
         Assert.True(PhaseConvolution.Supports(p with { ShortcutMode = Convolution.ShortcutIdentity }));
         Assert.False(PhaseConvolution.Supports(p with { ShortcutMode = Convolution.ShortcutProjection }));
-        Assert.False(PhaseConvolution.Supports(p with { Stride = 1 }));
+        Assert.True(PhaseConvolution.Supports(p with { Stride = 1 }));
+        Assert.False(PhaseConvolution.Supports(p with { Stride = 1, ShortcutMode = Convolution.ShortcutProjection }));
+        Assert.False(PhaseConvolution.Supports(p with { Stride = 3 }));
         Assert.False(PhaseConvolution.Supports(p with { Pad = 0 }));         // TF 'valid' / 'same' starting at the input
         Assert.False(PhaseConvolution.Supports(p with { Kernel = 4, Pad = 2 }));
         Assert.False(PhaseConvolution.Supports(p with { Kernel = 1, Pad = 0 }));
         Assert.True(PhaseConvolution.Supports(p with { Batch = PhaseConvolution.MaxPlanes / 16 }));      // 4 channels x 4 phases
         Assert.False(PhaseConvolution.Supports(p with { Batch = PhaseConvolution.MaxPlanes / 16 + 1 })); // past the launch's Y extent
+        Assert.True(PhaseConvolution.Supports(p with { Stride = 1, Batch = PhaseConvolution.MaxPlanes / 4 }));    // one plane a channel
+        Assert.False(PhaseConvolution.Supports(p with { Stride = 1, Batch = PhaseConvolution.MaxPlanes / 4 + 1 }));
     }
 
-    /// <summary>The planes from their definition: plane (r, s)[a][x] = input[2a + r - P][2x + s - P], 0 outside, 0 in the tail.</summary>
+    /// <summary>The planes from their definition: plane (r, s)[a][x] = input[S a + r - P][S x + s - P], 0 outside, 0 in the tail.</summary>
     private static RefTensor Planes(float[] input, ConvParams p)
     {
-        int stride = PhaseConvolution.PlaneStride(p), pw = PhaseConvolution.PlaneWidth(p), ph = PhaseConvolution.PlaneHeight(p);
+        int stride = PhaseConvolution.PlaneStride(p), pw = PhaseConvolution.PlaneWidth(p), ph = PhaseConvolution.PlaneHeight(p), st = p.Stride;
         var planes = new RefTensor(checked((int)PhaseConvolution.PlanesLength(p)));
         for (int bc = 0; bc < p.Batch * p.InChannels; bc++)
-            for (int r = 0; r < 2; r++)
-                for (int s = 0; s < 2; s++)
+            for (int r = 0; r < st; r++)
+                for (int s = 0; s < st; s++)
                     for (int a = 0; a < ph; a++)
                         for (int x = 0; x < pw; x++)
                         {
-                            int iy = 2 * a + r - p.Pad, ix = 2 * x + s - p.Pad;
+                            int iy = st * a + r - p.Pad, ix = st * x + s - p.Pad;
                             double v = iy >= 0 && iy < p.InHeight && ix >= 0 && ix < p.InWidth ? input[(bc * p.InHeight + iy) * p.InWidth + ix] : 0;
-                            planes.Set((bc * PhaseConvolution.Phases + 2 * r + s) * stride + a * pw + x, v, Math.Abs(v));
+                            planes.Set((bc * st * st + st * r + s) * stride + a * pw + x, v, Math.Abs(v));
                         }
         return planes;
     }

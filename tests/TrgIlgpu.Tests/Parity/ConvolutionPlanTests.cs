@@ -18,7 +18,8 @@ public sealed class ConvolutionPlanTests
         "heatmap.conv3x3",
     ];
 
-    /// <summary>The blocks' conv2 with a 1x1 projection shortcut: the direct plan runs them with the 8-channel kernel.</summary>
+    /// <summary>The blocks' conv2 with a 1x1 projection shortcut: the direct plan runs them with the 8-channel kernel, the
+    /// other 3x3 stride-1 convolutions as phase convolutions over one zero-padded plane.</summary>
     private static readonly string[] ProjectionConv2 = ["layer2.0.conv2", "layer3.0.conv2", "layer4.0.conv2"];
 
     /// <summary>
@@ -46,8 +47,11 @@ public sealed class ConvolutionPlanTests
             var kernel = chosen[name];
             if (algorithm == ConvAlgorithm.Direct)
             {
-                Assert.Equal(ProjectionConv2.Contains(name) ? ConvKernel.Conv2D : ConvKernel.Conv2DWide, kernel);
+                bool projection = ProjectionConv2.Contains(name);
+                Assert.Equal(projection ? ConvKernel.Conv2D : ConvKernel.Conv2DPhase, kernel);
                 Assert.Equal(kernel.ToString(), byName[name].Kernel);
+                Assert.Equal(!projection, byName.ContainsKey($"{name}.phase_split"));
+                if (!projection) Assert.Equal(byName[name].Index - 1, byName[$"{name}.phase_split"].Index);
                 continue;
             }
             bool gemm = winograd == ConvKernel.WinogradGemmF2;
@@ -68,8 +72,9 @@ public sealed class ConvolutionPlanTests
         Assert.Equal(algorithm == ConvAlgorithm.Winograd && winograd == ConvKernel.WinogradGemmF2 ? Stride1Conv3x3.Length : 0, gemms);
 
         // The stride-2 convolutions (the 3-channel stem, the 3x3/2 downsampling conv1s) as phase split, its own launch
-        // right before the product, and the 68-channel 1x1 (a 16-position strip).
-        Assert.Equal(4, phases);
+        // right before the product, and the 68-channel 1x1 (a 16-position strip); with direct weights also the 11
+        // stride-1 3x3s without a projection.
+        Assert.Equal(algorithm == ConvAlgorithm.Direct ? 4 + Stride1Conv3x3.Length - ProjectionConv2.Length : 4, phases);
         foreach (var name in new[] { "conv1", "layer2.0.conv1", "layer3.0.conv1", "layer4.0.conv1" })
         {
             Assert.Equal(ConvKernel.Conv2DPhase, chosen[name]);

@@ -164,7 +164,7 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
     {
         var k = Kernels;
         var planes = Graph.Activation($"{name}.phase_planes",
-            new TensorShape(p.Batch, p.InChannels, PhaseConvolution.Phases, PhaseConvolution.PlaneStride(p)));
+            new TensorShape(p.Batch, p.InChannels, PhaseConvolution.Phases(p), PhaseConvolution.PlaneStride(p)));
         long inputBytes = 4L * p.Batch * p.InChannels * p.InHeight * p.InWidth, planeBytes = 4 * planes.Length;
         Graph.Add($"{name}.phase_split", "PhaseSplit", $"{text} planes{planes.Shape}", 0, inputBytes + planeBytes,
             PhaseConvolution.SplitConfig(p, k.GroupSize), [input], [planes], (st, c) => k.PhaseSplit(st, c, input.View, planes.View, p));
