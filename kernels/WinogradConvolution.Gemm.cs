@@ -138,7 +138,65 @@ public static partial class WinogradConvolution
         }
 
         if (!active) return;
+        StoreBlock(m, tile, (k * p.OutChannelsPadded + block * ChannelTile) * stride + group * ProductTiles, stride);
+    }
+
+    /// <summary>8-channel blocks a <see cref="WinogradGemmF2x16"/> thread owns: two <see cref="Tile16x8"/>, so each 16-tile load of V feeds 16 multiply-adds.</summary>
+    public const int WideBlocks = 2;
+
+    /// <summary>
+    /// Whether <see cref="WinogradGemmF2x16"/> can compute <paramref name="p"/>'s product: its padded output channels are
+    /// whole 16-channel pairs of blocks (else the 8-channel <see cref="WinogradGemmF2"/>, same V, U and M).
+    /// </summary>
+    public static bool SupportsGemm16(in ConvParams p) => Supports(p) && ChannelBlocks(p) % WideBlocks == 0;
+
+    /// <summary>One <see cref="WinogradGemmF2x16"/> thread per (component, 16-channel pair of blocks, 16 tiles).</summary>
+    public static long Gemm16ThreadCount(in ConvParams p) => (long)Components * (ChannelBlocks(p) / WideBlocks) * (TileStride(p) / ProductTiles);
+
+    /// <summary>
+    /// The product of <see cref="WinogradGemmF2"/> (same V, U and M layouts, same result bit for bit) with 16 tiles x
+    /// 16 output channels a thread: two <see cref="Tile16x8"/> fed by one load of V, 16 multiply-adds an input channel
+    /// instead of 8. Only where <see cref="SupportsGemm16"/>; launch with <see cref="Gemm16ThreadCount"/>. On PoCL
+    /// faster than the 8-channel form (docs/devices.md, "The product in 512-bit vectors (round six)"); for CUDA it needs
+    /// 255 registers and spills (ptxas 11.8), so the engine's kernel policy keeps the 8-channel form there.
+    /// </summary>
+    public static void WinogradGemmF2x16(ArrayView<float> v, ArrayView<float> weight, ArrayView<float> m, ConvParams p)
+    {
+        int cin = p.InChannels, stride = TileStride(p);
+        int groups = stride / ProductTiles, pairs = ChannelBlocks(p) / WideBlocks;
+        int total = Components * pairs * groups;
+        // No early exit: the loop stays uniform across a work-group (PoCL). Spare threads repeat the last one's work.
+        bool active = Grid.GlobalIndex.X < total;
+        int g = active ? Grid.GlobalIndex.X : total - 1;
+        // Each thread streams two contiguous runs of U (WeightIndex) and one of V; threads of the same row i and tile
+        // group are neighbours (the four columns j, then every pair of blocks reading the same 16 tiles of V).
+        int j = g % 4, pair = g / 4 % pairs, group = g / 4 / pairs % groups, i = g / 4 / pairs / groups;
+        int k = 4 * i + j, block = WideBlocks * pair;
+        int x = k * cin * stride + group * cin * ProductTiles;
+        int u0 = WeightIndex(block, i, j, 0, 0, cin), u1 = WeightIndex(block + 1, i, j, 0, 0, cin);
+
+        // One accumulator row of 16 tiles per channel, 16 channels.
+        var low = new Tile16x8();
+        var high = new Tile16x8();
+        for (int ci = 0; ci < cin; ci++)
+        {
+            var row = Acc16.Load(v, x);
+            low.Add(row, weight, u0);
+            high.Add(row, weight, u1);
+            x += ProductTiles;
+            u0 += ChannelTile;
+            u1 += ChannelTile;
+        }
+
+        if (!active) return;
         int at = (k * p.OutChannelsPadded + block * ChannelTile) * stride + group * ProductTiles;
+        StoreBlock(m, low, at, stride);
+        StoreBlock(m, high, at + ChannelTile * stride, stride);
+    }
+
+    /// <summary>The 8 channel rows of one block of M from <paramref name="at"/>, <paramref name="stride"/> apart.</summary>
+    private static void StoreBlock(ArrayView<float> m, Tile16x8 tile, int at, int stride)
+    {
         tile.A0.Store(m, at); tile.A1.Store(m, at + stride); tile.A2.Store(m, at + 2 * stride); tile.A3.Store(m, at + 3 * stride);
         tile.A4.Store(m, at + 4 * stride); tile.A5.Store(m, at + 5 * stride); tile.A6.Store(m, at + 6 * stride); tile.A7.Store(m, at + 7 * stride);
     }

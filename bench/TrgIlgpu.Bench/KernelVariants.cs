@@ -123,6 +123,12 @@ internal static class KernelVariants
                         k.WinogradGemmF2(stream, k.Config(WinogradConvolution.GemmThreadCount(p)), v, ww, m, p);
                         k.WinogradOutput(stream, m, db, shortcut, dsw, o, p);
                     },
+                    ConvKernel.WinogradGemmF2x16 => o =>
+                    {
+                        k.WinogradInputF2(stream, k.Config(WinogradConvolution.InputThreadCount(p)), input, v, p);
+                        k.WinogradGemmF2x16(stream, k.Config(WinogradConvolution.Gemm16ThreadCount(p)), v, ww, m, p);
+                        k.WinogradOutput(stream, m, db, shortcut, dsw, o, p);
+                    },
                     _ => throw new InvalidOperationException($"no launch for {kernel}"),
                 };
                 launches.Add((kernel, launch));
@@ -253,7 +259,7 @@ internal static class KernelVariants
         sb.AppendLine(inv, $"Written by `dotnet run -c Release --project bench/TrgIlgpu.Bench -- kernels --batches {string.Join(',', batches)} --iters {iters} --rounds {rounds}` on {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
         sb.AppendLine(inv, $"Device: {device}. Machine: {Environment.ProcessorCount} cores; load average {load} (shared: compare variants within a row, not across runs).");
         sb.AppendLine(inv, $"Every distinct convolution launch of the TRGv2 plan; each variant first checked against the float64 reference (margin: worst error as a fraction of the kernel tests' tolerance), then timed in {rounds} interleaved rounds of {iters} synchronised launches.");
-        sb.AppendLine("ms: median wall time a launch (WinogradGemmF2: its three launches; Conv2DPhase: PhaseSplit and the product); cpu: process CPU time a launch; GFLOP/s: the direct convolution's FLOPs over the median; **bold**: fastest by median; policy: what `KernelPolicy` picks on this device.");
+        sb.AppendLine("ms: median wall time a launch (WinogradGemmF2, WinogradGemmF2x16: their three launches; Conv2DPhase: PhaseSplit and the product); cpu: process CPU time a launch; GFLOP/s: the direct convolution's FLOPs over the median; **bold**: fastest by median; policy: what `KernelPolicy` picks on this device.");
         sb.AppendLine();
         sb.AppendLine("| batch | ops | shape | variant | ms | cpu ms | GFLOP/s | margin | |");
         sb.AppendLine("|---:|---|---|---|---:|---:|---:|---:|---|");

@@ -27,6 +27,12 @@ public enum ConvKernel
     WinogradF2x3,
     /// <summary><see cref="WinogradConvolution"/>: Winograd F(2x2, 3x3) as input transform, batched product, output transform.</summary>
     WinogradGemmF2,
+    /// <summary>
+    /// <see cref="WinogradGemmF2"/> with the product <see cref="WinogradConvolution.WinogradGemmF2x16"/> (16 tiles x 16
+    /// channels a thread; labelled <c>WinogradGemmF2x16</c>), where <see cref="WinogradConvolution.SupportsGemm16"/>; the
+    /// input and output transforms are the same launches.
+    /// </summary>
+    WinogradGemmF2x16,
 }
 
 /// <summary>
@@ -36,11 +42,14 @@ public enum ConvKernel
 /// <para>
 /// OpenCL and the CPU accelerator: Winograd F(2x2, 3x3) for the 3x3 stride-1 convolutions, in its three-launch
 /// batched-product form, which measured faster than the fused kernel on PoCL on every TRGv2 shape at batch 1 and 8
-/// once its product ran as fused multiply-adds over 16-tile rows (bench/RESULTS.md, "Kernel variants"); groups of 64
-/// threads.
+/// once its product ran as fused multiply-adds over 16-tile rows (bench/RESULTS.md, "Kernel variants"), with 16 output
+/// channels a product thread (<see cref="ConvKernel.WinogradGemmF2x16"/>: one load of V for 16 multiply-adds; faster
+/// than 8 channels on PoCL at batch 1 and 8, docs/devices.md, "The product in 512-bit vectors (round six)") where the
+/// padded output channels are whole 16s, else 8; groups of 64 threads.
 /// </para>
 /// <para>
-/// CUDA: direct convolutions, groups of 64 threads; not measured on a GPU yet. Findings from ptxas 11.8 for sm_90
+/// CUDA: direct convolutions, groups of 64 threads; not measured on a GPU yet. Were it Winograd, the 8-channel product
+/// <see cref="ConvKernel.WinogradGemmF2"/>: the 16-channel one needs 255 registers and spills under ptxas 11.8. Findings from ptxas 11.8 for sm_90
 /// without a GPU (docs/devices.md, "CUDA without a GPU"): the register-tiled kernels need many registers a thread
 /// (Winograd about 168, deconv about 124, stem about 114), which caps their occupancy at 25-38% of an SM's warps,
 /// and at batch 1 most launches have fewer groups of 64 than an H200 has SMs (132), so most of the GPU idles. What a
@@ -51,7 +60,9 @@ public enum ConvKernel
 /// <param name="Convolutions">How the 3x3 stride-1 convolutions run (never <see cref="ConvAlgorithm.Auto"/>).</param>
 /// <param name="GroupSize">Threads a group for the 1-D launches (capped by the device's maximum).</param>
 /// <param name="Winograd">The Winograd kernel of every 3x3 stride-1 convolution when <paramref name="Convolutions"/> is
-/// Winograd: the fused <see cref="ConvKernel.WinogradF2x3"/> or the three-launch <see cref="ConvKernel.WinogradGemmF2"/>.</param>
+/// Winograd: the fused <see cref="ConvKernel.WinogradF2x3"/>, the three-launch <see cref="ConvKernel.WinogradGemmF2"/>, or
+/// <see cref="ConvKernel.WinogradGemmF2x16"/> (its 16-channel product; <see cref="ConvKernelFor"/> falls back to
+/// <see cref="ConvKernel.WinogradGemmF2"/> where the padded output channels are not whole 16s).</param>
 /// <param name="DenseGroupSize">Threads a group for the dense layers (<see cref="Linear.Dense"/>,
 /// <see cref="Linear.DenseStateUpdate"/>), capped by the device's maximum: on the CPU devices
 /// <see cref="Linear.GroupSize"/> (few threads, and PoCL runs a group on one core), on CUDA whole warps.</param>
@@ -81,7 +92,7 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
     public static KernelPolicy For(DeviceKind kind) => kind switch
     {
         DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize),
-        _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2, Strided: ConvKernel.Conv2DPhase, PointwiseStrips: true,
+        _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2x16, Strided: ConvKernel.Conv2DPhase, PointwiseStrips: true,
             PhaseStride1: true, MinGroupsPerCore: 8),
     };
 
@@ -105,7 +116,9 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
     public bool PacksWinograd => Convolutions == ConvAlgorithm.Winograd;
 
     /// <summary>
-    /// The kernel for convolution <paramref name="p"/>: <see cref="Winograd"/> when its weights are packed for it, else
+    /// The kernel for convolution <paramref name="p"/>: <see cref="Winograd"/> when its weights are packed for it (the
+    /// 8-channel <see cref="ConvKernel.WinogradGemmF2"/> instead of <see cref="ConvKernel.WinogradGemmF2x16"/> where that
+    /// cannot run the shape), else
     /// the phase split for a stride-2 convolution it can run (where <see cref="Strided"/> says so) or a stride-1 one
     /// (where <see cref="PhaseStride1"/>), the 3-channel stem,
     /// the 16-position strip for a 3x3 stride-2 convolution (where <see cref="Strided"/> is it, or the phase split and that
@@ -114,7 +127,7 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
     /// where whole tiles fit, else the 8-channel direct kernel.
     /// </summary>
     public ConvKernel ConvKernelFor(in ConvParams p, bool winogradPacked) =>
-        winogradPacked ? Winograd
+        winogradPacked ? (Winograd == ConvKernel.WinogradGemmF2x16 && !WinogradConvolution.SupportsGemm16(p) ? ConvKernel.WinogradGemmF2 : Winograd)
         : Strided == ConvKernel.Conv2DPhase && p.Stride == 2 && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
         : PhaseStride1 && p.Stride == 1 && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
         : StemConvolution.Supports(p) ? ConvKernel.Stem7x7S2
@@ -132,9 +145,10 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
         if (PhaseConvolution.Supports(p)) all.Add(ConvKernel.Conv2DPhase);
         if (StemConvolution.Supports(p)) all.Add(ConvKernel.Stem7x7S2);
         if (WinogradConvolution.Supports(p)) all.AddRange([ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2]);
+        if (WinogradConvolution.SupportsGemm16(p)) all.Add(ConvKernel.WinogradGemmF2x16);
         return all;
     }
 
     /// <summary>Whether <paramref name="kernel"/> reads Winograd-packed weights.</summary>
-    public static bool IsWinograd(ConvKernel kernel) => kernel is ConvKernel.WinogradF2x3 or ConvKernel.WinogradGemmF2;
+    public static bool IsWinograd(ConvKernel kernel) => kernel is ConvKernel.WinogradF2x3 or ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16;
 }

@@ -16,6 +16,7 @@ internal sealed class DeviceKernels
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, ConvParams> WinogradConv3x3 => Load(ref field, WinogradConvolution.WinogradF2x3);
     public Action<AcceleratorStream, KernelConfig, V, V, ConvParams> WinogradInputF2 => Load(ref field, WinogradConvolution.WinogradInputF2);
     public Action<AcceleratorStream, KernelConfig, V, V, V, ConvParams> WinogradGemmF2 => Load(ref field, WinogradConvolution.WinogradGemmF2);
+    public Action<AcceleratorStream, KernelConfig, V, V, V, ConvParams> WinogradGemmF2x16 => Load(ref field, WinogradConvolution.WinogradGemmF2x16);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> WinogradOutputF2 => Load(ref field, WinogradConvolution.WinogradOutputF2);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> WinogradOutputProjectionF2 => Load(ref field, WinogradConvolution.WinogradOutputProjectionF2);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, ConvParams> StemConv7x7S2 => Load(ref field, StemConvolution.Stem7x7S2);

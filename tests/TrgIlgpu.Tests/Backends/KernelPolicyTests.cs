@@ -54,17 +54,24 @@ public sealed class KernelPolicyTests
     public void ConvKernelFor_PicksEachVariantWhereItApplies()
     {
         var pocl = KernelPolicy.For(DeviceKind.OpenCL);
-        Assert.Equal(ConvKernel.WinogradGemmF2, pocl.Winograd);
+        Assert.Equal(ConvKernel.WinogradGemmF2x16, pocl.Winograd);
+        Assert.Equal(ConvKernel.WinogradGemmF2x16, KernelPolicy.For(DeviceKind.Cpu).Winograd);
+        // CUDA never gets the 16-channel product (255 registers and spills under ptxas): its Winograd form is the 8-channel one.
+        Assert.Equal(ConvKernel.WinogradGemmF2, KernelPolicy.For(DeviceKind.Cuda).Winograd);
         static ConvParams Conv(int batch, int cin, int size, int cout, int k = 3, int stride = 1) => new()
         {
             Batch = batch, InChannels = cin, InHeight = size, InWidth = size, OutChannels = cout,
             OutHeight = (size + 2 * (k / 2) - k) / stride + 1, OutWidth = (size + 2 * (k / 2) - k) / stride + 1,
             Kernel = k, Stride = stride, Pad = k / 2,
         };
-        // Winograd-packed: the policy's form for every shape (the product on PoCL), the fused kernel when asked.
-        foreach (var p in new[] { Conv(1, 512, 6, 512), Conv(8, 512, 6, 512), Conv(1, 128, 24, 128), Conv(1, 64, 48, 64), Conv(3, 20, 7, 13) })
+        // Winograd-packed: the policy's form for every shape (the 16-channel product on PoCL where the padded output
+        // channels are whole 16s, else the 8-channel one), the others when asked.
+        foreach (var p in new[] { Conv(1, 512, 6, 512), Conv(8, 512, 6, 512), Conv(1, 128, 24, 128), Conv(1, 64, 48, 64), Conv(3, 20, 7, 13), Conv(3, 20, 7, 8), Conv(2, 9, 5, 21) })
         {
-            Assert.Equal(ConvKernel.WinogradGemmF2, pocl.ConvKernelFor(p, winogradPacked: true));
+            bool sixteens = (p.OutChannels + 15) / 16 * 16 == p.OutChannelsPadded;
+            Assert.Equal(sixteens, WinogradConvolution.SupportsGemm16(p));
+            Assert.Equal(sixteens ? ConvKernel.WinogradGemmF2x16 : ConvKernel.WinogradGemmF2, pocl.ConvKernelFor(p, winogradPacked: true));
+            Assert.Equal(ConvKernel.WinogradGemmF2, (pocl with { Winograd = ConvKernel.WinogradGemmF2 }).ConvKernelFor(p, true));
             Assert.Equal(ConvKernel.WinogradF2x3, (pocl with { Winograd = ConvKernel.WinogradF2x3 }).ConvKernelFor(p, true));
         }
         // Direct weights: the stride-2 convolutions (stem included) as phase split on the CPU devices, also where the
@@ -103,10 +110,13 @@ public sealed class KernelPolicyTests
         Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(1, 256, 24, 68, k: 1), winogradPacked: false));
         Assert.Equal(ConvKernel.Conv2D, KernelPolicy.For(DeviceKind.Cuda).ConvKernelFor(Conv(1, 256, 24, 68, k: 1), winogradPacked: false));
         // The benchmark's candidates: every variant that can run the shape.
-        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2],
-            KernelPolicy.Candidates(Conv(1, 64, 48, 64)));
-        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2],
-            KernelPolicy.Candidates(Conv(1, 512, 6, 512)));
+        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2,
+            ConvKernel.WinogradGemmF2x16], KernelPolicy.Candidates(Conv(1, 64, 48, 64)));
+        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2,
+            ConvKernel.WinogradGemmF2x16], KernelPolicy.Candidates(Conv(1, 512, 6, 512)));
+        // Padded to 8 output channels, not 16: no 16-channel product.
+        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2],
+            KernelPolicy.Candidates(Conv(3, 20, 7, 8)));
         Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase, ConvKernel.Stem7x7S2],
             KernelPolicy.Candidates(Conv(1, 3, 192, 64, k: 7, stride: 2)));
         Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase],

@@ -1,3 +1,4 @@
+using ILGPU;
 using TrgIlgpu.Kernels;
 using TrgIlgpu.Tests.Kernels.References;
 using static TrgIlgpu.Tests.Kernels.ConvolutionKernelTests;
@@ -8,7 +9,9 @@ namespace TrgIlgpu.Tests.Kernels;
 /// WinogradConvolution.WinogradF2x3 and the three launches of WinogradConvolution (input transform, batched
 /// product, output transform) against the same float64 reference as the direct kernel (conv2d 3x3/1/1 + BatchNorm
 /// (+ shortcut) + activation, written from the definition, not from Winograd's algebra), with the same tolerance.
-/// The scratch tensors V and M are poisoned too, with a guard past their ends that must stay untouched.
+/// The scratch tensors V and M are poisoned too, with a guard past their ends that must stay untouched. The three
+/// launches run with each product that can compute the shape: WinogradGemmF2 (8 channels a thread) and, where the
+/// padded output channels are whole 16s, WinogradGemmF2x16 (16 a thread), whose M must equal the 8-channel one bit for bit.
 /// </summary>
 [Collection(KernelCollection.Name)]
 public sealed class WinogradKernelTests(KernelDevices devices)
@@ -29,6 +32,7 @@ public sealed class WinogradKernelTests(KernelDevices devices)
         ["identity shortcut, 7x5"] = new(2, 5, 7, 5, 5, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Identity),
         ["identity shortcut, 3x6, Cout 10, leaky"] = new(3, 4, 3, 6, 10, 3, 1, 1, Activation.LeakyRelu, Shortcut: Shortcut.Identity),
         ["identity shortcut, 5x5, relu6"] = new(2, 3, 5, 5, 9, 3, 1, 1, Activation.Relu6, Shortcut: Shortcut.Identity),
+        ["9x7 map, batch 2, Cout 29 (two 16-channel pairs), relu"] = new(2, 5, 9, 7, 29, 3, 1, 1, Activation.Relu),
         ["7x3 map, Cout 6, face-api leaky"] = new(2, 4, 7, 3, 6, 3, 1, 1, Activation.LeakyRelu01),
         ["projection shortcut 4x3 from 7x5 / 2"] =
             new(2, 6, 4, 3, 6, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Projection, Cs: 3, Hs: 7, Ws: 5, Ss: 2),
@@ -53,6 +57,7 @@ public sealed class WinogradKernelTests(KernelDevices devices)
             Shortcut: Shortcut.Projection, Cs: 256, Hs: 12, Ws: 12, Ss: 2), seed: 204);                              // layer4.0.conv2
         Run(cl, new(2, 256, 24, 24, 256, 3, 1, 1, Activation.LeakyRelu, ConvBias: true), seed: 205);                // heatmap.conv3x3
         Run(cl, new(3, 20, 13, 7, 21, 3, 1, 1, Activation.LeakyRelu, Shortcut: Shortcut.Identity), seed: 206);      // odd everything
+        Run(cl, new(3, 20, 13, 7, 27, 3, 1, 1, Activation.Relu), seed: 207);                                        // odd, 16-channel product
     }
 
     private static void Run(DeviceUnderTest device, Case c, int seed)
@@ -71,26 +76,39 @@ public sealed class WinogradKernelTests(KernelDevices devices)
         Expect.Close($"WinogradConv3x3 {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
         Expect.Untouched($"WinogradConv3x3 {c}: past the output", got, i => i < t.OutShape.Length);
 
-        // The same convolution in three launches, through poisoned scratch tensors.
+        // The same convolution in three launches, through poisoned scratch tensors, with each product that can run it.
         var p = t.Params;
-        long vLength = WinogradConvolution.TransformLength(p), mLength = WinogradConvolution.ProductLength(p);
-        var v = d.Poisoned(vLength + guard);
-        var m = d.Poisoned(mLength + guard);
-        var split = d.Poisoned(t.OutShape.Length + guard);
-        var input = d.Upload(t.Input).View;
-        d.Kernels.WinogradInputF2(d.Stream, d.Config(WinogradConvolution.InputThreadCount(p)), input, v.View, p);
-        d.Kernels.WinogradGemmF2(d.Stream, d.Config(WinogradConvolution.GemmThreadCount(p)), v.View, d.Upload(packed.Weight).View, m.View, p);
-        d.Kernels.WinogradOutput(d.Stream, m.View, d.Upload(packed.Bias).View,
-            t.Shortcut is null ? d.Unused : d.Upload(t.Shortcut).View,
-            packed.ShortcutWeight is null ? d.Unused : d.Upload(packed.ShortcutWeight).View, split.View, p);
-        got = d.Download(split);
-        Expect.Close($"WinogradGemm (3 launches) {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
-        Expect.Untouched($"WinogradGemm {c}: past the output", got, i => i < t.OutShape.Length);
-        var transformed = d.Download(v);
-        Expect.Untouched($"WinogradGemm {c}: past V", transformed, i => i < vLength);
-        Assert.DoesNotContain(transformed.Take((int)vLength), Poison.Is);
-        var product = d.Download(m);
-        Expect.Untouched($"WinogradGemm {c}: past M", product, i => i < mLength);
-        Assert.DoesNotContain(product.Take((int)mLength), Poison.Is);
+        var products = new List<(string Name, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>> Launch)>
+        {
+            ("WinogradGemmF2", (v, w, m) => d.Kernels.WinogradGemmF2(d.Stream, d.Config(WinogradConvolution.GemmThreadCount(p)), v, w, m, p)),
+        };
+        Assert.Equal(p.OutChannelsPadded % 16 == 0, WinogradConvolution.SupportsGemm16(p));
+        if (WinogradConvolution.SupportsGemm16(p))
+            products.Add(("WinogradGemmF2x16", (v, w, m) => d.Kernels.WinogradGemmF2x16(d.Stream, d.Config(WinogradConvolution.Gemm16ThreadCount(p)), v, w, m, p)));
+        float[]? first = null;
+        foreach (var (product, launch) in products)
+        {
+            long vLength = WinogradConvolution.TransformLength(p), mLength = WinogradConvolution.ProductLength(p);
+            var v = d.Poisoned(vLength + guard);
+            var m = d.Poisoned(mLength + guard);
+            var split = d.Poisoned(t.OutShape.Length + guard);
+            d.Kernels.WinogradInputF2(d.Stream, d.Config(WinogradConvolution.InputThreadCount(p)), d.Upload(t.Input).View, v.View, p);
+            launch(v.View, d.Upload(packed.Weight).View, m.View);
+            d.Kernels.WinogradOutput(d.Stream, m.View, d.Upload(packed.Bias).View,
+                t.Shortcut is null ? d.Unused : d.Upload(t.Shortcut).View,
+                packed.ShortcutWeight is null ? d.Unused : d.Upload(packed.ShortcutWeight).View, split.View, p);
+            got = d.Download(split);
+            Expect.Close($"{product} (3 launches) {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
+            Expect.Untouched($"{product} {c}: past the output", got, i => i < t.OutShape.Length);
+            var transformed = d.Download(v);
+            Expect.Untouched($"{product} {c}: past V", transformed, i => i < vLength);
+            Assert.DoesNotContain(transformed.Take((int)vLength), Poison.Is);
+            var result = d.Download(m);
+            Expect.Untouched($"{product} {c}: past M", result, i => i < mLength);
+            Assert.DoesNotContain(result.Take((int)mLength), Poison.Is);
+            // Same multiply-adds in the same order: the 16-channel product's M is the 8-channel one's, bit for bit.
+            if (first is null) first = result;
+            else Assert.True(first.AsSpan(0, (int)mLength).SequenceEqual(result.AsSpan(0, (int)mLength)), $"{product} {c}: M differs from WinogradGemmF2's");
+        }
     }
 }

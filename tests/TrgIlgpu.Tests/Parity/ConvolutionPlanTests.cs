@@ -30,6 +30,7 @@ public sealed class ConvolutionPlanTests
 
     [Theory]
     [InlineData(ConvAlgorithm.Winograd, ConvKernel.WinogradGemmF2)]
+    [InlineData(ConvAlgorithm.Winograd, ConvKernel.WinogradGemmF2x16)]
     [InlineData(ConvAlgorithm.Winograd, ConvKernel.WinogradF2x3)]
     [InlineData(ConvAlgorithm.Direct, ConvKernel.WinogradGemmF2)]
     public void Plan_RunsEveryConvolutionWithTheExpectedKernel(ConvAlgorithm algorithm, ConvKernel winograd)
@@ -54,8 +55,9 @@ public sealed class ConvolutionPlanTests
                 if (!projection) Assert.Equal(byName[name].Index - 1, byName[$"{name}.phase_split"].Index);
                 continue;
             }
-            bool gemm = winograd == ConvKernel.WinogradGemmF2;
-            Assert.Equal(gemm ? ConvKernel.WinogradGemmF2 : ConvKernel.WinogradF2x3, kernel);
+            // TRGv2's 3x3 stride-1 convolutions all have whole 16s of output channels: the 16-channel product runs them all.
+            bool gemm = winograd is ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16;
+            Assert.Equal(winograd, kernel);
             // The three-launch form: input transform and product right before the convolution's output launch.
             // The output transform: the loop-free one, or the 8-channel one with the projection shortcut's loop.
             string output = ProjectionConv2.Contains(name) ? "WinogradOutputProjectionF2" : "WinogradOutputF2";
@@ -63,13 +65,13 @@ public sealed class ConvolutionPlanTests
             Assert.Equal(gemm, byName.ContainsKey($"{name}.winograd_in"));
             if (!gemm) continue;
             Assert.Equal("WinogradInputF2", byName[$"{name}.winograd_in"].Kernel);
-            Assert.Equal("WinogradGemmF2", byName[$"{name}.winograd_gemm"].Kernel);
+            Assert.Equal(winograd.ToString(), byName[$"{name}.winograd_gemm"].Kernel);
             Assert.Equal(byName[name].Index - 1, byName[$"{name}.winograd_gemm"].Index);
         }
-        int gemms = chosen.Values.Count(k => k == ConvKernel.WinogradGemmF2);
+        int gemms = chosen.Values.Count(k => k is ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16);
         int phases = chosen.Values.Count(k => k == ConvKernel.Conv2DPhase);
         Assert.Equal(FusedLaunches + 2 * gemms + phases, plan.Ops.Count);
-        Assert.Equal(algorithm == ConvAlgorithm.Winograd && winograd == ConvKernel.WinogradGemmF2 ? Stride1Conv3x3.Length : 0, gemms);
+        Assert.Equal(algorithm == ConvAlgorithm.Winograd && winograd != ConvKernel.WinogradF2x3 ? Stride1Conv3x3.Length : 0, gemms);
 
         // The stride-2 convolutions (the 3-channel stem, the 3x3/2 downsampling conv1s) as phase split, its own launch
         // right before the product, and the 68-channel 1x1 (a 16-position strip); with direct weights also the 11

@@ -95,8 +95,8 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
                 Graph.Add(name, "WinogradF2x3", text, 2 * macs, bytes, k.Config(WinogradConvolution.ThreadCount(p)), reads, [output], (st, c) =>
                     k.WinogradConv3x3(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, scWeight?.View ?? dummy, output.View, p));
                 break;
-            case ConvKernel.WinogradGemmF2:
-                WinogradGemm(name, text, p, macs, input, layer, weight, bias, shortcut, shortcutWeight, output);
+            case ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16:
+                WinogradGemm(name, text, p, macs, kind, input, layer, weight, bias, shortcut, shortcutWeight, output);
                 break;
             case ConvKernel.Stem7x7S2:
                 // The 3-channel 7x7/2 stem: 16 channels per thread (see StemConvolution).
@@ -126,10 +126,11 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
 
     /// <summary>
     /// A Winograd convolution as three launches (<see cref="WinogradConvolution"/>): <c>{name}.winograd_in</c> writes
-    /// V, <c>{name}.winograd_gemm</c> the products M (counted as the direct convolution's work), and <c>{name}</c> the
-    /// output with the epilogue. V and M are activations, so their memory is reused after the convolution.
+    /// V, <c>{name}.winograd_gemm</c> the products M (counted as the direct convolution's work; <paramref name="kind"/>'s
+    /// product kernel, labelled with its name), and <c>{name}</c> the output with the epilogue. V and M are activations,
+    /// so their memory is reused after the convolution.
     /// </summary>
-    private void WinogradGemm(string name, string text, ConvParams p, long macs, GraphTensor input, DeviceLayer layer,
+    private void WinogradGemm(string name, string text, ConvParams p, long macs, ConvKernel kind, GraphTensor input, DeviceLayer layer,
         GraphTensor weight, GraphTensor bias, GraphTensor? shortcut, GraphTensor? shortcutWeight, GraphTensor output)
     {
         var k = Kernels;
@@ -142,8 +143,13 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         long inputBytes = 4L * p.Batch * p.InChannels * p.InHeight * p.InWidth, vBytes = 4 * v.Length, mBytes = 4 * m.Length;
         Graph.Add($"{name}.winograd_in", "WinogradInputF2", $"{text} V{v.Shape}", 32L * p.InChannels * tiles, inputBytes + vBytes,
             k.Config(WinogradConvolution.InputThreadCount(p)), [input], [v], (st, c) => k.WinogradInputF2(st, c, input.View, v.View, p));
-        Graph.Add($"{name}.winograd_gemm", "WinogradGemmF2", $"{text} M{m.Shape}", 2 * macs, vBytes + 4 * layer.Weight.Length + mBytes,
-            k.Config(WinogradConvolution.GemmThreadCount(p)), [v, weight], [m], (st, c) => k.WinogradGemmF2(st, c, v.View, weight.View, m.View, p));
+        long gemmBytes = vBytes + 4 * layer.Weight.Length + mBytes;
+        if (kind == ConvKernel.WinogradGemmF2x16)
+            Graph.Add($"{name}.winograd_gemm", nameof(ConvKernel.WinogradGemmF2x16), $"{text} M{m.Shape}", 2 * macs, gemmBytes,
+                k.Config(WinogradConvolution.Gemm16ThreadCount(p)), [v, weight], [m], (st, c) => k.WinogradGemmF2x16(st, c, v.View, weight.View, m.View, p));
+        else
+            Graph.Add($"{name}.winograd_gemm", nameof(ConvKernel.WinogradGemmF2), $"{text} M{m.Shape}", 2 * macs, gemmBytes,
+                k.Config(WinogradConvolution.GemmThreadCount(p)), [v, weight], [m], (st, c) => k.WinogradGemmF2(st, c, v.View, weight.View, m.View, p));
         var reads = new List<TensorAccess> { m, bias };
         if (shortcut is not null) reads.Add(shortcut);
         if (shortcutWeight is not null && shortcut is not null) reads.Add(shortcutWeight);
