@@ -1,5 +1,7 @@
 using TrgIlgpu.Backends;
 using TrgIlgpu.Cli;
+using TrgIlgpu.Engine;
+using TrgIlgpu.Kernels;
 
 namespace TrgIlgpu.Tests.Backends;
 
@@ -86,6 +88,43 @@ public sealed class PtxTests
                 }
             }
             Assert.True(failed.Count == 0, string.Join("\n", failed));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Why CUDA's policy keeps the 8-channel Winograd product: the 16-channel one (256 accumulators a thread) runs out of
+    /// registers and spills under ptxas, where the 8-channel one does not; the CUDA policy never chooses it.
+    /// </summary>
+    [PtxasFact]
+    public void Gemm16_SpillsOnSm90_SoCudaKeepsTheEightChannelProduct()
+    {
+        var ptxas = PtxasAvailability.Get();
+        var target = CudaTarget.Parse("sm_90");
+        var dir = Directory.CreateTempSubdirectory("trg-ptx-gemm16-");
+        try
+        {
+            using var compiler = new PtxCompiler(target, PtxCompiler.ParseIsa(PtxCompiler.DefaultIsa));
+            PtxasReport Report(string name)
+            {
+                var file = Path.Combine(dir.FullName, name + ".ptx");
+                File.WriteAllText(file, compiler.Compile(KernelCatalog.Get(name)).Ptx);
+                return ptxas.Assemble(file, target);
+            }
+            var eight = Report("WinogradGemmF2");
+            var sixteen = Report("WinogradGemmF2x16");
+            Assert.Equal(0, eight.SpillStores);
+            Assert.True(sixteen.SpillStores > 0 && sixteen.Registers > eight.Registers,
+                $"WinogradGemmF2x16: {sixteen.Registers} registers, {sixteen.SpillStores} bytes of spill stores (WinogradGemmF2: {eight.Registers})");
+            var cuda = KernelPolicy.For(DeviceKind.Cuda) with { Convolutions = ConvAlgorithm.Winograd };
+            var p = new ConvParams
+            {
+                Batch = 1, InChannels = 64, InHeight = 48, InWidth = 48, OutChannels = 64, OutHeight = 48, OutWidth = 48, Kernel = 3, Stride = 1, Pad = 1,
+            };
+            Assert.Equal(ConvKernel.WinogradGemmF2, cuda.ConvKernelFor(p, winogradPacked: true));
         }
         finally
         {
