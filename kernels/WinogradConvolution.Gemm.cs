@@ -13,7 +13,8 @@ namespace TrgIlgpu.Kernels;
 // that the load is always whole) x 8 channels, and per input channel does one vector load of V, eight weights
 // broadcast and eight 16-wide fused multiply-adds (LLVM's SLP vectoriser packs the 16 tiles of each channel into one
 // zmm register on PoCL, since each accumulator row is written as one vector store: Acc16.Store, VectorStore). At
-// batch 8 each weight loaded serves all the batch's tiles. Cost: two more launches and the
+// batch 8 each weight loaded serves all the batch's tiles. WinogradGemmF2x16 is the same product with 16 channels a
+// thread (one load of V for 16 multiply-adds; the CPU devices' choice, too many registers for CUDA). Cost: two more launches and the
 // scratch tensors V (TransformLength) and M (ProductLength), each about 4x an input or output. Which pays where:
 // KernelPolicy chooses the form; measurements: bench/RESULTS.md, "Kernel variants".
 public static partial class WinogradConvolution
