@@ -79,38 +79,20 @@ public enum ConvKernel
 /// zero-padded plane: on PoCL 1.6-3x faster than <see cref="ConvKernel.Conv2DWide"/> on every TRGv2 3x3 stride-1 shape at batch 1
 /// and 8, and 1.6-3x slower than <see cref="ConvKernel.WinogradGemmF2"/>, layer 4's 6x6 maps included (docs/devices.md, "Small
 /// maps without Winograd (round six)"), so Winograd stays the choice where it is packed; not measured on CUDA.</param>
-/// <param name="MinGroupsPerCore">Where a launch would have fewer than this many groups of <paramref name="GroupSize"/> per
-/// compute unit, its groups are halved until it has them (down to one thread a group); 0: never. On PoCL a group runs
-/// on one core, so a launch of 3 groups on 2 cores kept one core busy twice as long as the other (TRGv2 at batch 1:
-/// layer4.0.conv1, the deconvolutions, the point MLP, the heatmap head); 8 a core there (docs/devices.md, "Groups
-/// for every core (round six)"). Off on CUDA (not measured on a GPU).</param>
 public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, ConvKernel Winograd = ConvKernel.WinogradGemmF2,
-    int DenseGroupSize = Linear.GroupSize, ConvKernel Strided = ConvKernel.Conv2DWide, bool PointwiseStrips = false, bool PhaseStride1 = false,
-    int MinGroupsPerCore = 0)
+    int DenseGroupSize = Linear.GroupSize, ConvKernel Strided = ConvKernel.Conv2DWide, bool PointwiseStrips = false, bool PhaseStride1 = false)
 {
     /// <summary>The policy for <paramref name="kind"/> (Auto is resolved by the caller to the device it opened).</summary>
     public static KernelPolicy For(DeviceKind kind) => kind switch
     {
         DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize),
         _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2x16, Strided: ConvKernel.Conv2DPhase, PointwiseStrips: true,
-            PhaseStride1: true, MinGroupsPerCore: 8),
+            PhaseStride1: true),
     };
 
     /// <summary>This policy with <paramref name="convolutions"/> instead, unless that is Auto.</summary>
     public KernelPolicy With(ConvAlgorithm convolutions) =>
         convolutions == ConvAlgorithm.Auto ? this : this with { Convolutions = convolutions };
-
-    /// <summary>
-    /// Threads a group for a barrier-free launch of <paramref name="threads"/> threads on a device with
-    /// <paramref name="cores"/> compute units whose groups hold at most <paramref name="groupSize"/>: that, halved while
-    /// the launch would have fewer than <see cref="MinGroupsPerCore"/> groups a core.
-    /// </summary>
-    public int GroupSizeFor(long threads, int groupSize, int cores)
-    {
-        long wanted = (long)MinGroupsPerCore * Math.Max(1, cores);
-        while (groupSize > 1 && (threads + groupSize - 1) / groupSize < wanted) groupSize /= 2;
-        return groupSize;
-    }
 
     /// <summary>Whether the 3x3 stride-1 convolutions' weights are packed for Winograd (U = G g G^T).</summary>
     public bool PacksWinograd => Convolutions == ConvAlgorithm.Winograd;

@@ -205,9 +205,6 @@ internal sealed class DeviceKernels
     public static string WinogradOutputName(in ConvParams p) =>
         WinogradConvolution.ProjectionOutput(p) ? nameof(WinogradOutputProjectionF2) : nameof(WinogradOutputF2);
 
-    /// <summary>
-    /// Launch shape for a barrier-free kernel over <paramref name="threads"/> threads: groups of <see cref="GroupSize"/>,
-    /// smaller where the policy wants more groups for the device's cores (<see cref="KernelPolicy.GroupSizeFor"/>).
-    /// </summary>
-    public KernelConfig Config(long threads) => Tiling.Flat(threads, Policy.GroupSizeFor(threads, GroupSize, _accelerator.NumMultiprocessors));
+    /// <summary>Launch shape for a barrier-free kernel over <paramref name="threads"/> threads.</summary>
+    public KernelConfig Config(long threads) => new((int)((threads + GroupSize - 1) / GroupSize), GroupSize);
 }

@@ -22,34 +22,6 @@ public sealed class KernelPolicyTests
         Assert.Equal(ConvAlgorithm.Winograd, cuda.With(ConvAlgorithm.Winograd).Convolutions);
     }
 
-    [Theory]
-    [InlineData(36864, 64)] // the preprocessing launch at batch 1: 576 groups, kept
-    [InlineData(1024, 64)]  // 16 groups: 8 a core, kept
-    [InlineData(1023, 64)]  // 16 groups once rounded up: kept
-    [InlineData(960, 32)]   // 15 groups of 64 -> 30 of 32
-    [InlineData(192, 8)]    // layer4.0.conv1's phase convolution at batch 1: 3 groups of 64 -> 24 of 8
-    [InlineData(64, 4)]     // the last point-MLP layer: 1 group -> 16 of 4
-    [InlineData(5, 1)]      // fewer threads than groups wanted: one a group
-    public void GroupSizeFor_ShrinksGroupsUntilEveryCoreHasSeveral(long threads, int expected)
-    {
-        var pocl = KernelPolicy.For(DeviceKind.OpenCL);
-        int size = pocl.GroupSizeFor(threads, Tiling.GroupSize, cores: 2);
-        long groups = (threads + size - 1) / size;
-        Assert.Equal(expected, size);
-        Assert.True(groups >= Math.Min(threads, 2L * pocl.MinGroupsPerCore), $"{groups} groups of {size}");
-        // CUDA keeps its groups whatever the launch (not measured on a GPU).
-        Assert.Equal(Tiling.GroupSize, KernelPolicy.For(DeviceKind.Cuda).GroupSizeFor(threads, Tiling.GroupSize, cores: 132));
-    }
-
-    [Fact]
-    public void OpenCLPlan_GivesEveryCoreSeveralGroups()
-    {
-        using var session = InferenceSession.ForBatch(ModelWeights.Load("synthetic:trgv2:7"), 1, DeviceKind.Cpu, TextWriter.Null);
-        int cores = session.Accelerator.NumMultiprocessors, wanted = session.Policy.MinGroupsPerCore * cores;
-        foreach (var op in session.Plan(1).Ops.Where(o => o.Kernel is not ("Dense" or "DenseStateUpdate" or "PhaseSplit")))
-            Assert.True(op.Groups >= wanted || op.GroupSize == 1, $"{op.Name}: {op.Groups} groups of {op.GroupSize} on {cores} cores");
-    }
-
     [Fact]
     public void ConvKernelFor_PicksEachVariantWhereItApplies()
     {

@@ -117,7 +117,7 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
                 PhaseConv(name, text, p, macs, bytes, input, weight, bias, shortcut, output);
                 break;
             default:
-                Graph.Add(name, "Conv2D", text, 2 * macs, bytes, k.Config(p.ThreadCount), reads, [output], (st, c) =>
+                Graph.Add(name, "Conv2D", text, 2 * macs, bytes, p.Config(k.GroupSize), reads, [output], (st, c) =>
                     k.Conv2D(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, scWeight?.View ?? dummy, output.View, p));
                 break;
         }
@@ -240,7 +240,7 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
             k.Config(p.PadThreadCount), [input], [padded], (st, c) => k.DeconvPad(st, c, input.View, padded.View, p));
         long flops = 2L * outShape.ElementCount * inShape[1] * 4;
         long bytes = 4 * (padded.Length + layer.Weight.Length + outShape.ElementCount);
-        Graph.Add(name, "Deconv4x4S2", $"{inShape}->{outShape} {act}", flops, bytes, k.Config(p.ThreadCount), [padded, weight, bias], [output], (st, c) =>
+        Graph.Add(name, "Deconv4x4S2", $"{inShape}->{outShape} {act}", flops, bytes, p.Config(k.GroupSize), [padded, weight, bias], [output], (st, c) =>
             k.Deconv(st, c, padded.View, weight.View, bias.View, output.View, p));
         return output;
     }

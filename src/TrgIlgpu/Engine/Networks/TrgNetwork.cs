@@ -167,7 +167,7 @@ internal sealed class TrgNetwork
         var k = _nb.Kernels;
         var dummy = _nb.Weights.Dummy;
         _nb.Graph.Add(op, "PointMlp", $"[{b},{extraCh}+{featureCh},{n}]->{outShape} {act}", 2L * b * n * outCh * (extraCh + featureCh),
-            4L * (layer.Weight.Length + (long)b * n * (extraCh + featureCh + outCh)), k.Config(p.ThreadCount), reads, [written], (st, c) =>
+            4L * (layer.Weight.Length + (long)b * n * (extraCh + featureCh + outCh)), p.Config(k.GroupSize), reads, [written], (st, c) =>
             k.PointMlp(st, c, extra?.View ?? dummy, features.View, weight.View, bias.View, output.View, p));
         return output;
     }
