@@ -1,4 +1,3 @@
-using System.Reflection;
 using ILGPU;
 using ILGPU.Backends.OpenCL;
 using ILGPU.Backends.PTX;
@@ -25,16 +24,8 @@ public static class FusedMultiplyAdd
     public static float Mad(float a, float b, float c) => MathF.FusedMultiplyAdd(a, b, c);
 
     /// <summary>Registers <see cref="Mad"/>'s OpenCL and PTX code with the context <paramref name="builder"/> builds.</summary>
-    public static void Register(Context.Builder builder)
-    {
-        var manager = builder.GetIntrinsicManager();
-        var mad = typeof(FusedMultiplyAdd).GetMethod(nameof(Mad), [typeof(float), typeof(float), typeof(float)])!;
-        manager.RegisterMethod(mad, new CLIntrinsic(Generator(nameof(GenerateOpenCL)), IntrinsicImplementationMode.GenerateCode));
-        manager.RegisterMethod(mad, new PTXIntrinsic(Generator(nameof(GeneratePtx)), IntrinsicImplementationMode.GenerateCode));
-    }
-
-    private static MethodInfo Generator(string name) =>
-        typeof(FusedMultiplyAdd).GetMethod(name, BindingFlags.NonPublic | BindingFlags.Static)!;
+    public static void Register(Context.Builder builder) =>
+        Intrinsics.Register(builder, typeof(FusedMultiplyAdd).GetMethod(nameof(Mad), [typeof(float), typeof(float), typeof(float)])!);
 
     /// <summary><c>target = fma(a, b, c);</c> (OpenCL C's correctly rounded fused multiply-add).</summary>
     private static void GenerateOpenCL(CLBackend backend, CLCodeGenerator codeGenerator, Value value)

@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Backends.OpenCL;
@@ -44,16 +43,8 @@ public static class VectorStore
     }
 
     /// <summary>Registers <see cref="Store16"/>'s OpenCL and PTX code with the context <paramref name="builder"/> builds.</summary>
-    public static void Register(Context.Builder builder)
-    {
-        var manager = builder.GetIntrinsicManager();
-        var store = typeof(VectorStore).GetMethod(nameof(Store16))!;
-        manager.RegisterMethod(store, new CLIntrinsic(Generator(nameof(GenerateOpenCL)), IntrinsicImplementationMode.GenerateCode));
-        manager.RegisterMethod(store, new PTXIntrinsic(Generator(nameof(GeneratePtx)), IntrinsicImplementationMode.GenerateCode));
-    }
-
-    private static MethodInfo Generator(string name) =>
-        typeof(VectorStore).GetMethod(name, BindingFlags.NonPublic | BindingFlags.Static)!;
+    public static void Register(Context.Builder builder) =>
+        Intrinsics.Register(builder, typeof(VectorStore).GetMethod(nameof(Store16))!);
 
     /// <summary>
     /// <c>{ typedef float trg_float16u __attribute__((ext_vector_type(16), aligned(4)));
