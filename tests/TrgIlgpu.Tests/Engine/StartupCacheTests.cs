@@ -254,7 +254,7 @@ public sealed class StartupCacheTests : IDisposable
     }
 
     [Fact]
-    public void Concurrent_writers_and_readers_never_see_a_partial_entry()
+    public async Task Concurrent_writers_and_readers_never_see_a_partial_entry()
     {
         var model = WriteModel();
         var weights = ModelWeights.Open(model);
@@ -272,7 +272,7 @@ public sealed class StartupCacheTests : IDisposable
                 using var loaded = cache.TryLoad(device.Accelerator, weights, ConvAlgorithm.Winograd, key, TextWriter.Synchronized(log));
             }
         });
-        Task.WaitAll([.. writers, reader]);
+        await Task.WhenAll([.. writers, reader]);
         Assert.Empty(log.ToString());
         Assert.Single(Directory.GetFiles(CacheDir)); // one entry, no temporary files left
         using var final = cache.TryLoad(device.Accelerator, weights, ConvAlgorithm.Winograd, key, log);

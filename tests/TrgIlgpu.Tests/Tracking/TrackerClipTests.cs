@@ -37,7 +37,7 @@ public sealed class TrackerClipTests(LandmarkFitEstimator fixture) : IClassFixtu
         Assert.Single(after);
         Assert.NotEqual(before[0], after[0]);
         Assert.True(frames[firstFree].SceneCut && frames[lastFree + 1].SceneCut);
-        Assert.Equal(frames.Count(f => f.SceneCut), 2);
+        Assert.Equal(2, frames.Count(f => f.SceneCut));
 
         // Most frames ran only the landmark net: the detector on the first frame, every 10th, around the cut.
         var stats = tracker.Stats;
