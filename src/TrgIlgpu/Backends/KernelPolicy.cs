@@ -33,6 +33,14 @@ public enum ConvKernel
     /// input and output transforms are the same launches.
     /// </summary>
     WinogradGemmF2x16,
+    /// <summary>
+    /// Winograd F(4x4, 3x3) in three launches: <see cref="WinogradConvolution.WinogradInputF4"/>, the product
+    /// <see cref="WinogradConvolution.WinogradGemmF4x16"/> (<see cref="WinogradConvolution.WinogradGemmF2x16"/>'s body over
+    /// 36 components; labelled <c>WinogradGemmF4x16</c>), <see cref="WinogradConvolution.WinogradOutputF4"/>; weights packed
+    /// <see cref="WinogradForm.F4"/>, only where <see cref="WinogradConvolution.SupportsF4"/> (no projection shortcut,
+    /// whole 16-channel pairs).
+    /// </summary>
+    WinogradGemmF4x16,
 }
 
 /// <summary>
@@ -79,15 +87,23 @@ public enum ConvKernel
 /// zero-padded plane: on PoCL 1.6-3x faster than <see cref="ConvKernel.Conv2DWide"/> on every TRGv2 3x3 stride-1 shape at batch 1
 /// and 8, and 1.6-3x slower than <see cref="ConvKernel.WinogradGemmF2"/>, layer 4's 6x6 maps included (docs/devices.md, "Small
 /// maps without Winograd (round six)"), so Winograd stays the choice where it is packed; not measured on CUDA.</param>
+/// <param name="WinogradF4MinMap">The Winograd form rule, by shape only (so that one packed weight set serves every batch
+/// size): a Winograd-packed convolution whose output maps are at least this many positions a side (0: none) and that
+/// <see cref="WinogradConvolution.SupportsF4"/> (no projection shortcut, whole 16-channel pairs) is packed
+/// <see cref="WinogradForm.F4"/> and runs <see cref="ConvKernel.WinogradGemmF4x16"/>; the others F(2x2, 3x3). F4 does
+/// 0.56x the product's multiply-adds and V and M shrink from 4 to 2.25 floats an output, but U grows from 16 to 36
+/// floats a filter, which the small maps (few tiles) stream for little work (docs/devices.md, "Winograd F(4x4, 3x3)
+/// (round seven)"). On the CPU devices 24 (TRGv2: layers 1 and 2 and the heatmap 3x3; layers 3 and 4 stay F2); CUDA 0.</param>
 public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, ConvKernel Winograd = ConvKernel.WinogradGemmF2,
-    int DenseGroupSize = Linear.GroupSize, ConvKernel Strided = ConvKernel.Conv2DWide, bool PointwiseStrips = false, bool PhaseStride1 = false)
+    int DenseGroupSize = Linear.GroupSize, ConvKernel Strided = ConvKernel.Conv2DWide, bool PointwiseStrips = false, bool PhaseStride1 = false,
+    int WinogradF4MinMap = 0)
 {
     /// <summary>The policy for <paramref name="kind"/> (Auto is resolved by the caller to the device it opened).</summary>
     public static KernelPolicy For(DeviceKind kind) => kind switch
     {
         DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize),
         _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2x16, Strided: ConvKernel.Conv2DPhase, PointwiseStrips: true,
-            PhaseStride1: true),
+            PhaseStride1: true, WinogradF4MinMap: 24),
     };
 
     /// <summary>This policy with <paramref name="convolutions"/> instead, unless that is Auto.</summary>
@@ -98,7 +114,17 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
     public bool PacksWinograd => Convolutions == ConvAlgorithm.Winograd;
 
     /// <summary>
-    /// The kernel for convolution <paramref name="p"/>: <see cref="Winograd"/> when its weights are packed for it (the
+    /// The Winograd form a 3x3 stride-1 convolution of shape <paramref name="p"/> is packed in when this policy packs
+    /// Winograd (<see cref="WinogradF4MinMap"/>; the batch size is not read): <see cref="WinogradForm.F4"/> or
+    /// <see cref="WinogradForm.F2"/>.
+    /// </summary>
+    public WinogradForm WinogradFormFor(ConvParams p) =>
+        WinogradF4MinMap > 0 && p.OutHeight >= WinogradF4MinMap && p.OutWidth >= WinogradF4MinMap && WinogradConvolution.SupportsF4(p)
+            ? WinogradForm.F4 : WinogradForm.F2;
+
+    /// <summary>
+    /// The kernel for convolution <paramref name="p"/>: <see cref="ConvKernel.WinogradGemmF4x16"/> when its weights are
+    /// packed <see cref="WinogradForm.F4"/>, <see cref="Winograd"/> when they are packed <see cref="WinogradForm.F2"/> (the
     /// 8-channel <see cref="ConvKernel.WinogradGemmF2"/> instead of <see cref="ConvKernel.WinogradGemmF2x16"/> where that
     /// cannot run the shape), else
     /// the phase split for a stride-2 convolution it can run (where <see cref="Strided"/> says so) or a stride-1 one
@@ -108,8 +134,9 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
     /// <see cref="PointwiseStrips"/>), the 16-channel tile
     /// where whole tiles fit, else the 8-channel direct kernel.
     /// </summary>
-    public ConvKernel ConvKernelFor(in ConvParams p, bool winogradPacked) =>
-        winogradPacked ? (Winograd == ConvKernel.WinogradGemmF2x16 && !WinogradConvolution.SupportsGemm16(p) ? ConvKernel.WinogradGemmF2 : Winograd)
+    public ConvKernel ConvKernelFor(in ConvParams p, WinogradForm packed) =>
+        packed == WinogradForm.F4 ? ConvKernel.WinogradGemmF4x16
+        : packed == WinogradForm.F2 ? (Winograd == ConvKernel.WinogradGemmF2x16 && !WinogradConvolution.SupportsGemm16(p) ? ConvKernel.WinogradGemmF2 : Winograd)
         : Strided == ConvKernel.Conv2DPhase && p.Stride == 2 && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
         : PhaseStride1 && p.Stride == 1 && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
         : StemConvolution.Supports(p) ? ConvKernel.Stem7x7S2
@@ -128,9 +155,18 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
         if (StemConvolution.Supports(p)) all.Add(ConvKernel.Stem7x7S2);
         if (WinogradConvolution.Supports(p)) all.AddRange([ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2]);
         if (WinogradConvolution.SupportsGemm16(p)) all.Add(ConvKernel.WinogradGemmF2x16);
+        if (WinogradConvolution.SupportsF4(p)) all.Add(ConvKernel.WinogradGemmF4x16);
         return all;
     }
 
-    /// <summary>Whether <paramref name="kernel"/> reads Winograd-packed weights.</summary>
-    public static bool IsWinograd(ConvKernel kernel) => kernel is ConvKernel.WinogradF2x3 or ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16;
+    /// <summary>Whether <paramref name="kernel"/> reads Winograd-packed weights (of either form: <see cref="FormOf"/>).</summary>
+    public static bool IsWinograd(ConvKernel kernel) => FormOf(kernel) != WinogradForm.None;
+
+    /// <summary>The packing <paramref name="kernel"/> reads.</summary>
+    public static WinogradForm FormOf(ConvKernel kernel) => kernel switch
+    {
+        ConvKernel.WinogradF2x3 or ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16 => WinogradForm.F2,
+        ConvKernel.WinogradGemmF4x16 => WinogradForm.F4,
+        _ => WinogradForm.None,
+    };
 }
