@@ -53,7 +53,9 @@ public enum ConvKernel
 /// once its product ran as fused multiply-adds over 16-tile rows (bench/RESULTS.md, "Kernel variants"), with 16 output
 /// channels a product thread (<see cref="ConvKernel.WinogradGemmF2x16"/>: one load of V for 16 multiply-adds; faster
 /// than 8 channels on PoCL at batch 1 and 8, docs/devices.md, "The product in 512-bit vectors (round six)") where the
-/// padded output channels are whole 16s, else 8; groups of 64 threads.
+/// padded output channels are whole 16s, else 8; groups of 64 threads. Winograd F(4x4, 3x3)
+/// (<see cref="ConvKernel.WinogradGemmF4x16"/>) instead for the maps of 12 or more a side without a projection shortcut
+/// (<see cref="WinogradF4MinMap"/>: 0.60-0.90x of F2's CPU time there at batch 1 and 8, slower on layer 4's 6x6 maps).
 /// </para>
 /// <para>
 /// CUDA: direct convolutions, groups of 64 threads; not measured on a GPU yet. Were it Winograd, the 8-channel product
@@ -93,7 +95,9 @@ public enum ConvKernel
 /// <see cref="WinogradForm.F4"/> and runs <see cref="ConvKernel.WinogradGemmF4x16"/>; the others F(2x2, 3x3). F4 does
 /// 0.56x the product's multiply-adds and V and M shrink from 4 to 2.25 floats an output, but U grows from 16 to 36
 /// floats a filter, which the small maps (few tiles) stream for little work (docs/devices.md, "Winograd F(4x4, 3x3)
-/// (round seven)"). On the CPU devices 24 (TRGv2: layers 1 and 2 and the heatmap 3x3; layers 3 and 4 stay F2); CUDA 0.</param>
+/// (round seven)"). On the CPU devices 12: on PoCL F4 took 0.62-0.87x of F2's CPU time on TRGv2's 48, 24 and 12 maps
+/// (layers 1-3, the heatmap 3x3) at batch 1 and 8, and 1.2-3.2x on layer 4's 6x6 maps (4 tiles an image), which stay
+/// F2; CUDA 0 (not measured).</param>
 public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, ConvKernel Winograd = ConvKernel.WinogradGemmF2,
     int DenseGroupSize = Linear.GroupSize, ConvKernel Strided = ConvKernel.Conv2DWide, bool PointwiseStrips = false, bool PhaseStride1 = false,
     int WinogradF4MinMap = 0)
@@ -103,7 +107,7 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
     {
         DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize),
         _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2x16, Strided: ConvKernel.Conv2DPhase, PointwiseStrips: true,
-            PhaseStride1: true, WinogradF4MinMap: 24),
+            PhaseStride1: true, WinogradF4MinMap: 12),
     };
 
     /// <summary>This policy with <paramref name="convolutions"/> instead, unless that is Auto.</summary>
