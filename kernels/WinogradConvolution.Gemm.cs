@@ -161,20 +161,30 @@ public static partial class WinogradConvolution
     /// faster than the 8-channel form (docs/devices.md, "The product in 512-bit vectors (round six)"); for CUDA it needs
     /// 255 registers and spills (ptxas 11.8), so the engine's kernel policy keeps the 8-channel form there.
     /// </summary>
-    public static void WinogradGemmF2x16(ArrayView<float> v, ArrayView<float> weight, ArrayView<float> m, ConvParams p)
+    public static void WinogradGemmF2x16(ArrayView<float> v, ArrayView<float> weight, ArrayView<float> m, ConvParams p) =>
+        Product16(v, weight, m, p, 4, TileStride(p));
+
+    /// <summary>
+    /// The 16-channel product for a Winograd form of <paramref name="side"/> x <paramref name="side"/> components
+    /// (4: F(2x2, 3x3), 6: F(4x4, 3x3)) whose V and M rows are <paramref name="stride"/> tiles apart: U packed
+    /// <c>((block * side^2 + k) * Cin + ci) * 8 + c</c> (<see cref="WeightIndex"/>, <see cref="WeightIndexF4"/>).
+    /// The body of <see cref="WinogradGemmF2x16"/> and <see cref="WinogradGemmF4x16"/>: nothing in it depends on
+    /// the form but the component count and the tile rows.
+    /// </summary>
+    private static void Product16(ArrayView<float> v, ArrayView<float> weight, ArrayView<float> m, ConvParams p, int side, int stride)
     {
-        int cin = p.InChannels, stride = TileStride(p);
+        int cin = p.InChannels, components = side * side;
         int groups = stride / ProductTiles, pairs = ChannelBlocks(p) / WideBlocks;
-        int total = Components * pairs * groups;
+        int total = components * pairs * groups;
         // No early exit: the loop stays uniform across a work-group (PoCL). Spare threads repeat the last one's work.
         bool active = Grid.GlobalIndex.X < total;
         int g = active ? Grid.GlobalIndex.X : total - 1;
-        // Each thread streams two contiguous runs of U (WeightIndex) and one of V; threads of the same row i and tile
-        // group are neighbours (the four columns j, then every pair of blocks reading the same 16 tiles of V).
-        int j = g % 4, pair = g / 4 % pairs, group = g / 4 / pairs % groups, i = g / 4 / pairs / groups;
-        int k = 4 * i + j, block = WideBlocks * pair;
+        // Each thread streams two contiguous runs of U and one of V; threads of the same row i and tile group are
+        // neighbours (the columns j, then every pair of blocks reading the same 16 tiles of V).
+        int j = g % side, pair = g / side % pairs, group = g / side / pairs % groups, i = g / side / pairs / groups;
+        int k = side * i + j, block = WideBlocks * pair;
         int x = k * cin * stride + group * cin * ProductTiles;
-        int u0 = WeightIndex(block, i, j, 0, 0, cin), u1 = WeightIndex(block + 1, i, j, 0, 0, cin);
+        int u0 = (block * components + k) * cin * ChannelTile, u1 = u0 + components * cin * ChannelTile;
 
         // One accumulator row of 16 tiles per channel, 16 channels.
         var low = new Tile16x8();

@@ -101,6 +101,10 @@ internal static class KernelVariants
             var v = WinogradConvolution.Supports(p) ? Poisoned(WinogradConvolution.TransformLength(p)) : unused;
             var m = WinogradConvolution.Supports(p) ? Poisoned(WinogradConvolution.ProductLength(p)) : unused;
             var planes = PhaseConvolution.Supports(p) ? Poisoned(PhaseConvolution.PlanesLength(p)) : unused;
+            bool f4 = WinogradConvolution.SupportsF4(p);
+            var w4 = f4 ? Upload(Pack.WinogradF4(c.Weight, p.OutChannels, p.InChannels, c.Bn).Weight) : unused;
+            var v4 = f4 ? Poisoned(WinogradConvolution.TransformLengthF4(p)) : unused;
+            var m4 = f4 ? Poisoned(WinogradConvolution.ProductLengthF4(p)) : unused;
 
             var launches = new List<(ConvKernel Kernel, Action<ArrayView<float>> Launch)>();
             foreach (var kernel in KernelPolicy.Candidates(p))
@@ -128,6 +132,12 @@ internal static class KernelVariants
                         k.WinogradInputF2(stream, k.Config(WinogradConvolution.InputThreadCount(p)), input, v, p);
                         k.WinogradGemmF2x16(stream, k.Config(WinogradConvolution.Gemm16ThreadCount(p)), v, ww, m, p);
                         k.WinogradOutput(stream, m, db, shortcut, dsw, o, p);
+                    },
+                    ConvKernel.WinogradGemmF4x16 => o =>
+                    {
+                        k.WinogradInputF4(stream, k.Config(WinogradConvolution.InputThreadCountF4(p)), input, v4, p);
+                        k.WinogradGemmF4x16(stream, k.Config(WinogradConvolution.Gemm16ThreadCountF4(p)), v4, w4, m4, p);
+                        k.WinogradOutputF4(stream, k.Config(WinogradConvolution.OutputThreadCountF4(p)), m4, db, shortcut, unused, o, p);
                     },
                     _ => throw new InvalidOperationException($"no launch for {kernel}"),
                 };
@@ -281,7 +291,8 @@ internal static class KernelVariants
             }
         }
         sb.AppendLine();
-        sb.AppendLine(inv, $"Policy on this device: 3x3 stride-1 convolutions {(policy.PacksWinograd ? policy.Winograd.ToString() : "direct")}, groups of {policy.GroupSize}.");
+        sb.AppendLine(inv, $"Policy on this device: 3x3 stride-1 convolutions {(policy.PacksWinograd ? policy.Winograd.ToString() : "direct")}" +
+            $"{(policy.PacksWinograd && policy.WinogradF4MinMap > 0 ? $", {nameof(ConvKernel.WinogradGemmF4x16)} for maps of {policy.WinogradF4MinMap} or more a side without a projection" : "")}, groups of {policy.GroupSize}.");
         sb.AppendLine(End);
         return sb.ToString();
     }

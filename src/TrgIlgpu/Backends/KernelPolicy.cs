@@ -33,6 +33,14 @@ public enum ConvKernel
     /// input and output transforms are the same launches.
     /// </summary>
     WinogradGemmF2x16,
+    /// <summary>
+    /// Winograd F(4x4, 3x3) in three launches: <see cref="WinogradConvolution.WinogradInputF4"/>, the product
+    /// <see cref="WinogradConvolution.WinogradGemmF4x16"/> (<see cref="WinogradConvolution.WinogradGemmF2x16"/>'s body over
+    /// 36 components; labelled <c>WinogradGemmF4x16</c>), <see cref="WinogradConvolution.WinogradOutputF4"/>; weights packed
+    /// <see cref="WinogradForm.F4"/>, only where <see cref="WinogradConvolution.SupportsF4"/> (no projection shortcut,
+    /// whole 16-channel pairs).
+    /// </summary>
+    WinogradGemmF4x16,
 }
 
 /// <summary>
@@ -45,7 +53,9 @@ public enum ConvKernel
 /// once its product ran as fused multiply-adds over 16-tile rows (bench/RESULTS.md, "Kernel variants"), with 16 output
 /// channels a product thread (<see cref="ConvKernel.WinogradGemmF2x16"/>: one load of V for 16 multiply-adds; faster
 /// than 8 channels on PoCL at batch 1 and 8, docs/devices.md, "The product in 512-bit vectors (round six)") where the
-/// padded output channels are whole 16s, else 8; groups of 64 threads.
+/// padded output channels are whole 16s, else 8; groups of 64 threads. Winograd F(4x4, 3x3)
+/// (<see cref="ConvKernel.WinogradGemmF4x16"/>) instead for the maps of 12 or more a side without a projection shortcut
+/// (<see cref="WinogradF4MinMap"/>: 0.60-0.90x of F2's CPU time there at batch 1 and 8, slower on layer 4's 6x6 maps).
 /// </para>
 /// <para>
 /// CUDA: direct convolutions, groups of 64 threads; not measured on a GPU yet. Were it Winograd, the 8-channel product
@@ -79,15 +89,25 @@ public enum ConvKernel
 /// zero-padded plane: on PoCL 1.6-3x faster than <see cref="ConvKernel.Conv2DWide"/> on every TRGv2 3x3 stride-1 shape at batch 1
 /// and 8, and 1.6-3x slower than <see cref="ConvKernel.WinogradGemmF2"/>, layer 4's 6x6 maps included (docs/devices.md, "Small
 /// maps without Winograd (round six)"), so Winograd stays the choice where it is packed; not measured on CUDA.</param>
+/// <param name="WinogradF4MinMap">The Winograd form rule, by shape only (so that one packed weight set serves every batch
+/// size): a Winograd-packed convolution whose output maps are at least this many positions a side (0: none) and that
+/// <see cref="WinogradConvolution.SupportsF4"/> (no projection shortcut, whole 16-channel pairs) is packed
+/// <see cref="WinogradForm.F4"/> and runs <see cref="ConvKernel.WinogradGemmF4x16"/>; the others F(2x2, 3x3). F4 does
+/// 0.56x the product's multiply-adds and V and M shrink from 4 to 2.25 floats an output, but U grows from 16 to 36
+/// floats a filter, which the small maps (few tiles) stream for little work (docs/devices.md, "Winograd F(4x4, 3x3)
+/// (round seven)"). On the CPU devices 12: on PoCL F4 took 0.62-0.87x of F2's CPU time on TRGv2's 48, 24 and 12 maps
+/// (layers 1-3, the heatmap 3x3) at batch 1 and 8, and 1.2-3.2x on layer 4's 6x6 maps (4 tiles an image), which stay
+/// F2; CUDA 0 (not measured).</param>
 public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, ConvKernel Winograd = ConvKernel.WinogradGemmF2,
-    int DenseGroupSize = Linear.GroupSize, ConvKernel Strided = ConvKernel.Conv2DWide, bool PointwiseStrips = false, bool PhaseStride1 = false)
+    int DenseGroupSize = Linear.GroupSize, ConvKernel Strided = ConvKernel.Conv2DWide, bool PointwiseStrips = false, bool PhaseStride1 = false,
+    int WinogradF4MinMap = 0)
 {
     /// <summary>The policy for <paramref name="kind"/> (Auto is resolved by the caller to the device it opened).</summary>
     public static KernelPolicy For(DeviceKind kind) => kind switch
     {
         DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize),
         _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2x16, Strided: ConvKernel.Conv2DPhase, PointwiseStrips: true,
-            PhaseStride1: true),
+            PhaseStride1: true, WinogradF4MinMap: 12),
     };
 
     /// <summary>This policy with <paramref name="convolutions"/> instead, unless that is Auto.</summary>
@@ -98,7 +118,17 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
     public bool PacksWinograd => Convolutions == ConvAlgorithm.Winograd;
 
     /// <summary>
-    /// The kernel for convolution <paramref name="p"/>: <see cref="Winograd"/> when its weights are packed for it (the
+    /// The Winograd form a 3x3 stride-1 convolution of shape <paramref name="p"/> is packed in when this policy packs
+    /// Winograd (<see cref="WinogradF4MinMap"/>; the batch size is not read): <see cref="WinogradForm.F4"/> or
+    /// <see cref="WinogradForm.F2"/>.
+    /// </summary>
+    public WinogradForm WinogradFormFor(ConvParams p) =>
+        WinogradF4MinMap > 0 && p.OutHeight >= WinogradF4MinMap && p.OutWidth >= WinogradF4MinMap && WinogradConvolution.SupportsF4(p)
+            ? WinogradForm.F4 : WinogradForm.F2;
+
+    /// <summary>
+    /// The kernel for convolution <paramref name="p"/>: <see cref="ConvKernel.WinogradGemmF4x16"/> when its weights are
+    /// packed <see cref="WinogradForm.F4"/>, <see cref="Winograd"/> when they are packed <see cref="WinogradForm.F2"/> (the
     /// 8-channel <see cref="ConvKernel.WinogradGemmF2"/> instead of <see cref="ConvKernel.WinogradGemmF2x16"/> where that
     /// cannot run the shape), else
     /// the phase split for a stride-2 convolution it can run (where <see cref="Strided"/> says so) or a stride-1 one
@@ -108,8 +138,9 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
     /// <see cref="PointwiseStrips"/>), the 16-channel tile
     /// where whole tiles fit, else the 8-channel direct kernel.
     /// </summary>
-    public ConvKernel ConvKernelFor(in ConvParams p, bool winogradPacked) =>
-        winogradPacked ? (Winograd == ConvKernel.WinogradGemmF2x16 && !WinogradConvolution.SupportsGemm16(p) ? ConvKernel.WinogradGemmF2 : Winograd)
+    public ConvKernel ConvKernelFor(in ConvParams p, WinogradForm packed) =>
+        packed == WinogradForm.F4 ? ConvKernel.WinogradGemmF4x16
+        : packed == WinogradForm.F2 ? (Winograd == ConvKernel.WinogradGemmF2x16 && !WinogradConvolution.SupportsGemm16(p) ? ConvKernel.WinogradGemmF2 : Winograd)
         : Strided == ConvKernel.Conv2DPhase && p.Stride == 2 && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
         : PhaseStride1 && p.Stride == 1 && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
         : StemConvolution.Supports(p) ? ConvKernel.Stem7x7S2
@@ -128,9 +159,18 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
         if (StemConvolution.Supports(p)) all.Add(ConvKernel.Stem7x7S2);
         if (WinogradConvolution.Supports(p)) all.AddRange([ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2]);
         if (WinogradConvolution.SupportsGemm16(p)) all.Add(ConvKernel.WinogradGemmF2x16);
+        if (WinogradConvolution.SupportsF4(p)) all.Add(ConvKernel.WinogradGemmF4x16);
         return all;
     }
 
-    /// <summary>Whether <paramref name="kernel"/> reads Winograd-packed weights.</summary>
-    public static bool IsWinograd(ConvKernel kernel) => kernel is ConvKernel.WinogradF2x3 or ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16;
+    /// <summary>Whether <paramref name="kernel"/> reads Winograd-packed weights (of either form: <see cref="FormOf"/>).</summary>
+    public static bool IsWinograd(ConvKernel kernel) => FormOf(kernel) != WinogradForm.None;
+
+    /// <summary>The packing <paramref name="kernel"/> reads.</summary>
+    public static WinogradForm FormOf(ConvKernel kernel) => kernel switch
+    {
+        ConvKernel.WinogradF2x3 or ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16 => WinogradForm.F2,
+        ConvKernel.WinogradGemmF4x16 => WinogradForm.F4,
+        _ => WinogradForm.None,
+    };
 }

@@ -19,6 +19,9 @@ internal sealed class DeviceKernels
     public Action<AcceleratorStream, KernelConfig, V, V, V, ConvParams> WinogradGemmF2x16 => Load(ref field, WinogradConvolution.WinogradGemmF2x16);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> WinogradOutputF2 => Load(ref field, WinogradConvolution.WinogradOutputF2);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> WinogradOutputProjectionF2 => Load(ref field, WinogradConvolution.WinogradOutputProjectionF2);
+    public Action<AcceleratorStream, KernelConfig, V, V, ConvParams> WinogradInputF4 => Load(ref field, WinogradConvolution.WinogradInputF4);
+    public Action<AcceleratorStream, KernelConfig, V, V, V, ConvParams> WinogradGemmF4x16 => Load(ref field, WinogradConvolution.WinogradGemmF4x16);
+    public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> WinogradOutputF4 => Load(ref field, WinogradConvolution.WinogradOutputF4);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, ConvParams> StemConv7x7S2 => Load(ref field, StemConvolution.Stem7x7S2);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> Conv2DWide => Load(ref field, Convolution.Conv2DWide);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> Conv2DStrip => Load(ref field, Convolution.Conv2DStrip);

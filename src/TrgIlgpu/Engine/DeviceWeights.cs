@@ -4,16 +4,16 @@ using TrgIlgpu.Model;
 
 namespace TrgIlgpu.Engine;
 
-/// <summary>A packed layer on the device (<see cref="Winograd"/>: its weights are for WinogradConvolution).</summary>
+/// <summary>A packed layer on the device (<see cref="Winograd"/>: which Winograd form its weights are, if any).</summary>
 internal sealed class DeviceLayer(MemoryBuffer1D<float, Stride1D.Dense> weight, MemoryBuffer1D<float, Stride1D.Dense> bias,
-    MemoryBuffer1D<float, Stride1D.Dense>? shortcutWeight, int outChannels, bool winograd)
+    MemoryBuffer1D<float, Stride1D.Dense>? shortcutWeight, int outChannels, WinogradForm winograd)
 {
     public MemoryBuffer1D<float, Stride1D.Dense> Weight { get; } = weight;
     public MemoryBuffer1D<float, Stride1D.Dense> Bias { get; } = bias;
     public MemoryBuffer1D<float, Stride1D.Dense>? ShortcutWeight { get; } = shortcutWeight;
     public bool HasShortcutWeight => ShortcutWeight is not null;
     public int OutChannels { get; } = outChannels;
-    public bool Winograd { get; } = winograd;
+    public WinogradForm Winograd { get; } = winograd;
 }
 
 /// <summary>
@@ -42,7 +42,7 @@ internal class DeviceLayers : IDisposable
         : throw new GraphException(name, $"the model has no layer '{name}'");
 
     /// <summary>Uploads one layer under <paramref name="name"/> (once).</summary>
-    protected void Add(Accelerator a, string name, float[] weight, float[] bias, float[]? shortcutWeight, int outChannels, bool winograd) =>
+    protected void Add(Accelerator a, string name, float[] weight, float[] bias, float[]? shortcutWeight, int outChannels, WinogradForm winograd) =>
         Add(name, new DeviceLayer(Upload(a, weight), Upload(a, bias), shortcutWeight is null ? null : Upload(a, shortcutWeight), outChannels, winograd));
 
     /// <summary>Adds a layer whose buffers are already on the device and tracked (<see cref="Track{T}"/>).</summary>

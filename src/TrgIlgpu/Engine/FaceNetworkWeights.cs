@@ -12,7 +12,7 @@ internal sealed class FaceNetworkWeights : DeviceLayers
     {
         try
         {
-            foreach (var l in layers) Add(a, l.Name, l.Layer.Weight, l.Layer.Bias, null, l.OutChannels, winograd: false);
+            foreach (var l in layers) Add(a, l.Name, l.Layer.Weight, l.Layer.Bias, null, l.OutChannels, WinogradForm.None);
         }
         catch
         {

@@ -91,7 +91,9 @@ public sealed class ForwardPlan : IDisposable
     {
         var sb = new StringBuilder();
         bool winograd = Convolutions.Any(c => KernelPolicy.IsWinograd(c.Kernel));
-        sb.AppendLine($"forward plan: {_w.Variant.Name}, batch {Batch}, {Ops.Count} launches, {AllocatedBytes / 1048576.0:F1} MiB activations+results, {_w.AllocatedBytes / 1048576.0:F1} MiB weights, 3x3 stride-1 convolutions {(winograd ? "Winograd F(2x2,3x3)" : "direct")}");
+        int f4 = Convolutions.Count(c => KernelPolicy.FormOf(c.Kernel) == WinogradForm.F4);
+        string form = f4 == 0 ? "Winograd F(2x2,3x3)" : $"Winograd F(2x2,3x3), {f4} of them F(4x4,3x3)";
+        sb.AppendLine($"forward plan: {_w.Variant.Name}, batch {Batch}, {Ops.Count} launches, {AllocatedBytes / 1048576.0:F1} MiB activations+results, {_w.AllocatedBytes / 1048576.0:F1} MiB weights, 3x3 stride-1 convolutions {(winograd ? form : "direct")}");
         int i = 0;
         foreach (var op in Ops)
             sb.AppendLine($"{i++,3}  {op.Name,-22} {op.Kernel,-17} {op.Shape,-58} {op.Flops / 1e6,9:F1} MFLOP  {Written(op)}");

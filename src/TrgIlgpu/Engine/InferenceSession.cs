@@ -194,7 +194,7 @@ public sealed class InferenceSession : IDisposable
             launches = LaunchList.PathFor(loading.Cache.KernelDirectory, weights.Variant, chosen, device);
             kernels.Prefetch(LaunchList.Read(launches, log));
         }
-        var (uploaded, hit) = Upload(weights, device, chosen.Convolutions, loading, log);
+        var (uploaded, hit) = Upload(weights, device, chosen, loading, log);
         try
         {
             return new Loaded(device, chosen, kernels, uploaded, hit, loading.KeepHostWeights ? weights.ReadTensors() : weights.WithoutTensors(), launches);
@@ -211,12 +211,13 @@ public sealed class InferenceSession : IDisposable
     /// read (model files are read here, not when opened), packed, uploaded and stored in the cache. No host copy of
     /// the packed weights outlives this call.
     /// </summary>
-    private static (DeviceWeights Weights, bool CacheHit) Upload(ModelWeights weights, ComputeDevice device, ConvAlgorithm convolutions,
+    private static (DeviceWeights Weights, bool CacheHit) Upload(ModelWeights weights, ComputeDevice device, KernelPolicy policy,
         WeightLoadOptions loading, TextWriter? log)
     {
+        var convolutions = policy.Convolutions;
         var timings = loading.Timings;
         var cache = loading.Cache;
-        var key = cache is null ? null : PackCache.Key(weights, convolutions);
+        var key = cache is null ? null : PackCache.Key(weights, convolutions, policy.PacksWinograd ? policy.WinogradF4MinMap : 0);
         string what = $"uploading the {weights.Variant.Name} weights";
         if (key is not null)
             using (timings.Time(StartupPhase.CacheRead))
@@ -226,7 +227,7 @@ public sealed class InferenceSession : IDisposable
         ModelWeights full;
         using (timings.Time(StartupPhase.ModelRead)) full = weights.ReadTensors();
         PackedModel packed;
-        using (timings.Time(StartupPhase.Packing)) packed = new PackedModel(full, winograd: convolutions == ConvAlgorithm.Winograd); // = KernelPolicy.PacksWinograd
+        using (timings.Time(StartupPhase.Packing)) packed = new PackedModel(full, policy.PacksWinograd, policy.WinogradFormFor);
         DeviceWeights uploaded;
         using (timings.Time(StartupPhase.Upload))
             uploaded = DeviceFailures.Guard(DeviceStage.Allocate, device.Kind, device.Description, what, () => new DeviceWeights(device.Accelerator, packed));

@@ -16,8 +16,8 @@ namespace TrgIlgpu.Engine;
 /// </summary>
 /// <remarks>
 /// <para><b>Key.</b> The model file's content (<see cref="ModelWeights.ContentHash"/>, XxHash128 of its bytes), the
-/// variant, the convolution algorithm the weights are packed for (the part of the device's <see cref="Backends.KernelPolicy"/>
-/// that changes the layout; the layout is otherwise the same on every device), the entry format version and the
+/// variant, the convolution algorithm the weights are packed for and the Winograd form rule (the parts of the device's
+/// <see cref="Backends.KernelPolicy"/> that change the layout; the layout is otherwise the same on every device), the entry format version and the
 /// engine build (the module version ids of the engine and kernel assemblies, which change with any change to their
 /// code). The whole key is stored in the entry and compared, not only its hash in the file name.</para>
 /// <para><b>Entries</b> are written to a temporary file and renamed into place (readers see the old entry or the
@@ -35,7 +35,7 @@ public sealed class PackCache
     public const string SwitchVariable = "TRG_CACHE";
 
     /// <summary>Entry format version: part of the key.</summary>
-    internal const int FormatVersion = 1;
+    internal const int FormatVersion = 2;
 
     private static ReadOnlySpan<byte> Magic => "TRGPACK\0"u8;
     private const int ChunkBytes = 4 << 20;
@@ -78,9 +78,13 @@ public sealed class PackCache
         return new PackCache(dir);
     }
 
-    /// <summary>The full cache key of <paramref name="weights"/> packed for <paramref name="convolutions"/>; null for weights without a file.</summary>
-    internal static string? Key(ModelWeights weights, ConvAlgorithm convolutions) => weights.ContentHash is null ? null :
+    /// <summary>
+    /// The full cache key of <paramref name="weights"/> packed for <paramref name="convolutions"/> with the Winograd form rule
+    /// <paramref name="winogradF4MinMap"/> (<see cref="Backends.KernelPolicy.WinogradF4MinMap"/>); null for weights without a file.
+    /// </summary>
+    internal static string? Key(ModelWeights weights, ConvAlgorithm convolutions, int winogradF4MinMap = 0) => weights.ContentHash is null ? null :
         $"trg-packed-weights {FormatVersion}\nmodel {weights.ContentHash}\nvariant {weights.Variant.Name}\nconvolutions {convolutions}\n" +
+        $"winograd-f4-min-map {winogradF4MinMap}\n" +
         $"engine {typeof(PackCache).Module.ModuleVersionId:N} {typeof(Tiling).Module.ModuleVersionId:N}\n";
 
     /// <summary>The entry file of a key: model hash, packing, then a hash of the whole key.</summary>
@@ -123,7 +127,8 @@ public sealed class PackCache
                 {
                     string name = reader.Text();
                     int outChannels = reader.Int32();
-                    bool winograd = reader.Int32() != 0;
+                    var winograd = (WinogradForm)reader.Int32();
+                    if (!Enum.IsDefined(winograd)) throw new InvalidDataException($"layer {name}: unknown Winograd form {(int)winograd}");
                     var weight = reader.Floats(accelerator, result);
                     var bias = reader.Floats(accelerator, result);
                     var shortcut = reader.Int32() != 0 ? reader.Floats(accelerator, result) : null;
@@ -170,7 +175,7 @@ public sealed class PackCache
                 {
                     writer.Text(name);
                     writer.Int32(layer.OutChannels);
-                    writer.Int32(layer.Winograd ? 1 : 0);
+                    writer.Int32((int)layer.Winograd);
                     writer.Floats(layer.Weight);
                     writer.Floats(layer.Bias);
                     writer.Int32(layer.ShortcutWeight is null ? 0 : 1);

@@ -4,19 +4,32 @@ using TrgIlgpu.Model;
 
 namespace TrgIlgpu.Engine;
 
+/// <summary>Which weights a packed convolution holds: the direct kernels' taps, or Winograd U = G g G^T of one form.</summary>
+public enum WinogradForm
+{
+    /// <summary>Direct taps (<see cref="Convolution.WeightIndex"/>).</summary>
+    None,
+    /// <summary>F(2x2, 3x3): 16 components a filter (<see cref="WinogradConvolution.WeightIndex"/>).</summary>
+    F2,
+    /// <summary>F(4x4, 3x3): 36 components a filter (<see cref="WinogradConvolution.WeightIndexF4"/>).</summary>
+    F4,
+}
+
 /// <summary>
-/// A layer's weights after load-time folding, in the layout its kernel reads. <paramref name="Winograd"/>: a 3x3
-/// stride-1 convolution whose <paramref name="Weight"/> holds Winograd U = G g G^T for
-/// <see cref="WinogradConvolution.WinogradF2x3"/>, not the direct kernel's taps (bias and shortcut weights are the same).
+/// A layer's weights after load-time folding, in the layout its kernel reads. <paramref name="Winograd"/>: for a 3x3
+/// stride-1 convolution, whether <paramref name="Weight"/> holds Winograd U = G g G^T of F(2x2, 3x3) or F(4x4, 3x3)
+/// instead of the direct kernel's taps (bias and shortcut weights are the same).
 /// </summary>
-public sealed record PackedLayer(string Name, int OutChannels, float[] Weight, float[] Bias, float[]? ShortcutWeight = null, bool Winograd = false);
+public sealed record PackedLayer(string Name, int OutChannels, float[] Weight, float[] Bias, float[]? ShortcutWeight = null,
+    WinogradForm Winograd = WinogradForm.None);
 
 /// <summary>
 /// Load-time transformation of the official weights into kernel layouts (host side, done once):
 /// BatchNorm folded into the preceding convolution (scale in float64, rounded once), a ResNet block's projection
 /// shortcut folded into its second convolution, the regressor's fc2 · fc1 multiplied out (no activation between them),
 /// decshape and decpose stacked into one output layer; with <c>winograd</c>, every 3x3 stride-1 convolution's weights
-/// transformed for Winograd F(2x2, 3x3) (in float64, after the BatchNorm scale, rounded once).
+/// transformed for Winograd (in float64, after the BatchNorm scale, rounded once): F(2x2, 3x3), or F(4x4, 3x3) where the
+/// form rule (<see cref="Backends.KernelPolicy.WinogradFormFor"/>) says so for the layer's shape.
 /// </summary>
 public sealed class PackedModel
 {
@@ -28,12 +41,17 @@ public sealed class PackedModel
     public int[] Subsample { get; }
 
     private readonly bool _winograd;
+    private readonly Func<ConvParams, WinogradForm>? _form;
 
+    /// <param name="w">The model's tensors.</param>
     /// <param name="winograd">Pack the 3x3 stride-1 convolutions for <see cref="WinogradConvolution"/>.</param>
-    public PackedModel(ModelWeights w, bool winograd = false)
+    /// <param name="form">With <paramref name="winograd"/>, the form of each such convolution from its shape (batch 1;
+    /// <see cref="Backends.KernelPolicy.WinogradFormFor"/>); null: F(2x2, 3x3) for all.</param>
+    public PackedModel(ModelWeights w, bool winograd = false, Func<ConvParams, WinogradForm>? form = null)
     {
         Variant = w.Variant;
         _winograd = winograd;
+        _form = form;
         const string fe = "feature_extractor";
         AddConv(w, "conv1", fe + ".conv1", fe + ".bn1");
         for (int li = 1; li <= 4; li++)
@@ -42,15 +60,17 @@ public sealed class PackedModel
                 var p = $"{fe}.layer{li}.{b}";
                 // The first block of layers 2-4 downsamples in its conv1 (stride 2); every other 3x3 has stride 1.
                 bool conv1Stride1 = li == 1 || b == 1;
-                AddConv(w, $"layer{li}.{b}.conv1", p + ".conv1", p + ".bn1", stride1: conv1Stride1);
+                // Layer li's maps are InputSize / 2^(li + 1) a side (stem and max-pool /4, then /2 a layer from layer 2).
+                int map = VariantInfo.InputSize >> (li + 1);
+                AddConv(w, $"layer{li}.{b}.conv1", p + ".conv1", p + ".bn1", stride1: conv1Stride1, map: map);
                 var ds = w.Tensors.ContainsKey(p + ".downsample.0.weight") ? p + ".downsample" : null;
-                AddConv(w, $"layer{li}.{b}.conv2", p + ".conv2", p + ".bn2", ds, stride1: true);
+                AddConv(w, $"layer{li}.{b}.conv2", p + ".conv2", p + ".bn2", ds, stride1: true, map: map);
             }
         for (int k = 0; k < Variant.DeconvStages; k++)
             AddDeconv(w, $"deconv{k}", $"deconv_layers.{3 * k}.weight", $"deconv_layers.{3 * k + 1}");
         if (Variant.Variant == ModelVariant.TrgV2)
         {
-            AddConv(w, "heatmap.conv3x3", "predict_68_lmk.0", "predict_68_lmk.1", convBias: true, stride1: true);
+            AddConv(w, "heatmap.conv3x3", "predict_68_lmk.0", "predict_68_lmk.1", convBias: true, stride1: true, map: Variant.HeatmapSize);
             AddConv(w, "heatmap.conv1x1", "predict_68_lmk.3", null, convBias: true);
         }
         else
@@ -92,10 +112,11 @@ public sealed class PackedModel
 
     /// <summary>
     /// Conv [Cout, Cin, K, K] (+ optional BN, conv bias, projection shortcut) -> block-major (<see cref="Convolution.WeightIndex"/>), or the
-    /// Winograd layout for a 3x3 stride-1 convolution when this model packs for Winograd.
+    /// Winograd layout for a 3x3 stride-1 convolution when this model packs for Winograd (the form from its shape:
+    /// <paramref name="map"/> x <paramref name="map"/> outputs).
     /// </summary>
     private void AddConv(ModelWeights w, string name, string conv, string? bn, string? downsample = null, bool convBias = false,
-        bool stride1 = false)
+        bool stride1 = false, int map = 0)
     {
         var t = w.Tensors[conv + ".weight"];
         int cout = t.Shape[0], cin = t.Shape[1], k = t.Shape[2], pad = Tiling.PadChannels(cout, Convolution.ChannelTile);
@@ -107,9 +128,20 @@ public sealed class PackedModel
         var cb = convBias ? w.F32(conv + ".bias") : null;
         for (int c = 0; c < cout; c++) bias[c] = shift[c] + (cb is null ? 0 : cb[c] * scale[c]);
 
-        bool winograd = _winograd && stride1 && k == 3;
-        float[] packed = winograd ? PackWinograd(src, scale, cout, cin, pad) : new float[k * k * cin * pad];
-        if (!winograd)
+        var form = !(_winograd && stride1 && k == 3) ? WinogradForm.None
+            : _form?.Invoke(new ConvParams
+            {
+                Batch = 1, InChannels = cin, InHeight = map, InWidth = map, OutChannels = cout, OutHeight = map, OutWidth = map,
+                Kernel = 3, Stride = 1, Pad = 1,
+                ShortcutMode = downsample is null ? Convolution.ShortcutNone : Convolution.ShortcutProjection,
+            }) ?? WinogradForm.F2;
+        float[] packed = form switch
+        {
+            WinogradForm.F2 => PackWinograd(WinogradG, src, scale, cout, cin, pad),
+            WinogradForm.F4 => PackWinograd(WinogradF4G, src, scale, cout, cin, pad),
+            _ => new float[k * k * cin * pad],
+        };
+        if (form == WinogradForm.None)
             for (int co = 0; co < cout; co++)
                 for (int ci = 0; ci < cin; ci++)
                     for (int ky = 0; ky < k; ky++)
@@ -129,20 +161,42 @@ public sealed class PackedModel
                 bias[co] += dshift[co];
             }
         }
-        Layers[name] = new(conv, cout, packed, Pad(bias.Select(v => (float)v).ToArray(), pad), shortcut, winograd);
+        Layers[name] = new(conv, cout, packed, Pad(bias.Select(v => (float)v).ToArray(), pad), shortcut, form);
     }
 
     /// <summary>G of Winograd F(2x2, 3x3): U = G g G^T.</summary>
     private static readonly double[,] WinogradG = { { 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 } };
 
     /// <summary>
-    /// U = G (scale g) G^T per (co, ci) in float64, rounded once, packed
-    /// <see cref="WinogradConvolution.WeightIndex"/>.
+    /// G of Winograd F(4x4, 3x3) with the points of <see cref="WinogradConvolution.WinogradInputF4"/> (0, 1, -1, 1/2,
+    /// -2, infinity): row j of a finite point a is (1, a, a^2) / prod_{l != j} (a - a_l), the last row (0, 0, 1).
     /// </summary>
-    private static float[] PackWinograd(float[] src, double[] scale, int cout, int cin, int pad)
+    private static readonly double[,] WinogradF4G = ToomCookG([0, 1, -1, 0.5, -2]);
+
+    private static double[,] ToomCookG(double[] points)
+    {
+        var g = new double[points.Length + 1, 3];
+        for (int j = 0; j < points.Length; j++)
+        {
+            double a = points[j], f = 1;
+            for (int l = 0; l < points.Length; l++)
+                if (l != j) f *= a - points[l];
+            for (int k = 0; k < 3; k++) g[j, k] = Math.Pow(a, k) / f;
+        }
+        g[points.Length, 2] = 1;
+        return g;
+    }
+
+    /// <summary>
+    /// U = G (scale g) G^T per (co, ci) in float64, rounded once, packed component-major per 8-channel block
+    /// (<see cref="WinogradConvolution.WeightIndex"/> for F2's 4x3 G, <see cref="WinogradConvolution.WeightIndexF4"/> for F4's 6x3):
+    /// <c>((block * n^2 + n i + j) * Cin + ci) * 8 + c</c> with n the rows of <paramref name="gm"/>.
+    /// </summary>
+    private static float[] PackWinograd(double[,] gm, float[] src, double[] scale, int cout, int cin, int pad)
     {
         const int tile = WinogradConvolution.ChannelTile;
-        var packed = new float[16 * cin * pad];
+        int n = gm.GetLength(0), components = n * n;
+        var packed = new float[components * cin * pad];
         Parallel.For(0, cout, co =>
         {
             var g = new double[3, 3];
@@ -152,14 +206,14 @@ public sealed class PackedModel
                 for (int a = 0; a < 3; a++)
                     for (int b = 0; b < 3; b++)
                         g[a, b] = src[((co * cin + ci) * 3 + a) * 3 + b] * scale[co];
-                for (int i = 0; i < 4; i++)
-                    for (int j = 0; j < 4; j++)
+                for (int i = 0; i < n; i++)
+                    for (int j = 0; j < n; j++)
                     {
                         double u = 0;
                         for (int a = 0; a < 3; a++)
                             for (int b = 0; b < 3; b++)
-                                u += WinogradG[i, a] * g[a, b] * WinogradG[j, b];
-                        packed[WinogradConvolution.WeightIndex(block, i, j, ci, c, cin)] = (float)u;
+                                u += gm[i, a] * g[a, b] * gm[j, b];
+                        packed[((block * components + n * i + j) * cin + ci) * tile + c] = (float)u;
                     }
             }
         });

@@ -42,28 +42,28 @@ public sealed class KernelPolicyTests
         {
             bool sixteens = (p.OutChannels + 15) / 16 * 16 == p.OutChannelsPadded;
             Assert.Equal(sixteens, WinogradConvolution.SupportsGemm16(p));
-            Assert.Equal(sixteens ? ConvKernel.WinogradGemmF2x16 : ConvKernel.WinogradGemmF2, pocl.ConvKernelFor(p, winogradPacked: true));
-            Assert.Equal(ConvKernel.WinogradGemmF2, (pocl with { Winograd = ConvKernel.WinogradGemmF2 }).ConvKernelFor(p, true));
-            Assert.Equal(ConvKernel.WinogradF2x3, (pocl with { Winograd = ConvKernel.WinogradF2x3 }).ConvKernelFor(p, true));
+            Assert.Equal(sixteens ? ConvKernel.WinogradGemmF2x16 : ConvKernel.WinogradGemmF2, pocl.ConvKernelFor(p, WinogradForm.F2));
+            Assert.Equal(ConvKernel.WinogradGemmF2, (pocl with { Winograd = ConvKernel.WinogradGemmF2 }).ConvKernelFor(p, WinogradForm.F2));
+            Assert.Equal(ConvKernel.WinogradF2x3, (pocl with { Winograd = ConvKernel.WinogradF2x3 }).ConvKernelFor(p, WinogradForm.F2));
         }
         // Direct weights: the stride-2 convolutions (stem included) as phase split on the CPU devices, also where the
         // last strip is partial (6x6); on CUDA the stem kernel and the wide tile.
         Assert.Equal(ConvKernel.Conv2DPhase, pocl.Strided);
         Assert.Equal(ConvKernel.Conv2DPhase, KernelPolicy.For(DeviceKind.Cpu).Strided);
         Assert.Equal(ConvKernel.Conv2DWide, KernelPolicy.For(DeviceKind.Cuda).Strided);
-        Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(Conv(1, 3, 192, 64, k: 7, stride: 2), winogradPacked: false));
-        Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), winogradPacked: false));
-        Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(Conv(8, 128, 24, 256, stride: 2), winogradPacked: false));
-        Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(Conv(1, 256, 12, 512, stride: 2), winogradPacked: false));
+        Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(Conv(1, 3, 192, 64, k: 7, stride: 2), WinogradForm.None));
+        Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), WinogradForm.None));
+        Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(Conv(8, 128, 24, 256, stride: 2), WinogradForm.None));
+        Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(Conv(1, 256, 12, 512, stride: 2), WinogradForm.None));
         // Past the phase split's plane count (batch x channels x 4 > 65535) the strip runs instead.
-        Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(64, 256, 12, 512, stride: 2), winogradPacked: false));
+        Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(64, 256, 12, 512, stride: 2), WinogradForm.None));
         var cuda = KernelPolicy.For(DeviceKind.Cuda);
-        Assert.Equal(ConvKernel.Stem7x7S2, cuda.ConvKernelFor(Conv(1, 3, 192, 64, k: 7, stride: 2), winogradPacked: false));
-        Assert.Equal(ConvKernel.Conv2DWide, cuda.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), winogradPacked: false));
+        Assert.Equal(ConvKernel.Stem7x7S2, cuda.ConvKernelFor(Conv(1, 3, 192, 64, k: 7, stride: 2), WinogradForm.None));
+        Assert.Equal(ConvKernel.Conv2DWide, cuda.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), WinogradForm.None));
         // The strip where a policy asks for it: 3x3 stride 2 only (the stem keeps its kernel).
         var strips = pocl with { Strided = ConvKernel.Conv2DStrip };
-        Assert.Equal(ConvKernel.Conv2DStrip, strips.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), winogradPacked: false));
-        Assert.Equal(ConvKernel.Stem7x7S2, strips.ConvKernelFor(Conv(1, 3, 192, 64, k: 7, stride: 2), winogradPacked: false));
+        Assert.Equal(ConvKernel.Conv2DStrip, strips.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), WinogradForm.None));
+        Assert.Equal(ConvKernel.Stem7x7S2, strips.ConvKernelFor(Conv(1, 3, 192, 64, k: 7, stride: 2), WinogradForm.None));
         // 1x1 stride 1: the strip on the CPU devices, the 8-channel kernel on CUDA.
         Assert.True(pocl.PointwiseStrips);
         Assert.False(KernelPolicy.For(DeviceKind.Cuda).PointwiseStrips);
@@ -73,19 +73,22 @@ public sealed class KernelPolicyTests
         Assert.False(KernelPolicy.For(DeviceKind.Cuda).PhaseStride1);
         foreach (var p in new[] { Conv(1, 64, 48, 64), Conv(1, 512, 6, 512), Conv(8, 512, 6, 512), Conv(3, 20, 7, 13) })
         {
-            Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(p, winogradPacked: false));
-            Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(p with { ShortcutMode = Convolution.ShortcutIdentity }, winogradPacked: false));
-            Assert.Equal(ConvKernel.Conv2D, pocl.ConvKernelFor(p with { ShortcutMode = Convolution.ShortcutProjection }, winogradPacked: false));
-            Assert.Equal(ConvKernel.Conv2DWide, (pocl with { PhaseStride1 = false }).ConvKernelFor(p with { OutChannels = 16 }, winogradPacked: false));
-            Assert.Equal(ConvKernel.Conv2DWide, KernelPolicy.For(DeviceKind.Cuda).ConvKernelFor(p with { OutChannels = 16 }, winogradPacked: false));
+            Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(p, WinogradForm.None));
+            Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(p with { ShortcutMode = Convolution.ShortcutIdentity }, WinogradForm.None));
+            Assert.Equal(ConvKernel.Conv2D, pocl.ConvKernelFor(p with { ShortcutMode = Convolution.ShortcutProjection }, WinogradForm.None));
+            Assert.Equal(ConvKernel.Conv2DWide, (pocl with { PhaseStride1 = false }).ConvKernelFor(p with { OutChannels = 16 }, WinogradForm.None));
+            Assert.Equal(ConvKernel.Conv2DWide, KernelPolicy.For(DeviceKind.Cuda).ConvKernelFor(p with { OutChannels = 16 }, WinogradForm.None));
         }
-        Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(1, 256, 24, 68, k: 1), winogradPacked: false));
-        Assert.Equal(ConvKernel.Conv2D, KernelPolicy.For(DeviceKind.Cuda).ConvKernelFor(Conv(1, 256, 24, 68, k: 1), winogradPacked: false));
+        Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(1, 256, 24, 68, k: 1), WinogradForm.None));
+        Assert.Equal(ConvKernel.Conv2D, KernelPolicy.For(DeviceKind.Cuda).ConvKernelFor(Conv(1, 256, 24, 68, k: 1), WinogradForm.None));
         // The benchmark's candidates: every variant that can run the shape.
         Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2,
-            ConvKernel.WinogradGemmF2x16], KernelPolicy.Candidates(Conv(1, 64, 48, 64)));
+            ConvKernel.WinogradGemmF2x16, ConvKernel.WinogradGemmF4x16], KernelPolicy.Candidates(Conv(1, 64, 48, 64)));
         Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2,
-            ConvKernel.WinogradGemmF2x16], KernelPolicy.Candidates(Conv(1, 512, 6, 512)));
+            ConvKernel.WinogradGemmF2x16, ConvKernel.WinogradGemmF4x16], KernelPolicy.Candidates(Conv(1, 512, 6, 512)));
+        // A projection shortcut: F2 only (its output transform is WinogradOutputProjectionF2).
+        Assert.DoesNotContain(ConvKernel.WinogradGemmF4x16, KernelPolicy.Candidates(Conv(1, 512, 6, 512) with
+            { ShortcutMode = Convolution.ShortcutProjection, ShortcutChannels = 256, ShortcutHeight = 12, ShortcutWidth = 12, ShortcutStride = 2 }));
         // Padded to 8 output channels, not 16: no 16-channel product.
         Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2],
             KernelPolicy.Candidates(Conv(3, 20, 7, 8)));
@@ -94,6 +97,46 @@ public sealed class KernelPolicyTests
         Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase],
             KernelPolicy.Candidates(Conv(1, 64, 48, 128, stride: 2)));
         Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DStrip], KernelPolicy.Candidates(Conv(1, 256, 24, 68, k: 1)));
+    }
+
+    /// <summary>
+    /// The Winograd form rule: by shape only (the same form at every batch size), F4 on the CPU devices for maps of 12
+    /// or more a side without a projection shortcut and with whole 16-channel pairs (TRGv2: layers 1-3 and the
+    /// heatmap 3x3, not layer 4's 6x6), never on CUDA; an F4-packed layer runs WinogradGemmF4x16, whatever the F2 product is.
+    /// </summary>
+    [Fact]
+    public void WinogradFormFor_IsByShape_F4OnlyOnTheCpuDevicesForLargeMaps()
+    {
+        static ConvParams Conv(int batch, int cin, int size, int cout, int shortcut = Convolution.ShortcutNone) => new()
+        {
+            Batch = batch, InChannels = cin, InHeight = size, InWidth = size, OutChannels = cout, OutHeight = size, OutWidth = size,
+            Kernel = 3, Stride = 1, Pad = 1, ShortcutMode = shortcut,
+            ShortcutChannels = shortcut == Convolution.ShortcutProjection ? cin / 2 : 0, ShortcutHeight = 2 * size, ShortcutWidth = 2 * size, ShortcutStride = 2,
+        };
+        foreach (var kind in new[] { DeviceKind.OpenCL, DeviceKind.Cpu })
+        {
+            var policy = KernelPolicy.For(kind);
+            Assert.Equal(12, policy.WinogradF4MinMap);
+            foreach (int batch in new[] { 1, 3, 8 })
+            {
+                Assert.Equal(WinogradForm.F4, policy.WinogradFormFor(Conv(batch, 64, 48, 64)));                  // layer 1
+                Assert.Equal(WinogradForm.F4, policy.WinogradFormFor(Conv(batch, 128, 24, 128)));                // layer 2
+                Assert.Equal(WinogradForm.F4, policy.WinogradFormFor(Conv(batch, 256, 24, 256)));                // heatmap 3x3
+                Assert.Equal(WinogradForm.F2, policy.WinogradFormFor(Conv(batch, 128, 24, 128, Convolution.ShortcutProjection))); // layer2.0.conv2
+                Assert.Equal(WinogradForm.F4, policy.WinogradFormFor(Conv(batch, 256, 12, 256)));                // layer 3
+                Assert.Equal(WinogradForm.F2, policy.WinogradFormFor(Conv(batch, 256, 12, 256, Convolution.ShortcutProjection))); // layer3.0.conv2
+                Assert.Equal(WinogradForm.F2, policy.WinogradFormFor(Conv(batch, 512, 6, 512)));                 // layer 4
+                Assert.Equal(WinogradForm.F2, policy.WinogradFormFor(Conv(batch, 64, 48, 8)));                   // padded to 8 channels
+            }
+            Assert.Equal(ConvKernel.WinogradGemmF4x16, policy.ConvKernelFor(Conv(1, 64, 48, 64), WinogradForm.F4));
+            Assert.Equal(ConvKernel.WinogradGemmF4x16, (policy with { Winograd = ConvKernel.WinogradGemmF2 }).ConvKernelFor(Conv(8, 64, 48, 64), WinogradForm.F4));
+        }
+        var cuda = KernelPolicy.For(DeviceKind.Cuda).With(ConvAlgorithm.Winograd);
+        Assert.Equal(0, cuda.WinogradF4MinMap);
+        Assert.Equal(WinogradForm.F2, cuda.WinogradFormFor(Conv(1, 64, 48, 64)));
+        Assert.Equal(WinogradForm.F4, KernelPolicy.FormOf(ConvKernel.WinogradGemmF4x16));
+        Assert.Equal(WinogradForm.F2, KernelPolicy.FormOf(ConvKernel.WinogradGemmF2x16));
+        Assert.Equal(WinogradForm.None, KernelPolicy.FormOf(ConvKernel.Conv2DPhase));
     }
 
     [Fact]

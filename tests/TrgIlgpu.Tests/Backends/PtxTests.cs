@@ -124,7 +124,7 @@ public sealed class PtxTests
             {
                 Batch = 1, InChannels = 64, InHeight = 48, InWidth = 48, OutChannels = 64, OutHeight = 48, OutWidth = 48, Kernel = 3, Stride = 1, Pad = 1,
             };
-            Assert.Equal(ConvKernel.WinogradGemmF2, cuda.ConvKernelFor(p, winogradPacked: true));
+            Assert.Equal(ConvKernel.WinogradGemmF2, cuda.ConvKernelFor(p, WinogradForm.F2));
         }
         finally
         {

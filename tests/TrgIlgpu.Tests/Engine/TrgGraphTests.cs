@@ -21,7 +21,7 @@ public sealed class TrgGraphTests
         var g = plan.Graph;
         // launches: one a convolution, two a transposed convolution (DeconvPad + Deconv4x4S2); the three-launch
         // Winograd adds two for each convolution it runs, the phase split one.
-        Assert.Equal(launches + 2 * plan.Convolutions.Count(c => c.Kernel is ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16)
+        Assert.Equal(launches + 2 * plan.Convolutions.Count(c => c.Kernel is ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16 or ConvKernel.WinogradGemmF4x16)
             + plan.Convolutions.Count(c => c.Kernel == ConvKernel.Conv2DPhase), plan.Ops.Count);
         GraphInvariants.Check(g, $"{variant} batch {batch}");
 

@@ -146,14 +146,63 @@ public sealed class PackingTests(KernelDevices devices)
         var winograd = new List<string>();
         foreach (var (name, layer) in packed.Layers)
         {
-            if (layer.Winograd) { winograd.Add(name); continue; }
+            if (layer.Winograd != WinogradForm.None) { Assert.Equal(WinogradForm.F2, layer.Winograd); winograd.Add(name); continue; }
             Same($"{name} (not Winograd)", layer, direct[name]);
         }
         string[] expected = ["heatmap.conv3x3", "layer1.0.conv1", "layer1.0.conv2", "layer1.1.conv1", "layer1.1.conv2",
             "layer2.0.conv2", "layer2.1.conv1", "layer2.1.conv2", "layer3.0.conv2", "layer3.1.conv1", "layer3.1.conv2",
             "layer4.0.conv2", "layer4.1.conv1", "layer4.1.conv2"];
         Assert.Equal(expected, winograd.Order(StringComparer.Ordinal));
-        Assert.DoesNotContain(direct.Layers.Values, l => l.Winograd);
+        Assert.DoesNotContain(direct.Layers.Values, l => l.Winograd != WinogradForm.None);
+    }
+
+    /// <summary>
+    /// With a form rule, PackedModel asks it once per 3x3 stride-1 convolution with that layer's shape (batch 1; maps
+    /// InputSize / 4, / 8, / 16, / 32 for layers 1-4, the heatmap's size for the heatmap 3x3; the projection shortcut
+    /// of layers 2-4's first conv2) and packs each as told: the F4 layers like <see cref="Pack.WinogradF4"/>, the F2
+    /// ones like <see cref="Pack.Winograd"/>, the rest as without Winograd.
+    /// </summary>
+    [Fact]
+    public void PackWinogradF4_MatchesPackedModel_WhereTheRuleSaysF4()
+    {
+        var m = new MiniModel(1307);
+        var direct = new PackedModel(m.Weights());
+        var asked = new Dictionary<(int Cin, int Cout, int Map, int Shortcut), int>();
+        // F4 for maps of 12 or more a side: layers 1-3 and the heatmap 3x3 (24 a side, as layer 2), F2 for layer 4.
+        var packed = new PackedModel(m.Weights(), winograd: true, form: p =>
+        {
+            Assert.Equal(1, p.Batch);
+            Assert.True(p.Kernel == 3 && p.Stride == 1 && p.Pad == 1 && p.InHeight == p.OutHeight && p.InWidth == p.OutWidth && p.OutHeight == p.OutWidth);
+            var key = (p.InChannels, p.OutChannels, p.OutHeight, p.ShortcutMode);
+            asked[key] = asked.GetValueOrDefault(key) + 1;
+            return p.OutHeight >= 12 ? WinogradForm.F4 : WinogradForm.F2;
+        });
+        const string fe = "feature_extractor";
+        Assert.Equal(24, m.Weights().Variant.HeatmapSize);
+        Assert.Equal(new Dictionary<(int, int, int, int), int>
+        {
+            [(5, 5, 48, Convolution.ShortcutNone)] = 4,                                       // layer1: 2 blocks x 2
+            [(6, 6, 24, Convolution.ShortcutProjection)] = 1,
+            [(6, 6, 24, Convolution.ShortcutNone)] = 3,                                       // layer2.1's two, the heatmap 3x3
+            [(7, 7, 12, Convolution.ShortcutProjection)] = 1, [(7, 7, 12, Convolution.ShortcutNone)] = 2,
+            [(9, 9, 6, Convolution.ShortcutProjection)] = 1, [(9, 9, 6, Convolution.ShortcutNone)] = 2,
+        }, asked);
+
+        Same("layer1.0.conv1 (F4)", packed["layer1.0.conv1"], Pack.WinogradF4(m[fe + ".layer1.0.conv1.weight"], 5, 5, m.BnOf(fe + ".layer1.0.bn1")));
+        Same("layer1.1.conv2 (F4)", packed["layer1.1.conv2"], Pack.WinogradF4(m[fe + ".layer1.1.conv2.weight"], 5, 5, m.BnOf(fe + ".layer1.1.bn2")));
+        Same("layer3.1.conv1 (F4)", packed["layer3.1.conv1"], Pack.WinogradF4(m[fe + ".layer3.1.conv1.weight"], 7, 7, m.BnOf(fe + ".layer3.1.bn1")));
+        Same("layer3.0.conv2 (F4, projection shortcut)", packed["layer3.0.conv2"],
+            new Packed(Pack.WinogradF4(m[fe + ".layer3.0.conv2.weight"], 7, 7, m.BnOf(fe + ".layer3.0.bn2")).Weight,
+                direct["layer3.0.conv2"].Bias, direct["layer3.0.conv2"].ShortcutWeight));
+        Same("heatmap.conv3x3 (F4, conv bias + BN)", packed["heatmap.conv3x3"],
+            Pack.WinogradF4(m["predict_68_lmk.0.weight"], 6, 6, m.BnOf("predict_68_lmk.1"), m["predict_68_lmk.0.bias"]));
+        Same("layer4.1.conv1 (F2)", packed["layer4.1.conv1"], Pack.Winograd(m[fe + ".layer4.1.conv1.weight"], 9, 9, m.BnOf(fe + ".layer4.1.bn1")));
+        Assert.Equal(WinogradForm.F4, packed["layer1.0.conv1"].Winograd);
+        Assert.Equal(WinogradForm.F4, packed["heatmap.conv3x3"].Winograd);
+        Assert.Equal(WinogradForm.F2, packed["layer4.1.conv1"].Winograd);
+        Assert.Equal(WinogradForm.F4, packed["layer2.1.conv1"].Winograd);
+        Assert.Equal(WinogradForm.None, packed["layer2.0.conv1"].Winograd);
+        Same("layer2.0.conv1 (stride 2, direct)", packed["layer2.0.conv1"], direct["layer2.0.conv1"]);
     }
 
     /// <summary>PackedModel's regressor hidden layer through Dense equals fc2(fc1(x)) with no activation between.</summary>

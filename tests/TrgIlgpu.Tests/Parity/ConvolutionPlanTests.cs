@@ -29,13 +29,19 @@ public sealed class ConvolutionPlanTests
     private const int FusedLaunches = 39;
 
     [Theory]
-    [InlineData(ConvAlgorithm.Winograd, ConvKernel.WinogradGemmF2)]
-    [InlineData(ConvAlgorithm.Winograd, ConvKernel.WinogradGemmF2x16)]
-    [InlineData(ConvAlgorithm.Winograd, ConvKernel.WinogradF2x3)]
-    [InlineData(ConvAlgorithm.Direct, ConvKernel.WinogradGemmF2)]
-    public void Plan_RunsEveryConvolutionWithTheExpectedKernel(ConvAlgorithm algorithm, ConvKernel winograd)
+    [InlineData(ConvAlgorithm.Winograd, ConvKernel.WinogradGemmF2, 0)]
+    [InlineData(ConvAlgorithm.Winograd, ConvKernel.WinogradGemmF2x16, 0)]
+    [InlineData(ConvAlgorithm.Winograd, ConvKernel.WinogradF2x3, 0)]
+    [InlineData(ConvAlgorithm.Winograd, ConvKernel.WinogradGemmF2x16, 24)]
+    [InlineData(ConvAlgorithm.Winograd, ConvKernel.WinogradGemmF2x16, 12)]
+    [InlineData(ConvAlgorithm.Direct, ConvKernel.WinogradGemmF2, 24)]
+    public void Plan_RunsEveryConvolutionWithTheExpectedKernel(ConvAlgorithm algorithm, ConvKernel winograd, int f4MinMap)
     {
-        var policy = KernelPolicy.For(DeviceKind.Cpu) with { Convolutions = algorithm, Winograd = winograd };
+        var policy = KernelPolicy.For(DeviceKind.Cpu) with { Convolutions = algorithm, Winograd = winograd, WinogradF4MinMap = f4MinMap };
+        // F(4x4, 3x3) where the form rule says so: maps of at least f4MinMap a side (TRGv2: layer 1 48, layer 2 and the
+        // heatmap 24, layer 3 12), no projection shortcut.
+        var f4 = algorithm != ConvAlgorithm.Winograd || f4MinMap == 0 ? new HashSet<string>() : Stride1Conv3x3.Where(n => !ProjectionConv2.Contains(n) &&
+            (n.StartsWith("layer1.") || f4MinMap <= 24 && (n.StartsWith("layer2.") || n == "heatmap.conv3x3") || f4MinMap <= 12 && n.StartsWith("layer3."))).ToHashSet();
         using var session = new InferenceSession(ModelWeights.Load("synthetic:trgv2:3"), ComputeDevice.Open(DeviceKind.Cpu), ConvAlgorithm.Auto, policy);
         Assert.Equal(algorithm, session.Convolutions);
         var plan = session.Plan(2);
@@ -55,6 +61,15 @@ public sealed class ConvolutionPlanTests
                 if (!projection) Assert.Equal(byName[name].Index - 1, byName[$"{name}.phase_split"].Index);
                 continue;
             }
+            if (f4.Contains(name))
+            {
+                Assert.Equal(ConvKernel.WinogradGemmF4x16, kernel);
+                Assert.Equal("WinogradInputF4", byName[$"{name}.winograd_in"].Kernel);
+                Assert.Equal("WinogradGemmF4x16", byName[$"{name}.winograd_gemm"].Kernel);
+                Assert.Equal("WinogradOutputF4", byName[name].Kernel);
+                Assert.Equal(byName[name].Index - 1, byName[$"{name}.winograd_gemm"].Index);
+                continue;
+            }
             // TRGv2's 3x3 stride-1 convolutions all have whole 16s of output channels: the 16-channel product runs them all.
             bool gemm = winograd is ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16;
             Assert.Equal(winograd, kernel);
@@ -68,7 +83,8 @@ public sealed class ConvolutionPlanTests
             Assert.Equal(winograd.ToString(), byName[$"{name}.winograd_gemm"].Kernel);
             Assert.Equal(byName[name].Index - 1, byName[$"{name}.winograd_gemm"].Index);
         }
-        int gemms = chosen.Values.Count(k => k is ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16);
+        int gemms = chosen.Values.Count(k => k is ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16 or ConvKernel.WinogradGemmF4x16);
+        Assert.Equal(f4.Count, chosen.Values.Count(k => k == ConvKernel.WinogradGemmF4x16));
         int phases = chosen.Values.Count(k => k == ConvKernel.Conv2DPhase);
         Assert.Equal(FusedLaunches + 2 * gemms + phases, plan.Ops.Count);
         Assert.Equal(algorithm == ConvAlgorithm.Winograd && winograd != ConvKernel.WinogradF2x3 ? Stride1Conv3x3.Length : 0, gemms);
@@ -85,7 +101,8 @@ public sealed class ConvolutionPlanTests
             Assert.Equal(byName[name].Index - 1, byName[$"{name}.phase_split"].Index);
         }
         Assert.Equal("Conv2DStrip", byName["heatmap.conv1x1"].Kernel);
-        Assert.Contains(algorithm == ConvAlgorithm.Winograd ? "Winograd F(2x2,3x3)" : "convolutions direct", plan.Describe());
+        Assert.Contains(algorithm == ConvAlgorithm.Winograd ? f4.Count == 0 ? "Winograd F(2x2,3x3)\n" : $"Winograd F(2x2,3x3), {f4.Count} of them F(4x4,3x3)"
+            : "convolutions direct", plan.Describe());
     }
 
     [Fact]

@@ -56,7 +56,12 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         var inShape = Input(name, input);
         if (pad.Top != pad.Left) throw new GraphException(name, $"the convolution kernels pad rows and columns alike before the input, got {pad}");
         int cout = layer.OutChannels, coutPadded = Tiling.PadChannels(cout, Convolution.ChannelTile);
-        int taps = layer.Winograd ? 16 : kernel * kernel;
+        int taps = layer.Winograd switch
+        {
+            WinogradForm.F2 => WinogradConvolution.Components,
+            WinogradForm.F4 => WinogradConvolution.ComponentsF4,
+            _ => kernel * kernel,
+        };
         var outShape = Shapes.Conv2D(name, inShape, WeightInputs(name, layer.Weight.Length, taps * coutPadded, $"{taps} taps x {coutPadded} padded outputs"),
             cout, kernel, stride, pad);
         var p = new ConvParams
@@ -69,7 +74,7 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         if (shortcut is not null) SetShortcut(name, ref p, Input(name, shortcut), outShape, layer);
         // The direct kernels bounds-check every tap, so padding after the input (TF 'same') needs no parameter;
         // the Winograd and stem kernels assume symmetric padding.
-        if (!pad.IsSymmetric && (layer.Winograd || StemConvolution.Supports(p)))
+        if (!pad.IsSymmetric && (layer.Winograd != WinogradForm.None || StemConvolution.Supports(p)))
             throw new GraphException(name, $"the Winograd and stem kernels take symmetric padding only, got {pad}");
         var output = Graph.Activation(name, outShape);
 
@@ -83,9 +88,11 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         var k = Kernels;
         var dummy = Weights.Dummy;
         var scWeight = layer.ShortcutWeight;
-        if (layer.Winograd && !WinogradConvolution.Supports(p))
+        if (layer.Winograd != WinogradForm.None && !WinogradConvolution.Supports(p))
             // Packed for Winograd by PackedModel; only a 3x3 stride-1 pad-1 convolution can read that layout.
             throw new GraphException(name, $"Winograd weights, but the convolution is k{kernel} s{stride} {pad}");
+        if (layer.Winograd == WinogradForm.F4 && !WinogradConvolution.SupportsF4(p))
+            throw new GraphException(name, $"Winograd F(4x4, 3x3) weights, but the convolution {text} has a projection shortcut or {cout} output channels (F4 takes whole 16s)");
         var kind = k.Policy.ConvKernelFor(p, layer.Winograd);
         _convolutions.Add(new NamedConvolution(name, p, kind));
         // Counted work stays the direct convolution's (an "effective" rate), so the variants compare directly.
@@ -97,6 +104,9 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
                 break;
             case ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16:
                 WinogradGemm(name, text, p, macs, kind, input, layer, weight, bias, shortcut, shortcutWeight, output);
+                break;
+            case ConvKernel.WinogradGemmF4x16:
+                WinogradF4(name, text, p, macs, input, layer, weight, bias, shortcut, output);
                 break;
             case ConvKernel.Stem7x7S2:
                 // The 3-channel 7x7/2 stem: 16 channels per thread (see StemConvolution).
@@ -158,6 +168,31 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         Graph.Add(name, DeviceKernels.WinogradOutputName(p), text, 24L * p.OutChannelsPadded * tiles + projection, mBytes + 4 * output.Length,
             k.Config(WinogradConvolution.OutputThreadCount(p)), reads, [output], (st, c) =>
             outputKernel(st, c, m.View, bias.View, shortcut?.View ?? dummy, scWeight?.View ?? dummy, output.View, p));
+    }
+
+    /// <summary>
+    /// A Winograd F(4x4, 3x3) convolution as three launches, named as <see cref="WinogradGemm"/>'s:
+    /// <c>WinogradInputF4</c>, <c>WinogradGemmF4x16</c>, <c>WinogradOutputF4</c> (no projection shortcut).
+    /// </summary>
+    private void WinogradF4(string name, string text, ConvParams p, long macs, GraphTensor input, DeviceLayer layer,
+        GraphTensor weight, GraphTensor bias, GraphTensor? shortcut, GraphTensor output)
+    {
+        var k = Kernels;
+        var dummy = Weights.Dummy;
+        int tiles = WinogradConvolution.TileStrideF4(p);
+        var v = Graph.Activation($"{name}.winograd_v", new TensorShape(WinogradConvolution.ComponentsF4, p.InChannels, tiles));
+        var m = Graph.Activation($"{name}.winograd_m", new TensorShape(WinogradConvolution.ComponentsF4, p.OutChannelsPadded, tiles));
+        long inputBytes = 4L * p.Batch * p.InChannels * p.InHeight * p.InWidth, vBytes = 4 * v.Length, mBytes = 4 * m.Length;
+        // About 22 flops a 6-vector through B^T (12 a tile), 14 through A^T (10 a tile).
+        Graph.Add($"{name}.winograd_in", nameof(WinogradConvolution.WinogradInputF4), $"{text} V{v.Shape}", 264L * p.InChannels * tiles, inputBytes + vBytes,
+            k.Config(WinogradConvolution.InputThreadCountF4(p)), [input], [v], (st, c) => k.WinogradInputF4(st, c, input.View, v.View, p));
+        Graph.Add($"{name}.winograd_gemm", nameof(ConvKernel.WinogradGemmF4x16), $"{text} M{m.Shape}", 2 * macs, vBytes + 4 * layer.Weight.Length + mBytes,
+            k.Config(WinogradConvolution.Gemm16ThreadCountF4(p)), [v, weight], [m], (st, c) => k.WinogradGemmF4x16(st, c, v.View, weight.View, m.View, p));
+        var reads = new List<TensorAccess> { m, bias };
+        if (shortcut is not null) reads.Add(shortcut);
+        Graph.Add(name, nameof(WinogradConvolution.WinogradOutputF4), text, 140L * p.OutChannels * tiles, mBytes + 4 * output.Length,
+            k.Config(WinogradConvolution.OutputThreadCountF4(p)), reads, [output], (st, c) =>
+            k.WinogradOutputF4(st, c, m.View, bias.View, shortcut?.View ?? dummy, dummy, output.View, p));
     }
 
     /// <summary>

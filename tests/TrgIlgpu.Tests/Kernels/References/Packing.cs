@@ -87,6 +87,56 @@ public static class Pack
     }
 
     /// <summary>
+    /// The finite interpolation points of the engine's Winograd F(4x4, 3x3) (the sixth is infinity), in the order of
+    /// its transform rows.
+    /// </summary>
+    public static readonly double[] WinogradF4Points = [0, 1, -1, 0.5, -2];
+
+    /// <summary>
+    /// G of Toom-Cook F(4, 3) for <see cref="WinogradF4Points"/>, from the definition: row j of a finite point a is
+    /// (1, a, a^2) / prod_{l != j} (a - a_l); the infinity row is (0, 0, 1).
+    /// </summary>
+    public static double[,] WinogradF4G()
+    {
+        var g = new double[6, 3];
+        for (int j = 0; j < 5; j++)
+        {
+            double a = WinogradF4Points[j], f = 1;
+            for (int l = 0; l < 5; l++)
+                if (l != j) f *= a - WinogradF4Points[l];
+            for (int k = 0; k < 3; k++) g[j, k] = Math.Pow(a, k) / f;
+        }
+        g[5, 2] = 1;
+        return g;
+    }
+
+    /// <summary>
+    /// Conv2d weight [Cout, Cin, 3, 3] (+ conv bias, BN) for Winograd F(4x4, 3x3): per (co, ci) U = G (s g) G^T
+    /// (<see cref="WinogradF4G"/>) in float64, rounded once, packed <c>[((co / 8) 36 + 6 i + j) Cin + ci) 8 + co % 8]</c>;
+    /// bias exactly as <see cref="Conv"/>.
+    /// </summary>
+    public static Packed WinogradF4(float[] w, int cout, int cin, BatchNorm? bn = null, float[]? convBias = null)
+    {
+        var g = WinogradF4G();
+        int pad = Tiling.PadChannels(cout, Convolution.ChannelTile);
+        var (scale, _) = Fold(bn, cout);
+        var weight = new float[36 * cin * pad];
+        for (int co = 0; co < cout; co++)
+            for (int ci = 0; ci < cin; ci++)
+                for (int i = 0; i < 6; i++)
+                    for (int j = 0; j < 6; j++)
+                    {
+                        double u = 0;
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 3; kx++)
+                                u += g[i, ky] * (w[((co * cin + ci) * 3 + ky) * 3 + kx] * scale[co]) * g[j, kx];
+                        weight[(((co / 8) * 36 + 6 * i + j) * cin + ci) * 8 + co % 8] = (float)u;
+                    }
+        var direct = Conv(w, cout, cin, 3, bn, convBias);
+        return new Packed(weight, direct.Bias, null);
+    }
+
+    /// <summary>
     /// ConvTranspose2d weight [Cin, Cout, 4, 4] + BN -> the sub-pixel layout: for each output parity class (py, px)
     /// and 8-channel block, input channel by input channel, the class's four taps (ky, kx) = (1 - py + 2 ty,
     /// 1 - px + 2 tx) in the order (ty, tx) = (0,0), (0,1), (1,0), (1,1), 8 channels each.
