@@ -32,24 +32,24 @@ public struct DeconvParams
     /// <summary>Floats of one padded channel plane: (height + 2) x (width + 2).</summary>
     public readonly int PaddedPlane => (InHeight + 2) * PaddedWidth;
     /// <summary>
-    /// Floats a <see cref="TransposedConvolution.DeconvPad"/> thread row covers: a plane and, for a face's last channel,
-    /// the <see cref="TransposedConvolution.Run"/> + 1 zeros after it.
+    /// Floats a <see cref="TransposedConvolution.DeconvPad"/> row of threads covers: a plane, or the
+    /// <see cref="TransposedConvolution.Run"/> + 1 zeros after a face's last plane (the launch's extra channel row).
     /// </summary>
-    public readonly int PadExtent => PaddedPlane + TransposedConvolution.Run + 1;
+    public readonly int PadExtent => Math.Max(PaddedPlane, TransposedConvolution.Run + 1);
     /// <summary>
     /// Whether <see cref="TransposedConvolution.DeconvPad"/> can write this shape: <see cref="PadExtent"/> below
     /// <see cref="TransposedConvolution.MaxPadExtent"/> (its float row division is exact there), at most
-    /// <see cref="TransposedConvolution.MaxPadGrid"/> channels and faces (the launch's Y and Z extents).
+    /// <see cref="TransposedConvolution.MaxPadGrid"/> channel rows (the channels and the tail: the launch's Y extent) and faces (Z).
     /// </summary>
     public readonly bool PadSupported =>
-        PadExtent < TransposedConvolution.MaxPadExtent && InChannels <= TransposedConvolution.MaxPadGrid && Batch <= TransposedConvolution.MaxPadGrid;
+        PadExtent < TransposedConvolution.MaxPadExtent && InChannels < TransposedConvolution.MaxPadGrid && Batch <= TransposedConvolution.MaxPadGrid;
     /// <summary>
     /// The launch of <see cref="TransposedConvolution.DeconvPad"/>: X over <see cref="PadExtent"/> floats in groups of
     /// <paramref name="group"/>, Y over the input channels, Z over the faces, so that a thread finds its plane without an
     /// integer division (PoCL keeps those scalar in its work-item loop).
     /// </summary>
     public readonly KernelConfig PadConfig(int group) =>
-        new(new Index3D(Tiling.CeilDiv(PadExtent, group), InChannels, Batch), new Index3D(group, 1, 1));
+        new(new Index3D(Tiling.CeilDiv(PadExtent, group), InChannels + 1, Batch), new Index3D(group, 1, 1));
 }
 
 /// <summary>
@@ -69,7 +69,7 @@ public static class TransposedConvolution
     /// <summary>Bound on <see cref="DeconvParams.PadExtent"/>: below it <see cref="DeconvPad"/>'s float row division is exact.</summary>
     public const int MaxPadExtent = 1 << 22;
 
-    /// <summary>Most input channels, and most faces, of a <see cref="DeconvPad"/> launch: its Y and Z extents (CUDA's grid limit).</summary>
+    /// <summary>Most channel rows (input channels + 1), and most faces, of a <see cref="DeconvPad"/> launch: its Y and Z extents (CUDA's grid limit).</summary>
     public const int MaxPadGrid = 65535;
 
     /// <summary>
@@ -89,20 +89,21 @@ public static class TransposedConvolution
     /// Launch with <see cref="DeconvParams.PadConfig"/> (only where <see cref="DeconvParams.PadSupported"/>), before
     /// <see cref="Deconv4x4S2"/>: padded holds <see cref="DeconvParams.PaddedFace"/> floats a face, each input channel
     /// as a (height + 2) x (width + 2) plane with a one-pixel zero border, then <see cref="Run"/> + 1 zeros (the last
-    /// run's loads past the last plane). Thread (at, c, b) writes float at of channel c's plane of face b (the zeros
-    /// after it too for the last channel); one float a thread, no loop and no integer division, so PoCL vectorises it
-    /// across work-items.
+    /// run's loads past the last plane). Thread (at, c, b) writes float at of channel c's plane of face b, or for
+    /// c = InChannels of the zeros after the face's last plane; one float a thread, no loop and no integer division, so
+    /// PoCL vectorises it across work-items.
     /// </summary>
     public static void DeconvPad(ArrayView<float> input, ArrayView<float> padded, DeconvParams p)
     {
         int at = Grid.GlobalIndex.X, c = Grid.GlobalIndex.Y, b = Grid.GlobalIndex.Z;
         int plane = p.PaddedPlane, wp = p.PaddedWidth;
-        if (at >= (c == p.InChannels - 1 ? p.PadExtent : plane)) return;
+        // Row c = InChannels writes the zeros after the face's last plane.
+        if (at >= (c < p.InChannels ? plane : TransposedConvolution.Run + 1)) return;
         // Row y = at / wp as a float division (vectorised, unlike the integer one): at + 0.5 is at least 0.5 from a
         // multiple of wp and exact in float, so the rounded quotient truncates to the right row while at < 2^22
         // (PadSupported). Rows and columns here count the border: input (y - 1, x - 1).
         int y = (int)((at + 0.5f) / wp), x = at - y * wp;
-        bool inside = y >= 1 && y <= p.InHeight && x >= 1 && x <= p.InWidth;
+        bool inside = c < p.InChannels && y >= 1 && y <= p.InHeight && x >= 1 && x <= p.InWidth;
         float v = input[inside ? ((b * p.InChannels + c) * p.InHeight + y - 1) * p.InWidth + x - 1 : 0];
         padded[b * p.PaddedFace + c * plane + at] = inside ? v : 0f;
     }

@@ -34,7 +34,7 @@ public sealed class TransposedConvolutionKernelTests(KernelDevices devices)
     [InlineData(1, 1, 1, 1)]   // one pixel: a 3x3 plane, the tail longer than it
     [InlineData(2, 3, 5, 7)]   // odd, non-square, batch 2
     [InlineData(3, 4, 6, 6)]   // batch 3
-    [InlineData(2, 2, 9, 11)]  // planes of 143 floats: three groups of 64 threads a plane, the tail in the third
+    [InlineData(2, 2, 9, 11)]  // planes of 143 floats: three groups of 64 threads a plane
     public void DeconvPad_Cpu_MatchesReference(int batch, int cin, int h, int w) =>
         RunPad(devices.Cpu, batch, cin, h, w, seed: 3000 + 31 * cin + 7 * h + w);
 
