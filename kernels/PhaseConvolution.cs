@@ -188,18 +188,7 @@ public static class PhaseConvolution
             r.Store(output, plane + t.O0);
             return;
         }
-        Keep(output, plane, t.O0, r.T0); Keep(output, plane, t.O1, r.T1); Keep(output, plane, t.O2, r.T2);
-        Keep(output, plane, t.O3, r.T3); Keep(output, plane, t.O4, r.T4); Keep(output, plane, t.O5, r.T5);
-        Keep(output, plane, t.O6, r.T6); Keep(output, plane, t.O7, r.T7); Keep(output, plane, t.O8, r.T8);
-        Keep(output, plane, t.O9, r.T9); Keep(output, plane, t.O10, r.T10); Keep(output, plane, t.O11, r.T11);
-        Keep(output, plane, t.O12, r.T12); Keep(output, plane, t.O13, r.T13); Keep(output, plane, t.O14, r.T14);
-        Keep(output, plane, t.O15, r.T15);
-    }
-
-    /// <summary>output[plane + o] = v, unless <paramref name="o"/> is -1 (a position not stored).</summary>
-    private static void Keep(ArrayView<float> output, int plane, int o, float v)
-    {
-        if (o >= 0) output[plane + o] = v;
+        t.Store(output, plane, r);
     }
 
     /// <summary>output[plane + o] = act(v (+ shortcut there)), unless <paramref name="o"/> is -1 (a position not stored).</summary>
@@ -226,27 +215,51 @@ internal struct StripTargets
     public readonly bool Whole => O0 >= 0 && O15 == O0 + 15;
 
     /// <summary>The targets of the positions from <paramref name="q0"/> on, on a wide grid of <paramref name="pw"/> columns.</summary>
-    public static StripTargets Of(int q0, int pw, ConvParams p)
+    public static StripTargets Of(int q0, int pw, ConvParams p) => Of(q0, pw, p.OutWidth, p.OutHeight, p.OutWidth, 1);
+
+    /// <summary>
+    /// The targets of the positions from <paramref name="q0"/> on, on a wide grid of <paramref name="pw"/> columns over a
+    /// <paramref name="height"/> x <paramref name="width"/> map: (oy, ox) goes to <c>oy * rowPitch + ox * columnStep</c>
+    /// (<see cref="TransposedConvolution.Deconv4x4S2"/>: every other column of every other output row).
+    /// </summary>
+    public static StripTargets Of(int q0, int pw, int width, int height, int rowPitch, int columnStep)
     {
         int oy = q0 / pw, ox = q0 - oy * pw;
+        var m = new Map(pw, width, height, rowPitch, columnStep);
         return new()
         {
-            O0 = Next(ref oy, ref ox, pw, p), O1 = Next(ref oy, ref ox, pw, p), O2 = Next(ref oy, ref ox, pw, p),
-            O3 = Next(ref oy, ref ox, pw, p), O4 = Next(ref oy, ref ox, pw, p), O5 = Next(ref oy, ref ox, pw, p),
-            O6 = Next(ref oy, ref ox, pw, p), O7 = Next(ref oy, ref ox, pw, p), O8 = Next(ref oy, ref ox, pw, p),
-            O9 = Next(ref oy, ref ox, pw, p), O10 = Next(ref oy, ref ox, pw, p), O11 = Next(ref oy, ref ox, pw, p),
-            O12 = Next(ref oy, ref ox, pw, p), O13 = Next(ref oy, ref ox, pw, p), O14 = Next(ref oy, ref ox, pw, p),
-            O15 = Next(ref oy, ref ox, pw, p),
+            O0 = m.Next(ref oy, ref ox), O1 = m.Next(ref oy, ref ox), O2 = m.Next(ref oy, ref ox), O3 = m.Next(ref oy, ref ox),
+            O4 = m.Next(ref oy, ref ox), O5 = m.Next(ref oy, ref ox), O6 = m.Next(ref oy, ref ox), O7 = m.Next(ref oy, ref ox),
+            O8 = m.Next(ref oy, ref ox), O9 = m.Next(ref oy, ref ox), O10 = m.Next(ref oy, ref ox), O11 = m.Next(ref oy, ref ox),
+            O12 = m.Next(ref oy, ref ox), O13 = m.Next(ref oy, ref ox), O14 = m.Next(ref oy, ref ox), O15 = m.Next(ref oy, ref ox),
         };
     }
 
-    /// <summary>The target of (<paramref name="oy"/>, <paramref name="ox"/>), then one step along the wide grid.</summary>
-    private static int Next(ref int oy, ref int ox, int pw, ConvParams p)
+    /// <summary>output[at + O<i>i</i>] = row[<i>i</i>] for each target that is not -1 (a position not stored).</summary>
+    public readonly void Store(ArrayView<float> output, int at, Acc16 row)
     {
-        int target = ox < p.OutWidth && oy < p.OutHeight ? oy * p.OutWidth + ox : -1;
-        bool wrap = ox == pw - 1;
-        ox = wrap ? 0 : ox + 1;
-        oy = wrap ? oy + 1 : oy;
-        return target;
+        Keep(output, at, O0, row.T0); Keep(output, at, O1, row.T1); Keep(output, at, O2, row.T2); Keep(output, at, O3, row.T3);
+        Keep(output, at, O4, row.T4); Keep(output, at, O5, row.T5); Keep(output, at, O6, row.T6); Keep(output, at, O7, row.T7);
+        Keep(output, at, O8, row.T8); Keep(output, at, O9, row.T9); Keep(output, at, O10, row.T10); Keep(output, at, O11, row.T11);
+        Keep(output, at, O12, row.T12); Keep(output, at, O13, row.T13); Keep(output, at, O14, row.T14); Keep(output, at, O15, row.T15);
+    }
+
+    private static void Keep(ArrayView<float> output, int at, int o, float v)
+    {
+        if (o >= 0) output[at + o] = v;
+    }
+
+    /// <summary>The wide grid and where its positions go.</summary>
+    private readonly struct Map(int pw, int width, int height, int rowPitch, int columnStep)
+    {
+        /// <summary>The target of (<paramref name="oy"/>, <paramref name="ox"/>), then one step along the wide grid.</summary>
+        public int Next(ref int oy, ref int ox)
+        {
+            int target = ox < width && oy < height ? oy * rowPitch + ox * columnStep : -1;
+            bool wrap = ox == pw - 1;
+            ox = wrap ? 0 : ox + 1;
+            oy = wrap ? oy + 1 : oy;
+            return target;
+        }
     }
 }

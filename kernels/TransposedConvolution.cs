@@ -27,8 +27,29 @@ public struct DeconvParams
     /// </summary>
     public readonly long ThreadCount => (long)Batch * ChannelBlocks * 4 * Runs;
     public readonly KernelConfig Config(int maxGroup) => Tiling.Flat(ThreadCount, maxGroup);
-    /// <summary>One <see cref="TransposedConvolution.DeconvPad"/> thread per float of the padded input.</summary>
-    public readonly long PadThreadCount => (long)Batch * PaddedFace;
+    /// <summary>Floats of the padded input of the whole batch: Batch x <see cref="PaddedFace"/>.</summary>
+    public readonly long PaddedLength => (long)Batch * PaddedFace;
+    /// <summary>Floats of one padded channel plane: (height + 2) x (width + 2).</summary>
+    public readonly int PaddedPlane => (InHeight + 2) * PaddedWidth;
+    /// <summary>
+    /// Floats a <see cref="TransposedConvolution.DeconvPad"/> row of threads covers: a plane, or the
+    /// <see cref="TransposedConvolution.Run"/> + 1 zeros after a face's last plane (the launch's extra channel row).
+    /// </summary>
+    public readonly int PadExtent => Math.Max(PaddedPlane, TransposedConvolution.Run + 1);
+    /// <summary>
+    /// Whether <see cref="TransposedConvolution.DeconvPad"/> can write this shape: <see cref="PadExtent"/> below
+    /// <see cref="TransposedConvolution.MaxPadExtent"/> (its float row division is exact there), at most
+    /// <see cref="TransposedConvolution.MaxPadGrid"/> channel rows (the channels and the tail: the launch's Y extent) and faces (Z).
+    /// </summary>
+    public readonly bool PadSupported =>
+        PadExtent < TransposedConvolution.MaxPadExtent && InChannels < TransposedConvolution.MaxPadGrid && Batch <= TransposedConvolution.MaxPadGrid;
+    /// <summary>
+    /// The launch of <see cref="TransposedConvolution.DeconvPad"/>: X over <see cref="PadExtent"/> floats in groups of
+    /// <paramref name="group"/>, Y over the input channels, Z over the faces, so that a thread finds its plane without an
+    /// integer division (PoCL keeps those scalar in its work-item loop).
+    /// </summary>
+    public readonly KernelConfig PadConfig(int group) =>
+        new(new Index3D(Tiling.CeilDiv(PadExtent, group), InChannels + 1, Batch), new Index3D(group, 1, 1));
 }
 
 /// <summary>
@@ -45,6 +66,12 @@ public static class TransposedConvolution
     /// <summary>Consecutive wide-grid positions (output positions of one parity class) a thread owns: one 16-wide row.</summary>
     public const int Run = 16;
 
+    /// <summary>Bound on <see cref="DeconvParams.PadExtent"/>: below it <see cref="DeconvPad"/>'s float row division is exact.</summary>
+    public const int MaxPadExtent = 1 << 22;
+
+    /// <summary>Most channel rows (input channels + 1), and most faces, of a <see cref="DeconvPad"/> launch: its Y and Z extents (CUDA's grid limit).</summary>
+    public const int MaxPadGrid = 65535;
+
     /// <summary>
     /// Where weight W[ci, co, ky, kx] (PyTorch's ConvTranspose2d layout) is packed: by parity class (py, px) =
     /// ((ky + 1) % 2, (kx + 1) % 2), 8-channel block, input channel, the class's 2x2 tap t = 2 ty + tx with
@@ -59,22 +86,26 @@ public static class TransposedConvolution
     }
 
     /// <summary>
-    /// Launch with <c>Config(PadThreadCount)</c>, before <see cref="Deconv4x4S2"/>: padded holds
-    /// <see cref="DeconvParams.PaddedFace"/> floats a face, each input channel as a (height + 2) x (width + 2) plane
-    /// with a one-pixel zero border, then <see cref="Run"/> + 1 zeros (the last run's loads past the last plane). One
-    /// thread a float, no loops.
+    /// Launch with <see cref="DeconvParams.PadConfig"/> (only where <see cref="DeconvParams.PadSupported"/>), before
+    /// <see cref="Deconv4x4S2"/>: padded holds <see cref="DeconvParams.PaddedFace"/> floats a face, each input channel
+    /// as a (height + 2) x (width + 2) plane with a one-pixel zero border, then <see cref="Run"/> + 1 zeros (the last
+    /// run's loads past the last plane). Thread (at, c, b) writes float at of channel c's plane of face b, or for
+    /// c = InChannels of the zeros after the face's last plane; one float a thread, no loop and no integer division, so
+    /// PoCL vectorises it across work-items.
     /// </summary>
     public static void DeconvPad(ArrayView<float> input, ArrayView<float> padded, DeconvParams p)
     {
-        int g = Grid.GlobalIndex.X;
-        if (g >= p.PadThreadCount) return;
-        int face = p.PaddedFace, wp = p.PaddedWidth, plane = (p.InHeight + 2) * wp;
-        int b = g / face, r = g - b * face;
-        int c = r / plane, e = r - c * plane;
-        int y = e / wp - 1, x = e - (e / wp) * wp - 1;
-        bool inside = c < p.InChannels && y >= 0 && y < p.InHeight && x >= 0 && x < p.InWidth;
-        float v = input[inside ? ((b * p.InChannels + c) * p.InHeight + y) * p.InWidth + x : 0];
-        padded[g] = inside ? v : 0f;
+        int at = Grid.GlobalIndex.X, c = Grid.GlobalIndex.Y, b = Grid.GlobalIndex.Z;
+        int plane = p.PaddedPlane, wp = p.PaddedWidth;
+        // Row c = InChannels writes the zeros after the face's last plane.
+        if (at >= (c < p.InChannels ? plane : TransposedConvolution.Run + 1)) return;
+        // Row y = at / wp as a float division (vectorised, unlike the integer one): at + 0.5 is at least 0.5 from a
+        // multiple of wp and exact in float, so the rounded quotient truncates to the right row while at < 2^22
+        // (PadSupported). Rows and columns here count the border: input (y - 1, x - 1).
+        int y = (int)((at + 0.5f) / wp), x = at - y * wp;
+        bool inside = c < p.InChannels && y >= 1 && y <= p.InHeight && x >= 1 && x <= p.InWidth;
+        float v = input[inside ? ((b * p.InChannels + c) * p.InHeight + y - 1) * p.InWidth + x - 1 : 0];
+        padded[b * p.PaddedFace + c * plane + at] = inside ? v : 0f;
     }
 
     /// <summary>
@@ -102,7 +133,7 @@ public static class TransposedConvolution
         int co = rest % blocks * ChannelTile;
         int cls = rest / blocks;
         int py = cls >> 1, px = cls & 1;
-        int wp = p.PaddedWidth, plane = (p.InHeight + 2) * wp;
+        int wp = p.PaddedWidth, plane = p.PaddedPlane;
 
         // Taps t = 2 ty + tx: rows 1 + py - ty, columns 1 + px - tx of the padded plane, relative to q.
         int x = b * p.PaddedFace + q0 + py * wp + px;
@@ -120,17 +151,24 @@ public static class TransposedConvolution
         }
 
         if (!active) return;
-        int width = p.InWidth, outW = 2 * width, outPlane = 4 * p.InHeight * width, wide = p.WidePositions;
-        var act = (Activation)p.Activation;
-        int channels = p.OutChannels - co < ChannelTile ? p.OutChannels - co : ChannelTile;
-        int outBase = (b * p.OutChannels + co) * outPlane + py * outW + px;
-        for (int l = 0; l < Run; l++)
-        {
-            int q = q0 + l, i = q / wp, j = q - q / wp * wp;
-            if (q >= wide || j >= width) continue;
-            int at = outBase + 2 * i * outW + 2 * j;
-            for (int c = 0; c < channels; c++)
-                output[at + c * outPlane] = Act.Select(tile.Get(c, l) + bias[co + c], act);
-        }
+        // Wide position (i, j) is output (2 i + py, 2 j + px): targets found once a thread, shared by the 8 channels.
+        int outW = 2 * p.InWidth, outPlane = 2 * p.InHeight * outW;
+        var targets = StripTargets.Of(q0, wp, p.InWidth, p.InHeight, 2 * outW, 2);
+        int at = (b * p.OutChannels + co) * outPlane + py * outW + px;
+        StoreRow(output, bias, tile.A0, targets, at, co, p); StoreRow(output, bias, tile.A1, targets, at + outPlane, co + 1, p);
+        StoreRow(output, bias, tile.A2, targets, at + 2 * outPlane, co + 2, p); StoreRow(output, bias, tile.A3, targets, at + 3 * outPlane, co + 3, p);
+        StoreRow(output, bias, tile.A4, targets, at + 4 * outPlane, co + 4, p); StoreRow(output, bias, tile.A5, targets, at + 5 * outPlane, co + 5, p);
+        StoreRow(output, bias, tile.A6, targets, at + 6 * outPlane, co + 6, p); StoreRow(output, bias, tile.A7, targets, at + 7 * outPlane, co + 7, p);
+    }
+
+    /// <summary>
+    /// Channel <paramref name="c"/>'s 16 positions (a padded channel skipped): bias and activation 16-wide
+    /// (<see cref="Tile16x8.Activated"/>), then each kept lane stored at <paramref name="at"/> + its target; no
+    /// per-position division or switch.
+    /// </summary>
+    private static void StoreRow(ArrayView<float> output, ArrayView<float> bias, Acc16 a, StripTargets t, int at, int c, DeconvParams p)
+    {
+        if (c >= p.OutChannels) return;
+        t.Store(output, at, Tile16x8.Activated(a, bias[c], (Activation)p.Activation));
     }
 }

@@ -103,6 +103,7 @@ public sealed class TrgGraphTests
         Throws("layer1.0.conv1", "symmetric", () => nb.Conv("layer1.0.conv1", g.External("w", TensorShape.Nchw(2, 64, 48, 48)), 3, 1, new Padding2D(1, 1, 2, 2), Activation.Relu));
         Throws("layer2.0.conv1", "rows and columns", () => nb.Conv("layer2.0.conv1", g.External("w2", TensorShape.Nchw(2, 64, 48, 48)), 3, 2, new Padding2D(0, 1, 1, 1), Activation.Relu));
         Throws("deconv0", "channels", () => nb.Deconv4x4S2("deconv0", g.External("d", TensorShape.Nchw(1, 256, 7, 7)), Activation.Relu));
+        Throws("deconv1", "DeconvPad's limits", () => nb.Deconv4x4S2("deconv1", g.External("d2", TensorShape.Nchw(1, 256, 2047, 2047)), Activation.Relu));
         Throws("iter0.regressor", "features", () => nb.Dense("iter0.regressor", "regressor0.hidden", g.External("f", new TensorShape(3, VariantInfo.TrgV2.RegressorInput(0) - 1))));
         Throws("maxpool", "NCHW", () => nb.MaxPool3x3S2("maxpool", g.External("m", new TensorShape(2, 64, 96))));
         Assert.Empty(g.Ops);

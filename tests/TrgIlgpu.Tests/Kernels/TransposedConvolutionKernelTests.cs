@@ -34,6 +34,7 @@ public sealed class TransposedConvolutionKernelTests(KernelDevices devices)
     [InlineData(1, 1, 1, 1)]   // one pixel: a 3x3 plane, the tail longer than it
     [InlineData(2, 3, 5, 7)]   // odd, non-square, batch 2
     [InlineData(3, 4, 6, 6)]   // batch 3
+    [InlineData(2, 2, 9, 11)]  // planes of 143 floats: three groups of 64 threads a plane
     public void DeconvPad_Cpu_MatchesReference(int batch, int cin, int h, int w) =>
         RunPad(devices.Cpu, batch, cin, h, w, seed: 3000 + 31 * cin + 7 * h + w);
 
@@ -42,6 +43,7 @@ public sealed class TransposedConvolutionKernelTests(KernelDevices devices)
     {
         RunPad(devices.OpenCL, 2, 512, 6, 6, seed: 3101);
         RunPad(devices.OpenCL, 3, 5, 7, 3, seed: 3102);
+        RunPad(devices.OpenCL, 2, 256, 12, 12, seed: 3103); // deconv_layers.3's input: planes of 196 floats
     }
 
     private static void Run(DeviceUnderTest device, int batch, int cin, int h, int w, int cout, Activation act, int seed)
@@ -59,10 +61,10 @@ public sealed class TransposedConvolutionKernelTests(KernelDevices devices)
         using var d = device.Begin();
         const int guard = 29;
         var p = new DeconvParams { Batch = batch, InChannels = cin, InHeight = h, InWidth = w, OutChannels = cout, Activation = (int)act };
-        long paddedLength = p.PadThreadCount;
+        long paddedLength = p.PaddedLength;
         var padded = d.Poisoned(paddedLength + guard);
         var output = d.Poisoned(ys.Length + guard);
-        d.Kernels.DeconvPad(d.Stream, d.Kernels.Config(p.PadThreadCount), d.Upload(x).View, padded.View, p);
+        d.Kernels.DeconvPad(d.Stream, p.PadConfig(d.Kernels.GroupSize), d.Upload(x).View, padded.View, p);
         d.Kernels.Deconv(d.Stream, p.Config(d.Kernels.GroupSize), padded.View, d.Upload(packed.Weight).View,
             d.Upload(packed.Bias).View, output.View, p);
         var got = d.Download(output);
@@ -92,7 +94,7 @@ public sealed class TransposedConvolutionKernelTests(KernelDevices devices)
         using var d = device.Begin();
         const int guard = 23;
         var padded = d.Poisoned(expected.Length + guard);
-        d.Kernels.DeconvPad(d.Stream, d.Kernels.Config(p.PadThreadCount), d.Upload(x).View, padded.View, p);
+        d.Kernels.DeconvPad(d.Stream, p.PadConfig(d.Kernels.GroupSize), d.Upload(x).View, padded.View, p);
         var got = d.Download(padded);
 
         string what = $"DeconvPad [{batch},{cin},{h},{w}] on {device.Description}";

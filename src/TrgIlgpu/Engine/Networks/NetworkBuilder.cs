@@ -268,11 +268,14 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         {
             Batch = inShape.Batch, InChannels = inShape[1], InHeight = inShape[2], InWidth = inShape[3], OutChannels = cout, Activation = (int)act,
         };
+        if (!p.PadSupported)
+            throw new GraphException(name, $"input {inShape}: a padded plane of {p.PadExtent} floats, {p.InChannels} channels or batch {p.Batch} " +
+                $"is past DeconvPad's limits ({TransposedConvolution.MaxPadExtent} floats, {TransposedConvolution.MaxPadGrid} channels and faces)");
         var padded = Graph.Activation($"{name}.pad", new TensorShape(p.Batch, p.PaddedFace));
         var output = Graph.Activation(name, outShape);
         var k = Kernels;
         Graph.Add($"{name}.pad", "DeconvPad", $"{inShape}->{padded.Shape}", 0, 4 * (inShape.ElementCount + padded.Length),
-            k.Config(p.PadThreadCount), [input], [padded], (st, c) => k.DeconvPad(st, c, input.View, padded.View, p));
+            p.PadConfig(k.GroupSize), [input], [padded], (st, c) => k.DeconvPad(st, c, input.View, padded.View, p));
         long flops = 2L * outShape.ElementCount * inShape[1] * 4;
         long bytes = 4 * (padded.Length + layer.Weight.Length + outShape.ElementCount);
         Graph.Add(name, "Deconv4x4S2", $"{inShape}->{outShape} {act}", flops, bytes, p.Config(k.GroupSize), [padded, weight, bias], [output], (st, c) =>
