@@ -64,9 +64,26 @@ public sealed class KernelPolicyTests
         var strips = pocl with { Strided = ConvKernel.Conv2DStrip };
         Assert.Equal(ConvKernel.Conv2DStrip, strips.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), winogradPacked: false));
         Assert.Equal(ConvKernel.Stem7x7S2, strips.ConvKernelFor(Conv(1, 3, 192, 64, k: 7, stride: 2), winogradPacked: false));
-        // 1x1 stride 1: the strip on the CPU devices, the 8-channel kernel on CUDA.
-        Assert.True(pocl.PointwiseStrips);
-        Assert.False(KernelPolicy.For(DeviceKind.Cuda).PointwiseStrips);
+        // 1x1 (stride 1: the heatmap head; stride 2: the projection shortcuts) on the phase split on the CPU devices, the
+        // strip at stride 1 where a policy asks for it, the 8-channel kernel on CUDA.
+        Assert.Equal(ConvKernel.Conv2DPhase, pocl.Pointwise);
+        Assert.Equal(ConvKernel.Conv2DPhase, KernelPolicy.For(DeviceKind.Cpu).Pointwise);
+        Assert.Equal(ConvKernel.Conv2DWide, KernelPolicy.For(DeviceKind.Cuda).Pointwise);
+        foreach (var p in new[] { Conv(1, 256, 24, 68, k: 1), Conv(8, 256, 24, 68, k: 1), Conv(1, 64, 48, 128, k: 1, stride: 2), Conv(3, 19, 13, 30, k: 1, stride: 2) })
+        {
+            Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(p, winogradPacked: false));
+            Assert.Equal(p.Stride == 1 ? ConvKernel.Conv2DStrip : Convolution.SupportsWide(p) ? ConvKernel.Conv2DWide : ConvKernel.Conv2D, (pocl with { Pointwise = ConvKernel.Conv2DStrip }).ConvKernelFor(p, winogradPacked: false));
+            Assert.Equal(Convolution.SupportsWide(p) ? ConvKernel.Conv2DWide : ConvKernel.Conv2D, KernelPolicy.For(DeviceKind.Cuda).ConvKernelFor(p, winogradPacked: false));
+        }
+        // Past the phase split's plane count the strip, at stride 1.
+        Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(300, 256, 24, 68, k: 1), winogradPacked: false));
+        // The projection shortcut as its own launch: with the three-launch Winograd forms only.
+        var projected = Conv(1, 128, 24, 128) with { ShortcutMode = Convolution.ShortcutProjection };
+        Assert.True(KernelPolicy.SeparateProjection(ConvKernel.WinogradGemmF2x16, projected));
+        Assert.True(KernelPolicy.SeparateProjection(ConvKernel.WinogradGemmF2, projected));
+        Assert.False(KernelPolicy.SeparateProjection(ConvKernel.WinogradF2x3, projected));
+        Assert.False(KernelPolicy.SeparateProjection(ConvKernel.Conv2D, projected));
+        Assert.False(KernelPolicy.SeparateProjection(ConvKernel.WinogradGemmF2x16, projected with { ShortcutMode = Convolution.ShortcutIdentity }));
         // Direct weights at stride 1: one zero-padded plane on the CPU devices (layer 4's 6x6 maps at batch 1 and 8
         // included), the 8-channel kernel with a projection shortcut, the wide tile on CUDA or where the policy says no.
         Assert.True(pocl.PhaseStride1);
@@ -79,8 +96,6 @@ public sealed class KernelPolicyTests
             Assert.Equal(ConvKernel.Conv2DWide, (pocl with { PhaseStride1 = false }).ConvKernelFor(p with { OutChannels = 16 }, winogradPacked: false));
             Assert.Equal(ConvKernel.Conv2DWide, KernelPolicy.For(DeviceKind.Cuda).ConvKernelFor(p with { OutChannels = 16 }, winogradPacked: false));
         }
-        Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(1, 256, 24, 68, k: 1), winogradPacked: false));
-        Assert.Equal(ConvKernel.Conv2D, KernelPolicy.For(DeviceKind.Cuda).ConvKernelFor(Conv(1, 256, 24, 68, k: 1), winogradPacked: false));
         // The benchmark's candidates: every variant that can run the shape.
         Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2,
             ConvKernel.WinogradGemmF2x16], KernelPolicy.Candidates(Conv(1, 64, 48, 64)));
@@ -93,7 +108,8 @@ public sealed class KernelPolicyTests
             KernelPolicy.Candidates(Conv(1, 3, 192, 64, k: 7, stride: 2)));
         Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase],
             KernelPolicy.Candidates(Conv(1, 64, 48, 128, stride: 2)));
-        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DStrip], KernelPolicy.Candidates(Conv(1, 256, 24, 68, k: 1)));
+        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase], KernelPolicy.Candidates(Conv(1, 256, 24, 68, k: 1)));
+        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase], KernelPolicy.Candidates(Conv(1, 64, 48, 128, k: 1, stride: 2)));
     }
 
     [Fact]

@@ -20,9 +20,12 @@ public sealed class TrgGraphTests
         var plan = session.Plan(batch);
         var g = plan.Graph;
         // launches: one a convolution, two a transposed convolution (DeconvPad + Deconv4x4S2); the three-launch
-        // Winograd adds two for each convolution it runs, the phase split one.
+        // Winograd adds two for each convolution it runs, the phase split one, and a projection shortcut run as its own
+        // convolution (before a three-launch Winograd conv2) one more.
+        int projections = plan.Convolutions.Count(c => c.Name.EndsWith(".projection", StringComparison.Ordinal));
+        Assert.Equal(plan.Convolutions.Count(c => c.Kernel is ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16) > 0 ? 3 : 0, projections);
         Assert.Equal(launches + 2 * plan.Convolutions.Count(c => c.Kernel is ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16)
-            + plan.Convolutions.Count(c => c.Kernel == ConvKernel.Conv2DPhase), plan.Ops.Count);
+            + plan.Convolutions.Count(c => c.Kernel == ConvKernel.Conv2DPhase) + projections, plan.Ops.Count);
         GraphInvariants.Check(g, $"{variant} batch {batch}");
 
         // Memory: the slots plus the faces and results buffers, nothing else.
