@@ -68,9 +68,19 @@ public static class PhaseConvolution
     /// </summary>
     public static int PlaneStride(in ConvParams p)
     {
+        if (InPlace(p)) return p.InHeight * p.InWidth;
         int reach = Strips(p) * Convolution.StripPositions + Halo(p) * (PlaneWidth(p) + 1);
         return Tiling.CeilDiv(reach - 4, 8) * 8 + 4;
     }
+
+    /// <summary>
+    /// Whether the input itself is the plane (<see cref="PlaneStride"/> = InHeight x InWidth) and <see cref="Conv2DPhase"/>
+    /// reads it in place, with no <see cref="PhaseSplit"/> launch: a 1x1 stride-1 convolution (its plane would be a copy of
+    /// the input channel) whose positions are whole strips, so that no strip's 16-float load reaches past its channel
+    /// (TRGv2's heatmap head: 24 x 24). The 8k + 4 stride does not matter there: one tap, no reuse across taps.
+    /// </summary>
+    public static bool InPlace(in ConvParams p) =>
+        p.Kernel == 1 && p.Stride == 1 && p.OutHeight * p.OutWidth % Convolution.StripPositions == 0;
 
     /// <summary>Floats of the phase planes of a whole batch: Batch x InChannels x <see cref="Phases"/> x <see cref="PlaneStride"/>.</summary>
     public static long PlanesLength(in ConvParams p) => (long)p.Batch * p.InChannels * Phases(p) * PlaneStride(p);

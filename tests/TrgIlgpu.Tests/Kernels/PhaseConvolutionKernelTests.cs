@@ -42,6 +42,9 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
         // the subsampled input (odd and even maps), as the plan runs the projection shortcuts.
         ["1x1/1 7x5 map, batch 3, Cout 13"] = new(3, 6, 7, 5, 13, 1, 1, 0, Activation.None),
         ["1x1/1 5x9 map, batch 2, Cout 8, leaky + conv bias"] = new(2, 11, 5, 9, 8, 1, 1, 0, Activation.LeakyRelu, ConvBias: true),
+        // Whole strips (32 and 48 positions): the input is its own plane (PhaseConvolution.InPlace).
+        ["1x1/1 4x8 map, batch 3, Cout 11, in place"] = new(3, 7, 4, 8, 11, 1, 1, 0, Activation.Relu, ConvBias: true),
+        ["1x1/1 3x16 map, batch 2, Cout 16, in place"] = new(2, 5, 3, 16, 16, 1, 1, 0, Activation.None),
         ["1x1/2 7x5 map, batch 2, Cout 11"] = new(2, 5, 7, 5, 11, 1, 2, 0, Activation.None),
         ["1x1/2 10x9 map, batch 3, Cout 16, no bn, relu"] = new(3, 4, 10, 9, 16, 1, 2, 0, Activation.Relu, Bn: false, ConvBias: true),
         ["1x1/2 1x2 map, Cout 5"] = new(2, 3, 1, 2, 5, 1, 2, 0, Activation.None),
@@ -192,5 +195,15 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
         got = d.Download(output);
         Expect.Close($"PhaseSplit + Conv2DPhase {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
         Expect.Untouched($"PhaseSplit + Conv2DPhase {c}: past the output", got, i => i < t.OutShape.Length);
+
+        Assert.Equal(c.K == 1 && c.Stride == 1 && t.OutShape.Length / (c.Batch * c.Cout) % 16 == 0, PhaseConvolution.InPlace(p));
+        if (!PhaseConvolution.InPlace(p)) return;
+        // As the plan runs it: straight from the input (exactly as long as the planes), no split.
+        Assert.Equal(t.Input.Length, PhaseConvolution.PlanesLength(p));
+        output = d.Poisoned(t.OutShape.Length + guard);
+        d.Kernels.Conv2DPhase(d.Stream, d.Config(PhaseConvolution.ThreadCount(p)), d.Upload(t.Input).View, weight, bias, shortcut, output.View, p);
+        got = d.Download(output);
+        Expect.Close($"Conv2DPhase in place {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
+        Expect.Untouched($"Conv2DPhase in place {c}: past the output", got, i => i < t.OutShape.Length);
     }
 }

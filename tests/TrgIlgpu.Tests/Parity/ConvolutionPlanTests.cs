@@ -85,14 +85,18 @@ public sealed class ConvolutionPlanTests
         }
         int gemms = chosen.Values.Count(k => k is ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16);
         int phases = chosen.Values.Count(k => k == ConvKernel.Conv2DPhase);
-        Assert.Equal(FusedLaunches + 2 * gemms + phases + projections, plan.Ops.Count);
+        // heatmap.conv1x1 (24 x 24: whole strips) reads its input in place: no phase split.
+        Assert.True(PhaseConvolution.InPlace(plan.Convolutions.Single(c => c.Name == "heatmap.conv1x1").Params));
+        Assert.False(byName.ContainsKey("heatmap.conv1x1.phase_split"));
+        Assert.Equal(FusedLaunches + 2 * gemms + phases - 1 + projections, plan.Ops.Count);
         Assert.Equal(gemm ? Stride1Conv3x3.Length : 0, gemms);
 
-        // The stride-2 convolutions (the 3-channel stem, the 3x3/2 downsampling conv1s) and the 68-channel 1x1 as phase
-        // split, its own launch right before the product; with direct weights also the 11 stride-1 3x3s without a
+        // The stride-2 convolutions (the 3-channel stem, the 3x3/2 downsampling conv1s) as phase split, its own launch
+        // right before the product, and the 68-channel 1x1 as a phase convolution; with direct weights also the 11 stride-1 3x3s without a
         // projection, with the three-launch Winograd the 3 projections.
         Assert.Equal(5 + (algorithm == ConvAlgorithm.Direct ? Stride1Conv3x3.Length - ProjectionConv2.Length : projections), phases);
-        foreach (var name in new[] { "conv1", "layer2.0.conv1", "layer3.0.conv1", "layer4.0.conv1", "heatmap.conv1x1" })
+        Assert.Equal("Conv2DPhase", byName["heatmap.conv1x1"].Kernel);
+        foreach (var name in new[] { "conv1", "layer2.0.conv1", "layer3.0.conv1", "layer4.0.conv1" })
         {
             Assert.Equal(ConvKernel.Conv2DPhase, chosen[name]);
             Assert.Equal("Conv2DPhase", byName[name].Kernel);

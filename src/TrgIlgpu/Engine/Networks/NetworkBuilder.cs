@@ -205,22 +205,29 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
     }
 
     /// <summary>
-    /// A stride-2 convolution as two launches (<see cref="PhaseConvolution"/>): <c>{name}.phase_split</c> writes the
+    /// A phase convolution as two launches (<see cref="PhaseConvolution"/>): <c>{name}.phase_split</c> writes the
     /// input's phase planes, <c>{name}</c> the output from them. The planes are an activation, so their memory is reused
-    /// after the convolution.
+    /// after the convolution. Where the input is its own plane (<see cref="PhaseConvolution.InPlace"/>) one launch, reading it.
     /// </summary>
     private void PhaseConv(string name, string text, ConvParams p, long macs, long bytes, GraphTensor input,
         GraphTensor weight, GraphTensor bias, GraphTensor? shortcut, GraphTensor output)
     {
         var k = Kernels;
-        var planes = Graph.Activation($"{name}.phase_planes",
-            new TensorShape(p.Batch, p.InChannels, PhaseConvolution.Phases(p), PhaseConvolution.PlaneStride(p)));
-        long inputBytes = 4L * p.Batch * p.InChannels * p.InHeight * p.InWidth, planeBytes = 4 * planes.Length;
-        Graph.Add($"{name}.phase_split", "PhaseSplit", $"{text} planes{planes.Shape}", 0, inputBytes + planeBytes,
-            PhaseConvolution.SplitConfig(p, k.GroupSize), [input], [planes], (st, c) => k.PhaseSplit(st, c, input.View, planes.View, p));
+        var planes = input;
+        long splitBytes = 0;
+        if (!PhaseConvolution.InPlace(p))
+        {
+            planes = Graph.Activation($"{name}.phase_planes",
+                new TensorShape(p.Batch, p.InChannels, PhaseConvolution.Phases(p), PhaseConvolution.PlaneStride(p)));
+            long inputBytes = 4L * p.Batch * p.InChannels * p.InHeight * p.InWidth, planeBytes = 4 * planes.Length;
+            var split = planes;
+            Graph.Add($"{name}.phase_split", "PhaseSplit", $"{text} planes{planes.Shape}", 0, inputBytes + planeBytes,
+                PhaseConvolution.SplitConfig(p, k.GroupSize), [input], [planes], (st, c) => k.PhaseSplit(st, c, input.View, split.View, p));
+            splitBytes = planeBytes - inputBytes;
+        }
         var reads = new List<TensorAccess> { planes, weight, bias };
         if (shortcut is not null) reads.Add(shortcut);
-        Graph.Add(name, "Conv2DPhase", text, 2 * macs, bytes - inputBytes + planeBytes, k.Config(PhaseConvolution.ThreadCount(p)), reads, [output],
+        Graph.Add(name, "Conv2DPhase", text, 2 * macs, bytes + splitBytes, k.Config(PhaseConvolution.ThreadCount(p)), reads, [output],
             (st, c) => k.Conv2DPhase(st, c, planes.View, weight.View, bias.View, shortcut?.View ?? Weights.Dummy, output.View, p));
     }
 
