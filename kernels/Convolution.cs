@@ -44,8 +44,22 @@ public static class Convolution
         ((co / ChannelTile * taps + tap) * cin + ci) * ChannelTile + co % ChannelTile;
 
     /// <summary>
+    /// The 1x1 convolution of <paramref name="p"/>'s projection shortcut as a launch of its own: the shortcut input
+    /// (ShortcutChannels x ShortcutHeight x ShortcutWidth) to <paramref name="p"/>'s output shape at ShortcutStride, no
+    /// padding, bias or activation (the projection's bias is pre-summed into the convolution's). Its weights are the
+    /// projection's, packed block-major like any 1x1 convolution (<see cref="WeightIndex"/> with one tap).
+    /// </summary>
+    public static ConvParams Projection(in ConvParams p) => new()
+    {
+        Batch = p.Batch, InChannels = p.ShortcutChannels, InHeight = p.ShortcutHeight, InWidth = p.ShortcutWidth,
+        OutChannels = p.OutChannels, OutHeight = p.OutHeight, OutWidth = p.OutWidth,
+        Kernel = 1, Stride = p.ShortcutStride, Pad = 0, Activation = (int)Activation.None, ShortcutMode = ShortcutNone,
+    };
+
+    /// <summary>
     /// Launch with <see cref="ConvParams.Config"/>. Weights are packed block-major (<see cref="WeightIndex"/>), so the eight
-    /// output channels of a tile are adjacent and a thread's weights one contiguous run; a projection shortcut's weights are <c>[ci * CoutPadded + co]</c>.
+    /// output channels of a tile are adjacent and a thread's weights one contiguous run; a projection shortcut's weights
+    /// likewise, with one tap (<c>WeightIndex(0, ci, co, ShortcutChannels, 1)</c>).
     /// Padded output channels carry zero weights and are never written.
     /// </summary>
     public static void Conv2D(
@@ -59,7 +73,6 @@ public static class Convolution
         bool active = Grid.GlobalIndex.X < total;
         int g = active ? Grid.GlobalIndex.X : total - 1;
         int t = g % q;
-        int coutPad = p.OutChannelsPadded;
         int co = (g / q % p.ChannelBlocks) * ChannelTile;
         int b = g / q / p.ChannelBlocks;
 
@@ -102,7 +115,7 @@ public static class Convolution
             int s1 = oy1 * p.ShortcutStride * p.ShortcutWidth + ox1 * p.ShortcutStride;
             int s2 = oy2 * p.ShortcutStride * p.ShortcutWidth + ox2 * p.ShortcutStride;
             int s3 = oy3 * p.ShortcutStride * p.ShortcutWidth + ox3 * p.ShortcutStride;
-            int w = co;
+            int w = WeightIndex(0, 0, co, p.ShortcutChannels, 1);
             int x = b * p.ShortcutChannels * shw;
             for (int ci = 0; ci < p.ShortcutChannels; ci++)
             {
@@ -110,7 +123,7 @@ public static class Convolution
                 a1.Fma(shortcutWeight, w, shortcut[x + s1]);
                 a2.Fma(shortcutWeight, w, shortcut[x + s2]);
                 a3.Fma(shortcutWeight, w, shortcut[x + s3]);
-                w += coutPad;
+                w += ChannelTile;
                 x += shw;
             }
         }

@@ -20,17 +20,20 @@ namespace TrgIlgpu.Kernels;
 /// </summary>
 public static class PhaseConvolution
 {
-    /// <summary>Phase planes per input channel, (row phase, column phase): Stride x Stride (4 at stride 2, 1 at stride 1).</summary>
-    public static int Phases(in ConvParams p) => p.Stride * p.Stride;
+    /// <summary>
+    /// Phase planes per input channel, (row phase, column phase): Stride x Stride (4 at stride 2, 1 at stride 1), or 1 for a
+    /// 1x1 kernel (a pointwise convolution: its one tap reads phase (0, 0) only, the subsampled input at stride 2).
+    /// </summary>
+    public static int Phases(in ConvParams p) => p.Kernel == 1 ? 1 : p.Stride * p.Stride;
 
     /// <summary>
-    /// Whether <see cref="Conv2DPhase"/> can run <paramref name="p"/>: stride 1 or 2, an odd kernel of at least 3,
-    /// padding K/2 before the input (any padding after it: the planes are zero outside the input), no projection
+    /// Whether <see cref="Conv2DPhase"/> can run <paramref name="p"/>: stride 1 or 2, an odd kernel (1x1 included: a
+    /// pointwise convolution, the ResNet projection shortcut at stride 2), padding K/2 before the input (any padding after it: the planes are zero outside the input), no projection
     /// shortcut, and planes of fewer than 2^22 floats (<see cref="PhaseSplit"/>'s float row division) and at most
     /// <see cref="MaxPlanes"/> planes.
     /// </summary>
     public static bool Supports(in ConvParams p) =>
-        p.Stride is 1 or 2 && p.Kernel >= 3 && p.Kernel % 2 == 1 && p.Pad == p.Kernel / 2
+        p.Stride is 1 or 2 && p.Kernel >= 1 && p.Kernel % 2 == 1 && p.Pad == p.Kernel / 2
         && p.ShortcutMode != Convolution.ShortcutProjection && PlaneStride(p) < MaxPlaneStride
         && (long)p.Batch * p.InChannels * Phases(p) <= MaxPlanes;
 
@@ -65,9 +68,19 @@ public static class PhaseConvolution
     /// </summary>
     public static int PlaneStride(in ConvParams p)
     {
+        if (InPlace(p)) return p.InHeight * p.InWidth;
         int reach = Strips(p) * Convolution.StripPositions + Halo(p) * (PlaneWidth(p) + 1);
         return Tiling.CeilDiv(reach - 4, 8) * 8 + 4;
     }
+
+    /// <summary>
+    /// Whether the input itself is the plane (<see cref="PlaneStride"/> = InHeight x InWidth) and <see cref="Conv2DPhase"/>
+    /// reads it in place, with no <see cref="PhaseSplit"/> launch: a 1x1 stride-1 convolution (its plane would be a copy of
+    /// the input channel) whose positions are whole strips, so that no strip's 16-float load reaches past its channel
+    /// (TRGv2's heatmap head: 24 x 24). The 8k + 4 stride does not matter there: one tap, no reuse across taps.
+    /// </summary>
+    public static bool InPlace(in ConvParams p) =>
+        p.Kernel == 1 && p.Stride == 1 && p.OutHeight * p.OutWidth % Convolution.StripPositions == 0;
 
     /// <summary>Floats of the phase planes of a whole batch: Batch x InChannels x <see cref="Phases"/> x <see cref="PlaneStride"/>.</summary>
     public static long PlanesLength(in ConvParams p) => (long)p.Batch * p.InChannels * Phases(p) * PlaneStride(p);
@@ -91,8 +104,8 @@ public static class PhaseConvolution
         if (at >= stride) return;
         // Stride 1 or 2 (Supports): shifts and masks instead of integer divisions by the stride, which PoCL leaves scalar in
         // its vector loop (with them this launch took 2.5-5x the CPU time of the constant stride-2 form, A/B at load 22).
-        int log2s = p.Stride - 1;
-        int channel = plane >> 2 * log2s, phase = plane & (Phases(p) - 1);
+        int log2s = p.Stride - 1, phases = Phases(p);
+        int channel = phases == 1 ? plane : plane >> 2 * log2s, phase = plane & (phases - 1);
         int pw = PlaneWidth(p);
         // Row a = at / pw as a float division (vectorised, unlike the integer one): at + 0.5 is at least 0.5 from a
         // multiple of pw and exact in float, so the rounded quotient truncates to the right row while at < 2^22

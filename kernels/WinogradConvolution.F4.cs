@@ -38,7 +38,7 @@ public static partial class WinogradConvolution
     /// Whether the F(4x4, 3x3) pipeline can compute <paramref name="p"/>: a 3x3 stride-1 pad-1 convolution without a
     /// projection shortcut whose padded output channels are whole 16s (its product is the 16-channel one).
     /// </summary>
-    public static bool SupportsF4(in ConvParams p) => SupportsGemm16(p) && !ProjectionOutput(p);
+    public static bool SupportsF4(in ConvParams p) => SupportsGemm16(p) && p.ShortcutMode != Convolution.ShortcutProjection;
 
     public static int TilesXF4(in ConvParams p) => Tiling.CeilDiv(p.OutWidth, TileSideF4);
     public static int TilesF4(in ConvParams p) => TilesXF4(p) * Tiling.CeilDiv(p.OutHeight, TileSideF4);

@@ -6,7 +6,7 @@ namespace TrgIlgpu.Kernels;
 // WinogradInputF2 computes V = B^T d B once per (tile, input channel); WinogradGemmF2 the 16 independent products
 // M[k] = V[k] U[k] over the input channels as one batched matrix product whose rows are the tiles of the whole batch;
 // WinogradOutputF2 Y = A^T M A with the fused kernel's epilogue (bias, identity shortcut, activation), one channel a
-// thread and loop-free (WinogradOutputProjectionF2, 8 channels a thread, where a projection shortcut needs a loop).
+// thread and loop-free (a projection shortcut runs before it as a 1x1 convolution of its own: KernelPolicy.SeparateProjection).
 // The fused kernel transforms each 4x4 patch again for every 8 output channels, in scalar code beside its 32
 // multiply-adds per input channel; here the transform is done once and the product's loop is a register tile shaped
 // for AVX-512: a thread owns 16 consecutive tiles (one 64-byte vector of V, the tile rows padded to a multiple of 16 so
@@ -212,22 +212,13 @@ public static partial class WinogradConvolution
         tile.A4.Store(m, at + 4 * stride); tile.A5.Store(m, at + 5 * stride); tile.A6.Store(m, at + 6 * stride); tile.A7.Store(m, at + 7 * stride);
     }
 
-    /// <summary>
-    /// Whether a convolution's output transform is <see cref="WinogradOutputProjectionF2"/> (a 1x1 projection
-    /// shortcut: a loop over its input channels) rather than the loop-free <see cref="WinogradOutputF2"/>.
-    /// </summary>
-    public static bool ProjectionOutput(in ConvParams p) => p.ShortcutMode == Convolution.ShortcutProjection;
-
-    /// <summary>
-    /// Output-transform threads: one per (batch, output channel, tile), tile fastest, for <see cref="WinogradOutputF2"/>;
-    /// one per (batch, 8-channel block, tile) for <see cref="WinogradOutputProjectionF2"/>.
-    /// </summary>
-    public static long OutputThreadCount(in ConvParams p) =>
-        ProjectionOutput(p) ? ThreadCount(p) : (long)p.Batch * p.OutChannels * Tiles(p);
+    /// <summary>Output-transform threads: one per (batch, output channel, tile), tile fastest.</summary>
+    public static long OutputThreadCount(in ConvParams p) => (long)p.Batch * p.OutChannels * Tiles(p);
 
     /// <summary>
     /// Y = A^T M A for one tile of one output channel, then bias, identity shortcut (if any) and activation; for
-    /// convolutions without a projection shortcut (<see cref="ProjectionOutput"/> false). Launch with
+    /// convolutions without a projection shortcut (the plan runs that as its own launch and adds it here as an identity
+    /// shortcut: <c>KernelPolicy.SeparateProjection</c>). Launch with
     /// <see cref="OutputThreadCount"/>. The body has no loop, so PoCL vectorises it across work-items (neighbours read
     /// neighbouring tiles of each row of M: contiguous loads); the 8-channel form with its per-channel stores was not.
     /// </summary>
@@ -289,59 +280,6 @@ public static partial class WinogradConvolution
 
     /// <summary>Column 1 of row i of M times A for one channel: M[i][1] - M[i][2] - M[i][3].</summary>
     private static float RowRight(ArrayView<float> m, int at, int k1) => m[at + k1] - m[at + 2 * k1] - m[at + 3 * k1];
-
-    /// <summary>
-    /// Y = A^T M A for each tile x 8 channels, then <see cref="WinogradF2x3"/>'s epilogue with the 1x1 projection
-    /// shortcut (<see cref="ProjectionOutput"/> true; any shortcut mode works). Launch with <see cref="OutputThreadCount"/>.
-    /// </summary>
-    public static void WinogradOutputProjectionF2(
-        ArrayView<float> m, ArrayView<float> bias, ArrayView<float> shortcut, ArrayView<float> shortcutWeight,
-        ArrayView<float> output, ConvParams p)
-    {
-        int tilesX = TilesX(p), tiles = Tiles(p);
-        int blocks = ChannelBlocks(p);
-        int total = p.Batch * blocks * tiles;
-        bool active = Grid.GlobalIndex.X < total;
-        int g = active ? Grid.GlobalIndex.X : total - 1;
-        int tile = g % tiles, block = g / tiles % blocks, b = g / tiles / blocks;
-        int count = TileStride(p);
-        int at = block * ChannelTile * count + b * tiles + tile;
-        int k4 = 4 * p.OutChannelsPadded * count;
-
-        // Row i of M times A: t0 = M0 + M1 + M2 and t1 = M1 - M2 - M3; the rows enter output row 0 with
-        // A^T[0][i] = (1, 1, 1, 0) and output row 1 with A^T[1][i] = (0, 1, -1, -1).
-        var r = Row(m, at, count, p.OutChannelsPadded * count);
-        Acc8 y00 = Left(r), y01 = Right(r), y10 = new(), y11 = new();
-        r = Row(m, at + k4, count, p.OutChannelsPadded * count);
-        Acc8 t0 = Left(r), t1 = Right(r);
-        y00 = Add(y00, t0, 1f); y01 = Add(y01, t1, 1f);
-        y10 = Add(y10, t0, 1f); y11 = Add(y11, t1, 1f);
-        r = Row(m, at + 2 * k4, count, p.OutChannelsPadded * count);
-        t0 = Left(r); t1 = Right(r);
-        y00 = Add(y00, t0, 1f); y01 = Add(y01, t1, 1f);
-        y10 = Add(y10, t0, -1f); y11 = Add(y11, t1, -1f);
-        r = Row(m, at + 3 * k4, count, p.OutChannelsPadded * count);
-        y10 = Add(y10, Left(r), -1f);
-        y11 = Add(y11, Right(r), -1f);
-
-        Finish(output, bias, shortcut, shortcutWeight, b, block, 2 * (tile / tilesX), 2 * (tile % tilesX),
-            y00, y01, y10, y11, active, p);
-    }
-
-    /// <summary>One row of M for 8 channels: components at <paramref name="at"/> + j * kStride, channels count apart.</summary>
-    private static MRow Row(ArrayView<float> m, int at, int count, int kStride) => new()
-    {
-        J0 = Channels(m, at, count),
-        J1 = Channels(m, at + kStride, count),
-        J2 = Channels(m, at + 2 * kStride, count),
-        J3 = Channels(m, at + 3 * kStride, count),
-    };
-
-    private static Acc8 Channels(ArrayView<float> m, int at, int count) => new()
-    {
-        C0 = m[at], C1 = m[at + count], C2 = m[at + 2 * count], C3 = m[at + 3 * count],
-        C4 = m[at + 4 * count], C5 = m[at + 5 * count], C6 = m[at + 6 * count], C7 = m[at + 7 * count],
-    };
 
     /// <summary>Four floats (one column of B^T d).</summary>
     private struct Float4

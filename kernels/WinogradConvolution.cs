@@ -126,16 +126,15 @@ public static partial class WinogradConvolution
             int s00 = oy * ss * sw + ox * ss, s01 = oy * ss * sw + ox1 * ss;
             int s10 = oy1 * ss * sw + ox * ss, s11 = oy1 * ss * sw + ox1 * ss;
             int shw = p.ShortcutHeight * sw;
-            int coutPad = p.OutChannelsPadded;
             int sx = b * p.ShortcutChannels * shw;
-            int wi = co;
+            int wi = Convolution.WeightIndex(0, 0, co, p.ShortcutChannels, 1);
             for (int ci = 0; ci < p.ShortcutChannels; ci++)
             {
                 y00 = Mac(y00, shortcutWeight, wi, shortcut[sx + s00]);
                 y01 = Mac(y01, shortcutWeight, wi, shortcut[sx + s01]);
                 y10 = Mac(y10, shortcutWeight, wi, shortcut[sx + s10]);
                 y11 = Mac(y11, shortcutWeight, wi, shortcut[sx + s11]);
-                wi += coutPad;
+                wi += ChannelTile;
                 sx += shw;
             }
         }

@@ -125,13 +125,13 @@ internal static class KernelVariants
                     {
                         k.WinogradInputF2(stream, k.Config(WinogradConvolution.InputThreadCount(p)), input, v, p);
                         k.WinogradGemmF2(stream, k.Config(WinogradConvolution.GemmThreadCount(p)), v, ww, m, p);
-                        k.WinogradOutput(stream, m, db, shortcut, dsw, o, p);
+                        k.WinogradOutputF2(stream, k.Config(WinogradConvolution.OutputThreadCount(p)), m, db, shortcut, unused, o, p);
                     },
                     ConvKernel.WinogradGemmF2x16 => o =>
                     {
                         k.WinogradInputF2(stream, k.Config(WinogradConvolution.InputThreadCount(p)), input, v, p);
                         k.WinogradGemmF2x16(stream, k.Config(WinogradConvolution.Gemm16ThreadCount(p)), v, ww, m, p);
-                        k.WinogradOutput(stream, m, db, shortcut, dsw, o, p);
+                        k.WinogradOutputF2(stream, k.Config(WinogradConvolution.OutputThreadCount(p)), m, db, shortcut, unused, o, p);
                     },
                     ConvKernel.WinogradGemmF4x16 => o =>
                     {

@@ -81,9 +81,12 @@ public enum ConvKernel
 /// (3x3 only) or <see cref="ConvKernel.Conv2DWide"/> (the rule for other shapes). On PoCL the phase split measured fastest on
 /// TRGv2's stem and three 3x3 stride-2 convolutions at batch 1 and 8 (bench/RESULTS.md, "Kernel design measurements");
 /// not measured on CUDA.</param>
-/// <param name="PointwiseStrips">Whether the 1x1 stride-1 convolutions without a projection shortcut (TRGv2's heatmap
-/// head) run <see cref="ConvKernel.Conv2DStrip"/>: contiguous 16-position loads, on PoCL faster than
-/// <see cref="ConvKernel.Conv2D"/> at batch 1 and 8 (bench/RESULTS.md, "Kernel design measurements"); not measured on CUDA.</param>
+/// <param name="Pointwise">The kernel of the 1x1 convolutions (TRGv2's heatmap head at stride 1, and the ResNet projection
+/// shortcuts at stride 2 where <see cref="SeparateProjection"/> runs them as their own launch) where it can run them:
+/// <see cref="ConvKernel.Conv2DPhase"/> (16 contiguous positions x 8 channels over a copy of the input, or of its
+/// subsampled phase at stride 2), <see cref="ConvKernel.Conv2DStrip"/> (stride 1 only: contiguous 16-position loads from
+/// the input itself) or <see cref="ConvKernel.Conv2DWide"/> (the rule for other shapes). On PoCL the phase form measured
+/// fastest (docs/devices.md, "Pointwise convolutions and the projection (round seven)"); not measured on CUDA.</param>
 /// <param name="PhaseStride1">Whether the odd-kernel stride-1 convolutions without a projection shortcut whose weights are
 /// not packed for Winograd (<see cref="ConvAlgorithm.Direct"/>) run <see cref="ConvKernel.Conv2DPhase"/> over one
 /// zero-padded plane: on PoCL 1.6-3x faster than <see cref="ConvKernel.Conv2DWide"/> on every TRGv2 3x3 stride-1 shape at batch 1
@@ -99,14 +102,14 @@ public enum ConvKernel
 /// (layers 1-3, the heatmap 3x3) at batch 1 and 8, and 1.2-3.2x on layer 4's 6x6 maps (4 tiles an image), which stay
 /// F2; CUDA 0 (not measured).</param>
 public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, ConvKernel Winograd = ConvKernel.WinogradGemmF2,
-    int DenseGroupSize = Linear.GroupSize, ConvKernel Strided = ConvKernel.Conv2DWide, bool PointwiseStrips = false, bool PhaseStride1 = false,
+    int DenseGroupSize = Linear.GroupSize, ConvKernel Strided = ConvKernel.Conv2DWide, ConvKernel Pointwise = ConvKernel.Conv2DWide, bool PhaseStride1 = false,
     int WinogradF4MinMap = 0)
 {
     /// <summary>The policy for <paramref name="kind"/> (Auto is resolved by the caller to the device it opened).</summary>
     public static KernelPolicy For(DeviceKind kind) => kind switch
     {
         DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize),
-        _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2x16, Strided: ConvKernel.Conv2DPhase, PointwiseStrips: true,
+        _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2x16, Strided: ConvKernel.Conv2DPhase, Pointwise: ConvKernel.Conv2DPhase,
             PhaseStride1: true, WinogradF4MinMap: 12),
     };
 
@@ -130,26 +133,39 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
     /// The kernel for convolution <paramref name="p"/>: <see cref="ConvKernel.WinogradGemmF4x16"/> when its weights are
     /// packed <see cref="WinogradForm.F4"/>, <see cref="Winograd"/> when they are packed <see cref="WinogradForm.F2"/> (the
     /// 8-channel <see cref="ConvKernel.WinogradGemmF2"/> instead of <see cref="ConvKernel.WinogradGemmF2x16"/> where that
-    /// cannot run the shape), else
+    /// cannot run the shape); for a 1x1 kernel <see cref="Pointwise"/> where it can run the shape; else
     /// the phase split for a stride-2 convolution it can run (where <see cref="Strided"/> says so) or a stride-1 one
     /// (where <see cref="PhaseStride1"/>), the 3-channel stem,
     /// the 16-position strip for a 3x3 stride-2 convolution (where <see cref="Strided"/> is it, or the phase split and that
-    /// cannot run the shape: more than <see cref="PhaseConvolution.MaxPlanes"/> planes) or a 1x1 stride-1 one (where
-    /// <see cref="PointwiseStrips"/>), the 16-channel tile
+    /// cannot run the shape: more than <see cref="PhaseConvolution.MaxPlanes"/> planes), the 16-channel tile
     /// where whole tiles fit, else the 8-channel direct kernel.
     /// </summary>
     public ConvKernel ConvKernelFor(in ConvParams p, WinogradForm packed) =>
         packed == WinogradForm.F4 ? ConvKernel.WinogradGemmF4x16
         : packed == WinogradForm.F2 ? (Winograd == ConvKernel.WinogradGemmF2x16 && !WinogradConvolution.SupportsGemm16(p) ? ConvKernel.WinogradGemmF2 : Winograd)
-        : Strided == ConvKernel.Conv2DPhase && p.Stride == 2 && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
-        : PhaseStride1 && p.Stride == 1 && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
+        : p.Kernel == 1 && Pointwise == ConvKernel.Conv2DPhase && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
+        : p.Kernel == 1 && (Pointwise is ConvKernel.Conv2DStrip or ConvKernel.Conv2DPhase) && p.Stride == 1 && Convolution.SupportsStrip(p) ? ConvKernel.Conv2DStrip
+        : p.Kernel > 1 && Strided == ConvKernel.Conv2DPhase && p.Stride == 2 && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
+        : p.Kernel > 1 && PhaseStride1 && p.Stride == 1 && PhaseConvolution.Supports(p) ? ConvKernel.Conv2DPhase
         : StemConvolution.Supports(p) ? ConvKernel.Stem7x7S2
         : (Strided is ConvKernel.Conv2DStrip or ConvKernel.Conv2DPhase) && p.Kernel == 3 && p.Stride == 2 && Convolution.SupportsStrip(p) ? ConvKernel.Conv2DStrip
-        : PointwiseStrips && p.Kernel == 1 && p.Stride == 1 && Convolution.SupportsStrip(p) ? ConvKernel.Conv2DStrip
         : Convolution.SupportsWide(p) ? ConvKernel.Conv2DWide
         : ConvKernel.Conv2D;
 
-    /// <summary>Every variant that can compute <paramref name="p"/> (its weights packed as each needs): the benchmark's list.</summary>
+    /// <summary>
+    /// Whether convolution <paramref name="p"/>, run by <paramref name="kernel"/>, computes its 1x1 projection shortcut as
+    /// a launch of its own (<see cref="Convolution.Projection"/>, its kernel from <see cref="ConvKernelFor"/>, writing a
+    /// scratch activation that the convolution then adds as an identity shortcut): the three-launch Winograd forms,
+    /// whose output transform is loop-free and takes an identity shortcut only. The direct and fused kernels keep the
+    /// projection in their epilogue.
+    /// </summary>
+    public static bool SeparateProjection(ConvKernel kernel, in ConvParams p) =>
+        p.ShortcutMode == Convolution.ShortcutProjection && (kernel is ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16 or ConvKernel.WinogradGemmF4x16);
+
+    /// <summary>
+    /// Every variant that can compute <paramref name="p"/> in one piece (its weights packed as each needs): the benchmark's
+    /// list. With a projection shortcut, not the three-launch Winograd forms (<see cref="SeparateProjection"/>).
+    /// </summary>
     public static IReadOnlyList<ConvKernel> Candidates(in ConvParams p)
     {
         var all = new List<ConvKernel> { ConvKernel.Conv2D };
@@ -157,9 +173,12 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
         if (Convolution.SupportsStrip(p)) all.Add(ConvKernel.Conv2DStrip);
         if (PhaseConvolution.Supports(p)) all.Add(ConvKernel.Conv2DPhase);
         if (StemConvolution.Supports(p)) all.Add(ConvKernel.Stem7x7S2);
-        if (WinogradConvolution.Supports(p)) all.AddRange([ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2]);
-        if (WinogradConvolution.SupportsGemm16(p)) all.Add(ConvKernel.WinogradGemmF2x16);
-        if (WinogradConvolution.SupportsF4(p)) all.Add(ConvKernel.WinogradGemmF4x16);
+        if (WinogradConvolution.Supports(p)) all.Add(ConvKernel.WinogradF2x3);
+        // The three-launch forms' output transform takes an identity shortcut only (a projection is its own launch first).
+        bool identityOnly = p.ShortcutMode != Convolution.ShortcutProjection;
+        if (identityOnly && WinogradConvolution.Supports(p)) all.Add(ConvKernel.WinogradGemmF2);
+        if (identityOnly && WinogradConvolution.SupportsGemm16(p)) all.Add(ConvKernel.WinogradGemmF2x16);
+        if (identityOnly && WinogradConvolution.SupportsF4(p)) all.Add(ConvKernel.WinogradGemmF4x16);
         return all;
     }
 

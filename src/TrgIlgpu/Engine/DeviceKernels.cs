@@ -18,7 +18,6 @@ internal sealed class DeviceKernels
     public Action<AcceleratorStream, KernelConfig, V, V, V, ConvParams> WinogradGemmF2 => Load(ref field, WinogradConvolution.WinogradGemmF2);
     public Action<AcceleratorStream, KernelConfig, V, V, V, ConvParams> WinogradGemmF2x16 => Load(ref field, WinogradConvolution.WinogradGemmF2x16);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> WinogradOutputF2 => Load(ref field, WinogradConvolution.WinogradOutputF2);
-    public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> WinogradOutputProjectionF2 => Load(ref field, WinogradConvolution.WinogradOutputProjectionF2);
     public Action<AcceleratorStream, KernelConfig, V, V, ConvParams> WinogradInputF4 => Load(ref field, WinogradConvolution.WinogradInputF4);
     public Action<AcceleratorStream, KernelConfig, V, V, V, ConvParams> WinogradGemmF4x16 => Load(ref field, WinogradConvolution.WinogradGemmF4x16);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> WinogradOutputF4 => Load(ref field, WinogradConvolution.WinogradOutputF4);
@@ -194,19 +193,6 @@ internal sealed class DeviceKernels
 
     private Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> Load<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(ref Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>? slot, Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct where T10 : struct => Load(ref slot, kernel.Method);
-
-    /// <summary>
-    /// The Winograd output transform of <paramref name="p"/>: <see cref="WinogradConvolution.WinogradOutputF2"/>, or
-    /// <see cref="WinogradConvolution.WinogradOutputProjectionF2"/> for a projection shortcut
-    /// (<see cref="WinogradConvolution.ProjectionOutput"/>), with its launch shape.
-    /// </summary>
-    public void WinogradOutput(AcceleratorStream stream, V m, V bias, V shortcut, V shortcutWeight, V output, ConvParams p) =>
-        (WinogradConvolution.ProjectionOutput(p) ? WinogradOutputProjectionF2 : WinogradOutputF2)(
-            stream, Config(WinogradConvolution.OutputThreadCount(p)), m, bias, shortcut, shortcutWeight, output, p);
-
-    /// <summary>The name of <see cref="WinogradOutput"/>'s kernel for <paramref name="p"/>.</summary>
-    public static string WinogradOutputName(in ConvParams p) =>
-        WinogradConvolution.ProjectionOutput(p) ? nameof(WinogradOutputProjectionF2) : nameof(WinogradOutputF2);
 
     /// <summary>Launch shape for a barrier-free kernel over <paramref name="threads"/> threads.</summary>
     public KernelConfig Config(long threads) => new((int)((threads + GroupSize - 1) / GroupSize), GroupSize);

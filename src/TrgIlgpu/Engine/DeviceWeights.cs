@@ -32,9 +32,23 @@ internal class DeviceLayers : IDisposable
     /// <summary>The layers' names, in upload order.</summary>
     public IEnumerable<string> LayerNames => _layers.Keys;
 
+    private readonly Accelerator _accelerator;
+    private readonly Dictionary<int, MemoryBuffer1D<float, Stride1D.Dense>> _zeros = new();
+
     public DeviceLayers(Accelerator a)
     {
+        _accelerator = a;
         Dummy = Upload(a, new float[4]).View;
+    }
+
+    /// <summary>A buffer of <paramref name="length"/> zeros (uploaded once a length): the bias of a launch that has none.</summary>
+    public MemoryBuffer1D<float, Stride1D.Dense> Zeros(int length)
+    {
+        lock (_zeros)
+        {
+            if (!_zeros.TryGetValue(length, out var zeros)) _zeros[length] = zeros = Upload(_accelerator, new float[length]);
+            return zeros;
+        }
     }
 
     public DeviceLayer this[string name] => _layers.TryGetValue(name, out var layer)

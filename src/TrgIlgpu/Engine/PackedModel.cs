@@ -157,7 +157,7 @@ public sealed class PackedModel
             shortcut = new float[dcin * pad];
             for (int co = 0; co < cout; co++)
             {
-                for (int ci = 0; ci < dcin; ci++) shortcut[ci * pad + co] = (float)(d.F32![co * dcin + ci] * dscale[co]);
+                for (int ci = 0; ci < dcin; ci++) shortcut[Convolution.WeightIndex(0, ci, co, dcin, 1)] = (float)(d.F32![co * dcin + ci] * dscale[co]);
                 bias[co] += dshift[co];
             }
         }

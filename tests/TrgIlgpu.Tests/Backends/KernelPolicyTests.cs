@@ -64,9 +64,27 @@ public sealed class KernelPolicyTests
         var strips = pocl with { Strided = ConvKernel.Conv2DStrip };
         Assert.Equal(ConvKernel.Conv2DStrip, strips.ConvKernelFor(Conv(1, 64, 48, 128, stride: 2), WinogradForm.None));
         Assert.Equal(ConvKernel.Stem7x7S2, strips.ConvKernelFor(Conv(1, 3, 192, 64, k: 7, stride: 2), WinogradForm.None));
-        // 1x1 stride 1: the strip on the CPU devices, the 8-channel kernel on CUDA.
-        Assert.True(pocl.PointwiseStrips);
-        Assert.False(KernelPolicy.For(DeviceKind.Cuda).PointwiseStrips);
+        // 1x1 (stride 1: the heatmap head; stride 2: the projection shortcuts) on the phase split on the CPU devices, the
+        // strip at stride 1 where a policy asks for it, the 8-channel kernel on CUDA.
+        Assert.Equal(ConvKernel.Conv2DPhase, pocl.Pointwise);
+        Assert.Equal(ConvKernel.Conv2DPhase, KernelPolicy.For(DeviceKind.Cpu).Pointwise);
+        Assert.Equal(ConvKernel.Conv2DWide, KernelPolicy.For(DeviceKind.Cuda).Pointwise);
+        foreach (var p in new[] { Conv(1, 256, 24, 68, k: 1), Conv(8, 256, 24, 68, k: 1), Conv(1, 64, 48, 128, k: 1, stride: 2), Conv(3, 19, 13, 30, k: 1, stride: 2) })
+        {
+            Assert.Equal(ConvKernel.Conv2DPhase, pocl.ConvKernelFor(p, WinogradForm.None));
+            Assert.Equal(p.Stride == 1 ? ConvKernel.Conv2DStrip : Convolution.SupportsWide(p) ? ConvKernel.Conv2DWide : ConvKernel.Conv2D, (pocl with { Pointwise = ConvKernel.Conv2DStrip }).ConvKernelFor(p, WinogradForm.None));
+            Assert.Equal(Convolution.SupportsWide(p) ? ConvKernel.Conv2DWide : ConvKernel.Conv2D, KernelPolicy.For(DeviceKind.Cuda).ConvKernelFor(p, WinogradForm.None));
+        }
+        // Past the phase split's plane count the strip, at stride 1.
+        Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(300, 256, 24, 68, k: 1), WinogradForm.None));
+        // The projection shortcut as its own launch: with the three-launch Winograd forms only.
+        var projected = Conv(1, 128, 24, 128) with { ShortcutMode = Convolution.ShortcutProjection };
+        Assert.True(KernelPolicy.SeparateProjection(ConvKernel.WinogradGemmF2x16, projected));
+        Assert.True(KernelPolicy.SeparateProjection(ConvKernel.WinogradGemmF2, projected));
+        Assert.True(KernelPolicy.SeparateProjection(ConvKernel.WinogradGemmF4x16, projected));
+        Assert.False(KernelPolicy.SeparateProjection(ConvKernel.WinogradF2x3, projected));
+        Assert.False(KernelPolicy.SeparateProjection(ConvKernel.Conv2D, projected));
+        Assert.False(KernelPolicy.SeparateProjection(ConvKernel.WinogradGemmF2x16, projected with { ShortcutMode = Convolution.ShortcutIdentity }));
         // Direct weights at stride 1: one zero-padded plane on the CPU devices (layer 4's 6x6 maps at batch 1 and 8
         // included), the 8-channel kernel with a projection shortcut, the wide tile on CUDA or where the policy says no.
         Assert.True(pocl.PhaseStride1);
@@ -79,15 +97,14 @@ public sealed class KernelPolicyTests
             Assert.Equal(ConvKernel.Conv2DWide, (pocl with { PhaseStride1 = false }).ConvKernelFor(p with { OutChannels = 16 }, WinogradForm.None));
             Assert.Equal(ConvKernel.Conv2DWide, KernelPolicy.For(DeviceKind.Cuda).ConvKernelFor(p with { OutChannels = 16 }, WinogradForm.None));
         }
-        Assert.Equal(ConvKernel.Conv2DStrip, pocl.ConvKernelFor(Conv(1, 256, 24, 68, k: 1), WinogradForm.None));
-        Assert.Equal(ConvKernel.Conv2D, KernelPolicy.For(DeviceKind.Cuda).ConvKernelFor(Conv(1, 256, 24, 68, k: 1), WinogradForm.None));
         // The benchmark's candidates: every variant that can run the shape.
         Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2,
             ConvKernel.WinogradGemmF2x16, ConvKernel.WinogradGemmF4x16], KernelPolicy.Candidates(Conv(1, 64, 48, 64)));
         Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2,
             ConvKernel.WinogradGemmF2x16, ConvKernel.WinogradGemmF4x16], KernelPolicy.Candidates(Conv(1, 512, 6, 512)));
-        // A projection shortcut: F2 only (its output transform is WinogradOutputProjectionF2).
-        Assert.DoesNotContain(ConvKernel.WinogradGemmF4x16, KernelPolicy.Candidates(Conv(1, 512, 6, 512) with
+        // A projection shortcut: no three-launch form (F2 or F4), whose output transform takes an identity shortcut only
+        // (the plan runs the projection as its own launch first: SeparateProjection).
+        Assert.Equal([ConvKernel.Conv2D, ConvKernel.WinogradF2x3], KernelPolicy.Candidates(Conv(1, 512, 6, 512) with
             { ShortcutMode = Convolution.ShortcutProjection, ShortcutChannels = 256, ShortcutHeight = 12, ShortcutWidth = 12, ShortcutStride = 2 }));
         // Padded to 8 output channels, not 16: no 16-channel product.
         Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase, ConvKernel.WinogradF2x3, ConvKernel.WinogradGemmF2],
@@ -96,7 +113,8 @@ public sealed class KernelPolicyTests
             KernelPolicy.Candidates(Conv(1, 3, 192, 64, k: 7, stride: 2)));
         Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase],
             KernelPolicy.Candidates(Conv(1, 64, 48, 128, stride: 2)));
-        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DStrip], KernelPolicy.Candidates(Conv(1, 256, 24, 68, k: 1)));
+        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase], KernelPolicy.Candidates(Conv(1, 256, 24, 68, k: 1)));
+        Assert.Equal([ConvKernel.Conv2D, ConvKernel.Conv2DWide, ConvKernel.Conv2DStrip, ConvKernel.Conv2DPhase], KernelPolicy.Candidates(Conv(1, 64, 48, 128, k: 1, stride: 2)));
     }
 
     /// <summary>

@@ -20,9 +20,13 @@ public sealed class TrgGraphTests
         var plan = session.Plan(batch);
         var g = plan.Graph;
         // launches: one a convolution, two a transposed convolution (DeconvPad + Deconv4x4S2); the three-launch
-        // Winograd adds two for each convolution it runs, the phase split one.
-        Assert.Equal(launches + 2 * plan.Convolutions.Count(c => c.Kernel is ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16 or ConvKernel.WinogradGemmF4x16)
-            + plan.Convolutions.Count(c => c.Kernel == ConvKernel.Conv2DPhase), plan.Ops.Count);
+        // Winograd adds two for each convolution it runs, the phase split one (unless it reads its input in place), and a projection shortcut run as its own
+        // convolution (before a three-launch Winograd conv2) one more.
+        int threeLaunch = plan.Convolutions.Count(c => c.Kernel is ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16 or ConvKernel.WinogradGemmF4x16);
+        int projections = plan.Convolutions.Count(c => c.Name.EndsWith(".projection", StringComparison.Ordinal));
+        Assert.Equal(threeLaunch > 0 ? 3 : 0, projections);
+        Assert.Equal(launches + 2 * threeLaunch
+            + plan.Convolutions.Count(c => c.Kernel == ConvKernel.Conv2DPhase && !PhaseConvolution.InPlace(c.Params)) + projections, plan.Ops.Count);
         GraphInvariants.Check(g, $"{variant} batch {batch}");
 
         // Memory: the slots plus the faces and results buffers, nothing else.
@@ -53,9 +57,15 @@ public sealed class TrgGraphTests
         // The shape text of each convolution, deconvolution and dense op is its recorded input -> output.
         foreach (var op in plan.Ops.Where(o => o.Kernel is "Conv2D" or "Conv2DWide" or "Conv2DStrip" or "WinogradF2x3" or "Stem7x7S2" or "Dense" or "DeconvPad"))
             Assert.StartsWith($"{op.Reads[0].Tensor.Shape}->{op.Writes[0].Tensor.Shape}", op.Shape);
-        // A phase-split convolution reads the planes its PhaseSplit launch wrote right before it.
+        // A phase-split convolution reads the planes its PhaseSplit launch wrote right before it (or, in place, its input).
         foreach (var op in plan.Ops.Where(o => o.Kernel == "Conv2DPhase"))
         {
+            if (PhaseConvolution.InPlace(plan.Convolutions.Single(c => c.Name == op.Name).Params))
+            {
+                Assert.NotEqual("PhaseSplit", plan.Ops[op.Index - 1].Kernel);
+                Assert.StartsWith($"{op.Reads[0].Tensor.Shape}->{op.Writes[0].Tensor.Shape}", op.Shape);
+                continue;
+            }
             var split = plan.Ops[op.Index - 1];
             Assert.Equal("PhaseSplit", split.Kernel);
             Assert.Same(split.Writes[0].Tensor, op.Reads[0].Tensor);

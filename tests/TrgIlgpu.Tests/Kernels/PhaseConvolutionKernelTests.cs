@@ -6,7 +6,8 @@ using static TrgIlgpu.Tests.Kernels.ConvolutionKernelTests;
 namespace TrgIlgpu.Tests.Kernels;
 
 /// <summary>
-/// PhaseConvolution at stride 2 (four phase planes) and stride 1 (one zero-padded plane): PhaseSplit against the phase
+/// PhaseConvolution at stride 2 (four phase planes), stride 1 (one zero-padded plane) and 1x1 (one plane: the input, or
+/// its subsampled phase at stride 2, the projection shortcuts): PhaseSplit against the phase
 /// planes written out from their definition (exact: it copies), and Conv2DPhase (from reference planes, and after
 /// PhaseSplit as the plan runs them) against the float64 conv2d + BatchNorm (+ identity shortcut) + activation and
 /// tolerance of the direct kernel, with the direct kernel's packing.
@@ -37,6 +38,16 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
         ["3x3/1 5x7 map, batch 3, identity shortcut, Cout 11"] = new(3, 5, 5, 7, 11, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Identity),
         ["3x3/1 1x3 map, Cout 9, leaky + conv bias"] = new(2, 4, 1, 3, 9, 3, 1, 1, Activation.LeakyRelu, ConvBias: true),
         ["5x5/1 4x9 map, batch 2, Cout 13, no bn"] = new(2, 3, 4, 9, 13, 5, 1, 2, Activation.None, Bn: false, ConvBias: true),
+        // Pointwise (1x1, one plane a channel): 35 and 45 positions (not whole strips), Cout not a multiple of 8; at stride 2
+        // the subsampled input (odd and even maps), as the plan runs the projection shortcuts.
+        ["1x1/1 7x5 map, batch 3, Cout 13"] = new(3, 6, 7, 5, 13, 1, 1, 0, Activation.None),
+        ["1x1/1 5x9 map, batch 2, Cout 8, leaky + conv bias"] = new(2, 11, 5, 9, 8, 1, 1, 0, Activation.LeakyRelu, ConvBias: true),
+        // Whole strips (32 and 48 positions): the input is its own plane (PhaseConvolution.InPlace).
+        ["1x1/1 4x8 map, batch 3, Cout 11, in place"] = new(3, 7, 4, 8, 11, 1, 1, 0, Activation.Relu, ConvBias: true),
+        ["1x1/1 3x16 map, batch 2, Cout 16, in place"] = new(2, 5, 3, 16, 16, 1, 1, 0, Activation.None),
+        ["1x1/2 7x5 map, batch 2, Cout 11"] = new(2, 5, 7, 5, 11, 1, 2, 0, Activation.None),
+        ["1x1/2 10x9 map, batch 3, Cout 16, no bn, relu"] = new(3, 4, 10, 9, 16, 1, 2, 0, Activation.Relu, Bn: false, ConvBias: true),
+        ["1x1/2 1x2 map, Cout 5"] = new(2, 3, 1, 2, 5, 1, 2, 0, Activation.None),
     };
 
     [Theory]
@@ -72,6 +83,24 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
         RunSplit(cl, new(3, 19, 13, 11, 30, 3, 1, 1, Activation.Relu), seed: 425);
     }
 
+    /// <summary>
+    /// TRGv2's 1x1 convolutions: heatmap.conv1x1 (256 -> 68 on 24x24) at batch 1 and 3, the projection shortcuts of
+    /// layer2.0-4.0 (stride 2) at batch 2 and 1, and odd shapes (positions not whole strips, Cout not a multiple of 8).
+    /// </summary>
+    [OpenCLFact]
+    public void Conv2DPhase_OpenCL_Pointwise_MatchReference()
+    {
+        var cl = devices.OpenCL;
+        RunConv(cl, new(1, 256, 24, 24, 68, 1, 1, 0, Activation.None, ConvBias: true), seed: 431);    // heatmap.conv1x1
+        RunConv(cl, new(3, 256, 24, 24, 68, 1, 1, 0, Activation.None, ConvBias: true), seed: 432);
+        RunConv(cl, new(2, 64, 48, 48, 128, 1, 2, 0, Activation.None), seed: 433);                     // layer2.0.downsample
+        RunConv(cl, new(1, 128, 24, 24, 256, 1, 2, 0, Activation.None), seed: 434);                    // layer3.0.downsample
+        RunConv(cl, new(2, 256, 12, 12, 512, 1, 2, 0, Activation.None), seed: 435);                    // layer4.0.downsample
+        RunConv(cl, new(3, 19, 13, 11, 30, 1, 1, 0, Activation.LeakyRelu), seed: 436);
+        RunConv(cl, new(2, 21, 13, 11, 29, 1, 2, 0, Activation.Relu, ConvBias: true), seed: 437);
+        RunSplit(cl, new(3, 19, 13, 11, 30, 1, 2, 0, Activation.Relu), seed: 438);
+    }
+
     [OpenCLFact]
     public void PhaseSplit_OpenCL_MatchesPlaneDefinition()
     {
@@ -93,27 +122,35 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
         Assert.False(PhaseConvolution.Supports(p with { Stride = 3 }));
         Assert.False(PhaseConvolution.Supports(p with { Pad = 0 }));         // TF 'valid' / 'same' starting at the input
         Assert.False(PhaseConvolution.Supports(p with { Kernel = 4, Pad = 2 }));
-        Assert.False(PhaseConvolution.Supports(p with { Kernel = 1, Pad = 0 }));
+        Assert.True(PhaseConvolution.Supports(p with { Kernel = 1, Pad = 0 }));           // pointwise: one phase plane a channel
+        Assert.True(PhaseConvolution.Supports(p with { Kernel = 1, Pad = 0, Stride = 1 }));
+        Assert.False(PhaseConvolution.Supports(p with { Kernel = 1, Pad = 1 }));
+        Assert.Equal(1, PhaseConvolution.Phases(p with { Kernel = 1, Pad = 0 }));
+        Assert.Equal(4, PhaseConvolution.Phases(p));
         Assert.True(PhaseConvolution.Supports(p with { Batch = PhaseConvolution.MaxPlanes / 16 }));      // 4 channels x 4 phases
         Assert.False(PhaseConvolution.Supports(p with { Batch = PhaseConvolution.MaxPlanes / 16 + 1 })); // past the launch's Y extent
         Assert.True(PhaseConvolution.Supports(p with { Stride = 1, Batch = PhaseConvolution.MaxPlanes / 4 }));    // one plane a channel
         Assert.False(PhaseConvolution.Supports(p with { Stride = 1, Batch = PhaseConvolution.MaxPlanes / 4 + 1 }));
     }
 
-    /// <summary>The planes from their definition: plane (r, s)[a][x] = input[S a + r - P][S x + s - P], 0 outside, 0 in the tail.</summary>
+    /// <summary>
+    /// The planes from their definition: plane (r, s)[a][x] = input[S a + r - P][S x + s - P], 0 outside, 0 in the tail;
+    /// for a 1x1 kernel plane (0, 0) only (the one its tap reads).
+    /// </summary>
     private static RefTensor Planes(float[] input, ConvParams p)
     {
         int stride = PhaseConvolution.PlaneStride(p), pw = PhaseConvolution.PlaneWidth(p), ph = PhaseConvolution.PlaneHeight(p), st = p.Stride;
+        int phases = p.Kernel == 1 ? 1 : st; // per axis
         var planes = new RefTensor(checked((int)PhaseConvolution.PlanesLength(p)));
         for (int bc = 0; bc < p.Batch * p.InChannels; bc++)
-            for (int r = 0; r < st; r++)
-                for (int s = 0; s < st; s++)
+            for (int r = 0; r < phases; r++)
+                for (int s = 0; s < phases; s++)
                     for (int a = 0; a < ph; a++)
                         for (int x = 0; x < pw; x++)
                         {
                             int iy = st * a + r - p.Pad, ix = st * x + s - p.Pad;
                             double v = iy >= 0 && iy < p.InHeight && ix >= 0 && ix < p.InWidth ? input[(bc * p.InHeight + iy) * p.InWidth + ix] : 0;
-                            planes.Set((bc * st * st + st * r + s) * stride + a * pw + x, v, Math.Abs(v));
+                            planes.Set((bc * phases * phases + phases * r + s) * stride + a * pw + x, v, Math.Abs(v));
                         }
         return planes;
     }
@@ -158,5 +195,15 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
         got = d.Download(output);
         Expect.Close($"PhaseSplit + Conv2DPhase {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
         Expect.Untouched($"PhaseSplit + Conv2DPhase {c}: past the output", got, i => i < t.OutShape.Length);
+
+        Assert.Equal(c.K == 1 && c.Stride == 1 && t.OutShape.Length / (c.Batch * c.Cout) % 16 == 0, PhaseConvolution.InPlace(p));
+        if (!PhaseConvolution.InPlace(p)) return;
+        // As the plan runs it: straight from the input (exactly as long as the planes), no split.
+        Assert.Equal(t.Input.Length, PhaseConvolution.PlanesLength(p));
+        output = d.Poisoned(t.OutShape.Length + guard);
+        d.Kernels.Conv2DPhase(d.Stream, d.Config(PhaseConvolution.ThreadCount(p)), d.Upload(t.Input).View, weight, bias, shortcut, output.View, p);
+        got = d.Download(output);
+        Expect.Close($"Conv2DPhase in place {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
+        Expect.Untouched($"Conv2DPhase in place {c}: past the output", got, i => i < t.OutShape.Length);
     }
 }

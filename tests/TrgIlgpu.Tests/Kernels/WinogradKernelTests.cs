@@ -94,9 +94,18 @@ public sealed class WinogradKernelTests(KernelDevices devices)
             var split = d.Poisoned(t.OutShape.Length + guard);
             d.Kernels.WinogradInputF2(d.Stream, d.Config(WinogradConvolution.InputThreadCount(p)), d.Upload(t.Input).View, v.View, p);
             launch(v.View, d.Upload(packed.Weight).View, m.View);
-            d.Kernels.WinogradOutput(d.Stream, m.View, d.Upload(packed.Bias).View,
-                t.Shortcut is null ? d.Unused : d.Upload(t.Shortcut).View,
-                packed.ShortcutWeight is null ? d.Unused : d.Upload(packed.ShortcutWeight).View, split.View, p);
+            ArrayView<float> shortcut = t.Shortcut is null ? d.Unused : d.Upload(t.Shortcut).View;
+            var q = p;
+            if (p.ShortcutMode == Convolution.ShortcutProjection)
+                // As the plan runs it (KernelPolicy.SeparateProjection): the projection as its own 1x1 convolution
+                // (PhaseSplit + Conv2DPhase, no bias), added by the output transform as an identity shortcut.
+                (shortcut, q) = (Projection(d, shortcut, packed.ShortcutWeight!, p, guard), p with
+                {
+                    ShortcutMode = Convolution.ShortcutIdentity, ShortcutChannels = p.OutChannels, ShortcutHeight = p.OutHeight,
+                    ShortcutWidth = p.OutWidth, ShortcutStride = 1,
+                });
+            d.Kernels.WinogradOutputF2(d.Stream, d.Config(WinogradConvolution.OutputThreadCount(q)), m.View, d.Upload(packed.Bias).View,
+                shortcut, d.Unused, split.View, q);
             got = d.Download(split);
             Expect.Close($"{product} (3 launches) {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
             Expect.Untouched($"{product} {c}: past the output", got, i => i < t.OutShape.Length);
@@ -110,5 +119,25 @@ public sealed class WinogradKernelTests(KernelDevices devices)
             if (first is null) first = result;
             else Assert.True(first.AsSpan(0, (int)mLength).SequenceEqual(result.AsSpan(0, (int)mLength)), $"{product} {c}: M differs from WinogradGemmF2's");
         }
+    }
+
+    /// <summary>
+    /// <paramref name="p"/>'s projection shortcut as the plan's own launch (<see cref="Convolution.Projection"/> on
+    /// PhaseSplit + Conv2DPhase, a zero bias), through poisoned planes and output with guards that must stay untouched.
+    /// </summary>
+    private static ArrayView<float> Projection(DeviceScope d, ArrayView<float> shortcut, float[] weight, ConvParams p, int guard)
+    {
+        var pp = Convolution.Projection(p);
+        Assert.True(PhaseConvolution.Supports(pp), $"{p.ShortcutStride}-strided projection: not a phase-split convolution");
+        long length = (long)pp.Batch * pp.OutChannels * pp.OutHeight * pp.OutWidth;
+        var planes = d.Poisoned(PhaseConvolution.PlanesLength(pp));
+        var output = d.Poisoned(length + guard);
+        d.Kernels.PhaseSplit(d.Stream, PhaseConvolution.SplitConfig(pp, d.Kernels.GroupSize), shortcut, planes.View, pp);
+        d.Kernels.Conv2DPhase(d.Stream, d.Config(PhaseConvolution.ThreadCount(pp)), planes.View, d.Upload(weight).View,
+            d.Upload(new float[pp.OutChannelsPadded]).View, d.Unused, output.View, pp);
+        var got = d.Download(output);
+        Expect.Untouched("projection: past its output", got, i => i < length);
+        Assert.DoesNotContain(got.Take((int)length), Poison.Is);
+        return output.View.SubView(0, length);
     }
 }

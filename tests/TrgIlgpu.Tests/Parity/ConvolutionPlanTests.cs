@@ -47,7 +47,10 @@ public sealed class ConvolutionPlanTests
         var plan = session.Plan(2);
         var byName = plan.Ops.ToDictionary(o => o.Name);
         var chosen = plan.Convolutions.ToDictionary(c => c.Name, c => c.Kernel);
-        Assert.Equal(19, chosen.Count);
+        bool gemm = algorithm == ConvAlgorithm.Winograd && winograd is ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16;
+        // With the three-launch Winograd the projection shortcuts are convolutions of their own (1x1 stride 2).
+        int projections = gemm ? ProjectionConv2.Length : 0;
+        Assert.Equal(19 + projections, chosen.Count);
 
         foreach (var name in Stride1Conv3x3)
         {
@@ -61,38 +64,47 @@ public sealed class ConvolutionPlanTests
                 if (!projection) Assert.Equal(byName[name].Index - 1, byName[$"{name}.phase_split"].Index);
                 continue;
             }
-            if (f4.Contains(name))
-            {
-                Assert.Equal(ConvKernel.WinogradGemmF4x16, kernel);
-                Assert.Equal("WinogradInputF4", byName[$"{name}.winograd_in"].Kernel);
-                Assert.Equal("WinogradGemmF4x16", byName[$"{name}.winograd_gemm"].Kernel);
-                Assert.Equal("WinogradOutputF4", byName[name].Kernel);
-                Assert.Equal(byName[name].Index - 1, byName[$"{name}.winograd_gemm"].Index);
-                continue;
-            }
-            // TRGv2's 3x3 stride-1 convolutions all have whole 16s of output channels: the 16-channel product runs them all.
-            bool gemm = winograd is ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16;
-            Assert.Equal(winograd, kernel);
-            // The three-launch form: input transform and product right before the convolution's output launch.
-            // The output transform: the loop-free one, or the 8-channel one with the projection shortcut's loop.
-            string output = ProjectionConv2.Contains(name) ? "WinogradOutputProjectionF2" : "WinogradOutputF2";
-            Assert.Equal(gemm ? output : "WinogradF2x3", byName[name].Kernel);
+            // TRGv2's 3x3 stride-1 convolutions all have whole 16s of output channels: the 16-channel product runs them all
+            // (F4's where the form rule packs them F4).
+            string form = f4.Contains(name) ? "F4" : "F2";
+            Assert.Equal(f4.Contains(name) ? ConvKernel.WinogradGemmF4x16 : winograd, kernel);
+            // The three-launch form: input transform and product right before the convolution's output launch, the
+            // loop-free output transform (a projection shortcut added as an identity one, computed before the input
+            // transform by its own 1x1 stride-2 phase convolution); the fused kernel keeps the projection in its epilogue.
+            Assert.Equal(gemm ? $"WinogradOutput{form}" : "WinogradF2x3", byName[name].Kernel);
             Assert.Equal(gemm, byName.ContainsKey($"{name}.winograd_in"));
+            bool projected = ProjectionConv2.Contains(name);
+            Assert.Equal(gemm && projected, byName.ContainsKey($"{name}.projection"));
+            Assert.Equal(projected && !gemm, byName[name].Shape.Contains(" +proj", StringComparison.Ordinal));
             if (!gemm) continue;
-            Assert.Equal("WinogradInputF2", byName[$"{name}.winograd_in"].Kernel);
-            Assert.Equal(winograd.ToString(), byName[$"{name}.winograd_gemm"].Kernel);
+            Assert.Equal($"WinogradInput{form}", byName[$"{name}.winograd_in"].Kernel);
+            Assert.Equal(kernel.ToString(), byName[$"{name}.winograd_gemm"].Kernel);
             Assert.Equal(byName[name].Index - 1, byName[$"{name}.winograd_gemm"].Index);
+            if (!projected) continue;
+            var proj = byName[$"{name}.projection"];
+            Assert.Equal(ConvKernel.Conv2DPhase, chosen[proj.Name]);
+            Assert.Equal("Conv2DPhase", proj.Kernel);
+            Assert.Equal("PhaseSplit", byName[$"{proj.Name}.phase_split"].Kernel);
+            Assert.Equal(proj.Index - 1, byName[$"{proj.Name}.phase_split"].Index);
+            Assert.Equal(byName[$"{name}.winograd_in"].Index - 1, proj.Index);
+            // The output transform reads the projection's output (the block input's 1x1 stride-2 image).
+            Assert.Contains(byName[name].Reads, r => r.Tensor == proj.Writes[0].Tensor);
+            Assert.Contains(" k1s2 ", proj.Shape);
         }
         int gemms = chosen.Values.Count(k => k is ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16 or ConvKernel.WinogradGemmF4x16);
         Assert.Equal(f4.Count, chosen.Values.Count(k => k == ConvKernel.WinogradGemmF4x16));
         int phases = chosen.Values.Count(k => k == ConvKernel.Conv2DPhase);
-        Assert.Equal(FusedLaunches + 2 * gemms + phases, plan.Ops.Count);
-        Assert.Equal(algorithm == ConvAlgorithm.Winograd && winograd != ConvKernel.WinogradF2x3 ? Stride1Conv3x3.Length : 0, gemms);
+        // heatmap.conv1x1 (24 x 24: whole strips) reads its input in place: no phase split.
+        Assert.True(PhaseConvolution.InPlace(plan.Convolutions.Single(c => c.Name == "heatmap.conv1x1").Params));
+        Assert.False(byName.ContainsKey("heatmap.conv1x1.phase_split"));
+        Assert.Equal(FusedLaunches + 2 * gemms + phases - 1 + projections, plan.Ops.Count);
+        Assert.Equal(gemm ? Stride1Conv3x3.Length : 0, gemms);
 
         // The stride-2 convolutions (the 3-channel stem, the 3x3/2 downsampling conv1s) as phase split, its own launch
-        // right before the product, and the 68-channel 1x1 (a 16-position strip); with direct weights also the 11
-        // stride-1 3x3s without a projection.
-        Assert.Equal(algorithm == ConvAlgorithm.Direct ? 4 + Stride1Conv3x3.Length - ProjectionConv2.Length : 4, phases);
+        // right before the product, and the 68-channel 1x1 as a phase convolution; with direct weights also the 11 stride-1 3x3s without a
+        // projection, with the three-launch Winograd the 3 projections.
+        Assert.Equal(5 + (algorithm == ConvAlgorithm.Direct ? Stride1Conv3x3.Length - ProjectionConv2.Length : projections), phases);
+        Assert.Equal("Conv2DPhase", byName["heatmap.conv1x1"].Kernel);
         foreach (var name in new[] { "conv1", "layer2.0.conv1", "layer3.0.conv1", "layer4.0.conv1" })
         {
             Assert.Equal(ConvKernel.Conv2DPhase, chosen[name]);
@@ -100,7 +112,6 @@ public sealed class ConvolutionPlanTests
             Assert.Equal("PhaseSplit", byName[$"{name}.phase_split"].Kernel);
             Assert.Equal(byName[name].Index - 1, byName[$"{name}.phase_split"].Index);
         }
-        Assert.Equal("Conv2DStrip", byName["heatmap.conv1x1"].Kernel);
         Assert.Contains(algorithm == ConvAlgorithm.Winograd ? f4.Count == 0 ? "Winograd F(2x2,3x3)\n" : $"Winograd F(2x2,3x3), {f4.Count} of them F(4x4,3x3)"
             : "convolutions direct", plan.Describe());
     }

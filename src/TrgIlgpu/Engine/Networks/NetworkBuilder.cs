@@ -78,35 +78,84 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
             throw new GraphException(name, $"the Winograd and stem kernels take symmetric padding only, got {pad}");
         var output = Graph.Activation(name, outShape);
 
+        if (layer.Winograd != WinogradForm.None && !WinogradConvolution.Supports(p))
+            // Packed for Winograd by PackedModel; only a 3x3 stride-1 pad-1 convolution can read that layout.
+            throw new GraphException(name, $"Winograd weights, but the convolution is k{kernel} s{stride} {pad}");
+        if (layer.Winograd == WinogradForm.F4 && !WinogradConvolution.SupportsF4(p))
+            throw new GraphException(name, $"Winograd F(4x4, 3x3) weights, but the convolution {inShape}->{outShape} k{kernel}s{stride} has a projection shortcut or {cout} output channels (F4 takes whole 16s)");
+        var kind = Kernels.Policy.ConvKernelFor(p, layer.Winograd);
+        if (KernelPolicy.SeparateProjection(kind, p))
+        {
+            // The projection first, into a scratch activation that the output transform adds as an identity shortcut:
+            // act(conv + bias + projection), the projection's bias pre-summed into the convolution's.
+            shortcut = Projection(name, p, shortcut!, shortcutWeight!);
+            shortcutWeight = null;
+            p.ShortcutMode = Convolution.ShortcutIdentity;
+            (p.ShortcutChannels, p.ShortcutHeight, p.ShortcutWidth, p.ShortcutStride) = (cout, outShape[2], outShape[3], 1);
+        }
+        _convolutions.Add(new NamedConvolution(name, p, kind));
+
         long macs = outShape.ElementCount * (inShape[1] * kernel * kernel + (p.ShortcutMode == Convolution.ShortcutProjection ? p.ShortcutChannels : 0));
         long bytes = 4 * (inShape.ElementCount + layer.Weight.Length + outShape.ElementCount);
         string sc = p.ShortcutMode switch { Convolution.ShortcutProjection => " +proj", Convolution.ShortcutIdentity => " +res", _ => "" };
-        string text = $"{inShape}->{outShape} k{kernel}s{stride}{sc} {act}";
+        Launch(name, $"{inShape}->{outShape} k{kernel}s{stride}{sc} {act}", p, kind, macs, bytes, input, weight, bias, shortcut, shortcutWeight, output);
+        return output;
+    }
+
+    /// <summary>
+    /// The 1x1 projection shortcut of convolution <paramref name="name"/> (<see cref="KernelPolicy.SeparateProjection"/>) as
+    /// its own convolution <c>{name}.projection</c> (<see cref="Convolution.Projection"/>; kernel from
+    /// <see cref="KernelPolicy.ConvKernelFor"/>, a zero bias), into a new activation of the convolution's output shape.
+    /// </summary>
+    private GraphTensor Projection(string name, ConvParams p, GraphTensor shortcut, GraphTensor shortcutWeight)
+    {
+        string op = $"{name}.projection";
+        var pp = Convolution.Projection(p);
+        var outShape = new TensorShape(pp.Batch, pp.OutChannels, pp.OutHeight, pp.OutWidth);
+        var output = Graph.Activation(op, outShape);
+        var kind = Kernels.Policy.ConvKernelFor(pp, WinogradForm.None);
+        _convolutions.Add(new NamedConvolution(op, pp, kind));
+        long macs = outShape.ElementCount * pp.InChannels;
+        long bytes = 4 * (shortcut.Length + shortcutWeight.Length + outShape.ElementCount);
+        Launch(op, $"{shortcut.Shape}->{outShape} k1s{pp.Stride} proj", pp, kind, macs, bytes, shortcut, shortcutWeight, ZeroBias(pp.OutChannelsPadded), null, null, output);
+        return output;
+    }
+
+    /// <summary>A bias of <paramref name="length"/> zeros (one external a length, shared by the plan's convolutions).</summary>
+    private GraphTensor ZeroBias(int length)
+    {
+        if (_zeros.TryGetValue(length, out var known)) return known;
+        var t = Constant($"zeros[{length}]", Weights.Zeros(length));
+        _zeros[length] = t;
+        return t;
+    }
+
+    private readonly Dictionary<int, GraphTensor> _zeros = new();
+
+    /// <summary>
+    /// Adds the launches of convolution <paramref name="p"/> on <paramref name="kind"/>: one op named
+    /// <paramref name="name"/> writing <paramref name="output"/>, after the scratch ops of the multi-launch forms.
+    /// Counted work stays the direct convolution's (an "effective" rate), so the variants compare directly.
+    /// </summary>
+    private void Launch(string name, string text, ConvParams p, ConvKernel kind, long macs, long bytes, GraphTensor input,
+        GraphTensor weight, GraphTensor bias, GraphTensor? shortcut, GraphTensor? shortcutWeight, GraphTensor output)
+    {
         var reads = new List<TensorAccess> { input, weight, bias };
         if (shortcut is not null) reads.Add(shortcut);
         if (shortcutWeight is not null && shortcut is not null) reads.Add(shortcutWeight);
         var k = Kernels;
         var dummy = Weights.Dummy;
-        var scWeight = layer.ShortcutWeight;
-        if (layer.Winograd != WinogradForm.None && !WinogradConvolution.Supports(p))
-            // Packed for Winograd by PackedModel; only a 3x3 stride-1 pad-1 convolution can read that layout.
-            throw new GraphException(name, $"Winograd weights, but the convolution is k{kernel} s{stride} {pad}");
-        if (layer.Winograd == WinogradForm.F4 && !WinogradConvolution.SupportsF4(p))
-            throw new GraphException(name, $"Winograd F(4x4, 3x3) weights, but the convolution {text} has a projection shortcut or {cout} output channels (F4 takes whole 16s)");
-        var kind = k.Policy.ConvKernelFor(p, layer.Winograd);
-        _convolutions.Add(new NamedConvolution(name, p, kind));
-        // Counted work stays the direct convolution's (an "effective" rate), so the variants compare directly.
         switch (kind)
         {
             case ConvKernel.WinogradF2x3:
                 Graph.Add(name, "WinogradF2x3", text, 2 * macs, bytes, k.Config(WinogradConvolution.ThreadCount(p)), reads, [output], (st, c) =>
-                    k.WinogradConv3x3(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, scWeight?.View ?? dummy, output.View, p));
+                    k.WinogradConv3x3(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, shortcutWeight?.View ?? dummy, output.View, p));
                 break;
             case ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16:
-                WinogradGemm(name, text, p, macs, kind, input, layer, weight, bias, shortcut, shortcutWeight, output);
+                WinogradGemm(name, text, p, macs, kind, input, weight, bias, shortcut, output);
                 break;
             case ConvKernel.WinogradGemmF4x16:
-                WinogradF4(name, text, p, macs, input, layer, weight, bias, shortcut, output);
+                WinogradF4(name, text, p, macs, input, weight, bias, shortcut, output);
                 break;
             case ConvKernel.Stem7x7S2:
                 // The 3-channel 7x7/2 stem: 16 channels per thread (see StemConvolution).
@@ -128,10 +177,9 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
                 break;
             default:
                 Graph.Add(name, "Conv2D", text, 2 * macs, bytes, p.Config(k.GroupSize), reads, [output], (st, c) =>
-                    k.Conv2D(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, scWeight?.View ?? dummy, output.View, p));
+                    k.Conv2D(st, c, input.View, weight.View, bias.View, shortcut?.View ?? dummy, shortcutWeight?.View ?? dummy, output.View, p));
                 break;
         }
-        return output;
     }
 
     /// <summary>
@@ -140,12 +188,11 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
     /// product kernel, labelled with its name), and <c>{name}</c> the output with the epilogue. V and M are activations,
     /// so their memory is reused after the convolution.
     /// </summary>
-    private void WinogradGemm(string name, string text, ConvParams p, long macs, ConvKernel kind, GraphTensor input, DeviceLayer layer,
-        GraphTensor weight, GraphTensor bias, GraphTensor? shortcut, GraphTensor? shortcutWeight, GraphTensor output)
+    private void WinogradGemm(string name, string text, ConvParams p, long macs, ConvKernel kind, GraphTensor input,
+        GraphTensor weight, GraphTensor bias, GraphTensor? shortcut, GraphTensor output)
     {
         var k = Kernels;
         var dummy = Weights.Dummy;
-        var scWeight = layer.ShortcutWeight;
         // Rows of V and M hold TileStride entries (the tiles padded to whole product threads).
         int tiles = WinogradConvolution.TileStride(p);
         var v = Graph.Activation($"{name}.winograd_v", new TensorShape(WinogradConvolution.Components, p.InChannels, tiles));
@@ -153,7 +200,7 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         long inputBytes = 4L * p.Batch * p.InChannels * p.InHeight * p.InWidth, vBytes = 4 * v.Length, mBytes = 4 * m.Length;
         Graph.Add($"{name}.winograd_in", "WinogradInputF2", $"{text} V{v.Shape}", 32L * p.InChannels * tiles, inputBytes + vBytes,
             k.Config(WinogradConvolution.InputThreadCount(p)), [input], [v], (st, c) => k.WinogradInputF2(st, c, input.View, v.View, p));
-        long gemmBytes = vBytes + 4 * layer.Weight.Length + mBytes;
+        long gemmBytes = vBytes + 4 * weight.Length + mBytes;
         if (kind == ConvKernel.WinogradGemmF2x16)
             Graph.Add($"{name}.winograd_gemm", nameof(ConvKernel.WinogradGemmF2x16), $"{text} M{m.Shape}", 2 * macs, gemmBytes,
                 k.Config(WinogradConvolution.Gemm16ThreadCount(p)), [v, weight], [m], (st, c) => k.WinogradGemmF2x16(st, c, v.View, weight.View, m.View, p));
@@ -162,20 +209,18 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
                 k.Config(WinogradConvolution.GemmThreadCount(p)), [v, weight], [m], (st, c) => k.WinogradGemmF2(st, c, v.View, weight.View, m.View, p));
         var reads = new List<TensorAccess> { m, bias };
         if (shortcut is not null) reads.Add(shortcut);
-        if (shortcutWeight is not null && shortcut is not null) reads.Add(shortcutWeight);
-        long projection = p.ShortcutMode == Convolution.ShortcutProjection ? 2L * p.ShortcutChannels * output.Length : 0;
-        var outputKernel = WinogradConvolution.ProjectionOutput(p) ? k.WinogradOutputProjectionF2 : k.WinogradOutputF2;
-        Graph.Add(name, DeviceKernels.WinogradOutputName(p), text, 24L * p.OutChannelsPadded * tiles + projection, mBytes + 4 * output.Length,
+        Graph.Add(name, nameof(WinogradConvolution.WinogradOutputF2), text, 24L * p.OutChannelsPadded * tiles, mBytes + 4 * output.Length,
             k.Config(WinogradConvolution.OutputThreadCount(p)), reads, [output], (st, c) =>
-            outputKernel(st, c, m.View, bias.View, shortcut?.View ?? dummy, scWeight?.View ?? dummy, output.View, p));
+            k.WinogradOutputF2(st, c, m.View, bias.View, shortcut?.View ?? dummy, dummy, output.View, p));
     }
 
     /// <summary>
     /// A Winograd F(4x4, 3x3) convolution as three launches, named as <see cref="WinogradGemm"/>'s:
-    /// <c>WinogradInputF4</c>, <c>WinogradGemmF4x16</c>, <c>WinogradOutputF4</c> (no projection shortcut).
+    /// <c>WinogradInputF4</c>, <c>WinogradGemmF4x16</c>, <c>WinogradOutputF4</c> (an identity shortcut at most:
+    /// a projection runs before it, <see cref="KernelPolicy.SeparateProjection"/>).
     /// </summary>
-    private void WinogradF4(string name, string text, ConvParams p, long macs, GraphTensor input, DeviceLayer layer,
-        GraphTensor weight, GraphTensor bias, GraphTensor? shortcut, GraphTensor output)
+    private void WinogradF4(string name, string text, ConvParams p, long macs, GraphTensor input, GraphTensor weight,
+        GraphTensor bias, GraphTensor? shortcut, GraphTensor output)
     {
         var k = Kernels;
         var dummy = Weights.Dummy;
@@ -186,7 +231,7 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         // About 22 flops a 6-vector through B^T (12 a tile), 14 through A^T (10 a tile).
         Graph.Add($"{name}.winograd_in", nameof(WinogradConvolution.WinogradInputF4), $"{text} V{v.Shape}", 264L * p.InChannels * tiles, inputBytes + vBytes,
             k.Config(WinogradConvolution.InputThreadCountF4(p)), [input], [v], (st, c) => k.WinogradInputF4(st, c, input.View, v.View, p));
-        Graph.Add($"{name}.winograd_gemm", nameof(ConvKernel.WinogradGemmF4x16), $"{text} M{m.Shape}", 2 * macs, vBytes + 4 * layer.Weight.Length + mBytes,
+        Graph.Add($"{name}.winograd_gemm", nameof(ConvKernel.WinogradGemmF4x16), $"{text} M{m.Shape}", 2 * macs, vBytes + 4 * weight.Length + mBytes,
             k.Config(WinogradConvolution.Gemm16ThreadCountF4(p)), [v, weight], [m], (st, c) => k.WinogradGemmF4x16(st, c, v.View, weight.View, m.View, p));
         var reads = new List<TensorAccess> { m, bias };
         if (shortcut is not null) reads.Add(shortcut);
@@ -196,22 +241,29 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
     }
 
     /// <summary>
-    /// A stride-2 convolution as two launches (<see cref="PhaseConvolution"/>): <c>{name}.phase_split</c> writes the
+    /// A phase convolution as two launches (<see cref="PhaseConvolution"/>): <c>{name}.phase_split</c> writes the
     /// input's phase planes, <c>{name}</c> the output from them. The planes are an activation, so their memory is reused
-    /// after the convolution.
+    /// after the convolution. Where the input is its own plane (<see cref="PhaseConvolution.InPlace"/>) one launch, reading it.
     /// </summary>
     private void PhaseConv(string name, string text, ConvParams p, long macs, long bytes, GraphTensor input,
         GraphTensor weight, GraphTensor bias, GraphTensor? shortcut, GraphTensor output)
     {
         var k = Kernels;
-        var planes = Graph.Activation($"{name}.phase_planes",
-            new TensorShape(p.Batch, p.InChannels, PhaseConvolution.Phases(p), PhaseConvolution.PlaneStride(p)));
-        long inputBytes = 4L * p.Batch * p.InChannels * p.InHeight * p.InWidth, planeBytes = 4 * planes.Length;
-        Graph.Add($"{name}.phase_split", "PhaseSplit", $"{text} planes{planes.Shape}", 0, inputBytes + planeBytes,
-            PhaseConvolution.SplitConfig(p, k.GroupSize), [input], [planes], (st, c) => k.PhaseSplit(st, c, input.View, planes.View, p));
+        var planes = input;
+        long splitBytes = 0;
+        if (!PhaseConvolution.InPlace(p))
+        {
+            planes = Graph.Activation($"{name}.phase_planes",
+                new TensorShape(p.Batch, p.InChannels, PhaseConvolution.Phases(p), PhaseConvolution.PlaneStride(p)));
+            long inputBytes = 4L * p.Batch * p.InChannels * p.InHeight * p.InWidth, planeBytes = 4 * planes.Length;
+            var split = planes;
+            Graph.Add($"{name}.phase_split", "PhaseSplit", $"{text} planes{planes.Shape}", 0, inputBytes + planeBytes,
+                PhaseConvolution.SplitConfig(p, k.GroupSize), [input], [planes], (st, c) => k.PhaseSplit(st, c, input.View, split.View, p));
+            splitBytes = planeBytes - inputBytes;
+        }
         var reads = new List<TensorAccess> { planes, weight, bias };
         if (shortcut is not null) reads.Add(shortcut);
-        Graph.Add(name, "Conv2DPhase", text, 2 * macs, bytes - inputBytes + planeBytes, k.Config(PhaseConvolution.ThreadCount(p)), reads, [output],
+        Graph.Add(name, "Conv2DPhase", text, 2 * macs, bytes + splitBytes, k.Config(PhaseConvolution.ThreadCount(p)), reads, [output],
             (st, c) => k.Conv2DPhase(st, c, planes.View, weight.View, bias.View, shortcut?.View ?? Weights.Dummy, output.View, p));
     }
 

@@ -28,7 +28,7 @@ public static class Pack
 
     /// <summary>
     /// Conv2d weight [Cout, Cin, K, K] (+ conv bias, + BN, + a projection shortcut's 1x1 weight [Cout, CinS] with its BN)
-    /// -> block-major <c>[(((co / 8) K K + ky K + kx) Cin + ci) 8 + co % 8]</c>, bias [CoutPad], shortcut <c>[ci CoutPad + co]</c>.
+    /// -> block-major <c>[(((co / 8) K K + ky K + kx) Cin + ci) 8 + co % 8]</c>, bias [CoutPad], shortcut block-major with one tap <c>[((co / 8) CinS + ci) 8 + co % 8]</c>.
     /// </summary>
     public static Packed Conv(float[] w, int cout, int cin, int k, BatchNorm? bn = null, float[]? convBias = null,
         float[]? shortcutWeight = null, int shortcutIn = 0, BatchNorm? shortcutBn = null)
@@ -51,7 +51,7 @@ public static class Pack
             shortcut = new float[shortcutIn * pad];
             for (int co = 0; co < cout; co++)
             {
-                for (int ci = 0; ci < shortcutIn; ci++) shortcut[ci * pad + co] = (float)(shortcutWeight[co * shortcutIn + ci] * sScale[co]);
+                for (int ci = 0; ci < shortcutIn; ci++) shortcut[(co / 8 * shortcutIn + ci) * 8 + co % 8] = (float)(shortcutWeight[co * shortcutIn + ci] * sScale[co]);
                 bias[co] += sShift[co];
             }
         }
