@@ -35,10 +35,12 @@ public static partial class WinogradConvolution
     public static int WeightIndexF4(int block, int k, int ci, int c, int cin) => ((block * ComponentsF4 + k) * cin + ci) * ChannelTile + c;
 
     /// <summary>
-    /// Whether the F(4x4, 3x3) pipeline can compute <paramref name="p"/>: a 3x3 stride-1 pad-1 convolution without a
-    /// projection shortcut whose padded output channels are whole 16s (its product is the 16-channel one).
+    /// Whether the F(4x4, 3x3) pipeline can compute <paramref name="p"/>: a 3x3 stride-1 pad-1 convolution whose padded
+    /// output channels are whole 16s (its product is the 16-channel one). A projection shortcut runs before it as a 1x1
+    /// convolution of its own (<c>KernelPolicy.SeparateProjection</c>), which <see cref="WinogradOutputF4"/> adds as an
+    /// identity shortcut.
     /// </summary>
-    public static bool SupportsF4(in ConvParams p) => SupportsGemm16(p) && p.ShortcutMode != Convolution.ShortcutProjection;
+    public static bool SupportsF4(in ConvParams p) => SupportsGemm16(p);
 
     public static int TilesXF4(in ConvParams p) => Tiling.CeilDiv(p.OutWidth, TileSideF4);
     public static int TilesF4(in ConvParams p) => TilesXF4(p) * Tiling.CeilDiv(p.OutHeight, TileSideF4);
@@ -140,7 +142,7 @@ public static partial class WinogradConvolution
     /// <summary>
     /// Y = A^T M A for one F4 tile of one output channel (up to 4x4 outputs; those past the map's edge are not
     /// stored), then bias, identity shortcut (if any) and activation, as <see cref="WinogradOutputF2"/>. Only where
-    /// <see cref="SupportsF4"/> (no projection shortcut); launch with <see cref="OutputThreadCountF4"/>.
+    /// <see cref="SupportsF4"/>, with an identity shortcut at most (a projection is its own launch first); launch with <see cref="OutputThreadCountF4"/>.
     /// </summary>
     public static void WinogradOutputF4(
         ArrayView<float> m, ArrayView<float> bias, ArrayView<float> shortcut, ArrayView<float> shortcutWeight,

@@ -94,7 +94,8 @@ public enum ConvKernel
 /// maps without Winograd (round six)"), so Winograd stays the choice where it is packed; not measured on CUDA.</param>
 /// <param name="WinogradF4MinMap">The Winograd form rule, by shape only (so that one packed weight set serves every batch
 /// size): a Winograd-packed convolution whose output maps are at least this many positions a side (0: none) and that
-/// <see cref="WinogradConvolution.SupportsF4"/> (no projection shortcut, whole 16-channel pairs) is packed
+/// <see cref="WinogradConvolution.SupportsF4"/> (whole 16-channel pairs; a projection shortcut is its own launch,
+/// <see cref="SeparateProjection"/>) is packed
 /// <see cref="WinogradForm.F4"/> and runs <see cref="ConvKernel.WinogradGemmF4x16"/>; the others F(2x2, 3x3). F4 does
 /// 0.56x the product's multiply-adds and V and M shrink from 4 to 2.25 floats an output, but U grows from 16 to 36
 /// floats a filter, which the small maps (few tiles) stream for little work (docs/devices.md, "Winograd F(4x4, 3x3)

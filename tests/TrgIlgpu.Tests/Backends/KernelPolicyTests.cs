@@ -119,8 +119,8 @@ public sealed class KernelPolicyTests
 
     /// <summary>
     /// The Winograd form rule: by shape only (the same form at every batch size), F4 on the CPU devices for maps of 12
-    /// or more a side without a projection shortcut and with whole 16-channel pairs (TRGv2: layers 1-3 and the
-    /// heatmap 3x3, not layer 4's 6x6), never on CUDA; an F4-packed layer runs WinogradGemmF4x16, whatever the F2 product is.
+    /// or more a side with whole 16-channel pairs, with or without a projection shortcut (TRGv2: layers 1-3, their
+    /// projection conv2s included, and the heatmap 3x3, not layer 4's 6x6), never on CUDA; an F4-packed layer runs WinogradGemmF4x16, whatever the F2 product is.
     /// </summary>
     [Fact]
     public void WinogradFormFor_IsByShape_F4OnlyOnTheCpuDevicesForLargeMaps()
@@ -140,9 +140,10 @@ public sealed class KernelPolicyTests
                 Assert.Equal(WinogradForm.F4, policy.WinogradFormFor(Conv(batch, 64, 48, 64)));                  // layer 1
                 Assert.Equal(WinogradForm.F4, policy.WinogradFormFor(Conv(batch, 128, 24, 128)));                // layer 2
                 Assert.Equal(WinogradForm.F4, policy.WinogradFormFor(Conv(batch, 256, 24, 256)));                // heatmap 3x3
-                Assert.Equal(WinogradForm.F2, policy.WinogradFormFor(Conv(batch, 128, 24, 128, Convolution.ShortcutProjection))); // layer2.0.conv2
+                Assert.Equal(WinogradForm.F4, policy.WinogradFormFor(Conv(batch, 128, 24, 128, Convolution.ShortcutProjection))); // layer2.0.conv2
                 Assert.Equal(WinogradForm.F4, policy.WinogradFormFor(Conv(batch, 256, 12, 256)));                // layer 3
-                Assert.Equal(WinogradForm.F2, policy.WinogradFormFor(Conv(batch, 256, 12, 256, Convolution.ShortcutProjection))); // layer3.0.conv2
+                Assert.Equal(WinogradForm.F4, policy.WinogradFormFor(Conv(batch, 256, 12, 256, Convolution.ShortcutProjection))); // layer3.0.conv2
+                Assert.Equal(WinogradForm.F2, policy.WinogradFormFor(Conv(batch, 512, 6, 512, Convolution.ShortcutProjection)));  // layer4.0.conv2
                 Assert.Equal(WinogradForm.F2, policy.WinogradFormFor(Conv(batch, 512, 6, 512)));                 // layer 4
                 Assert.Equal(WinogradForm.F2, policy.WinogradFormFor(Conv(batch, 64, 48, 8)));                   // padded to 8 channels
             }

@@ -1,3 +1,4 @@
+using ILGPU;
 using TrgIlgpu.Kernels;
 using TrgIlgpu.Tests.Kernels.References;
 using static TrgIlgpu.Tests.Kernels.ConvolutionKernelTests;
@@ -19,7 +20,8 @@ public sealed class WinogradF4KernelTests(KernelDevices devices)
 
     /// <summary>
     /// Maps not a multiple of 4 (the last tile row or column partly outside), smaller than one tile, batch > 1,
-    /// 16 and 32 padded output channels (some padding), every activation, identity shortcuts.
+    /// 16 and 32 padded output channels (some padding), every activation, identity and projection shortcuts (the projection
+    /// as the plan runs it: its own 1x1 stride-2 launch first).
     /// </summary>
     private static readonly Dictionary<string, Case> CpuCaseTable = new()
     {
@@ -31,19 +33,25 @@ public sealed class WinogradF4KernelTests(KernelDevices devices)
         ["identity shortcut, 7x10, Cout 10, leaky"] = new(3, 4, 7, 10, 10, 3, 1, 1, Activation.LeakyRelu, Shortcut: Shortcut.Identity),
         ["identity shortcut, 5x5, relu6"] = new(2, 3, 5, 5, 16, 3, 1, 1, Activation.Relu6, Shortcut: Shortcut.Identity),
         ["13x11 map, batch 2, Cout 29 (two 16-channel pairs), face-api leaky"] = new(2, 5, 13, 11, 29, 3, 1, 1, Activation.LeakyRelu01),
+        ["projection shortcut, 7x5 from 13x9, batch 2, Cout 16, relu"] = new(2, 6, 7, 5, 16, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Projection, Cs: 3, Hs: 13, Ws: 9, Ss: 2),
+        ["projection shortcut, 5x3 from 9x5, Cout 13, no activation"] = new(1, 4, 5, 3, 13, 3, 1, 1, Activation.None, Shortcut: Shortcut.Projection, Cs: 6, Hs: 9, Ws: 5, Ss: 2),
     };
 
     [Theory]
     [MemberData(nameof(CpuCases))]
     public void Conv3x3F4_Cpu_MatchesReference(string name) => Run(devices.Cpu, CpuCaseTable[name], TestRandom.SeedOf(name));
 
-    /// <summary>TRGv2's shapes the F4 rule can choose (layers 1-4 without projection, the heatmap 3x3), and odd ones.</summary>
+    /// <summary>TRGv2's shapes the F4 rule can choose (layers 1-3 with and without projection, layer 4, the heatmap 3x3), and odd ones.</summary>
     [OpenCLFact]
     public void Conv3x3F4_OpenCL_ModelShapes_MatchReference()
     {
         var cl = devices.OpenCL;
         Run(cl, new(2, 64, 48, 48, 64, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Identity), seed: 301);           // layer1.*.conv2, batch 2
         Run(cl, new(1, 128, 24, 24, 128, 3, 1, 1, Activation.Relu), seed: 302);                                     // layer2.1.conv1
+        Run(cl, new(2, 128, 24, 24, 128, 3, 1, 1, Activation.Relu,
+            Shortcut: Shortcut.Projection, Cs: 64, Hs: 48, Ws: 48, Ss: 2), seed: 307);                               // layer2.0.conv2, batch 2
+        Run(cl, new(1, 256, 12, 12, 256, 3, 1, 1, Activation.Relu,
+            Shortcut: Shortcut.Projection, Cs: 128, Hs: 24, Ws: 24, Ss: 2), seed: 308);                              // layer3.0.conv2
         Run(cl, new(1, 256, 12, 12, 256, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Identity), seed: 303);        // layer3.1.conv2
         Run(cl, new(1, 512, 6, 6, 512, 3, 1, 1, Activation.Relu), seed: 304);                                       // layer4.1.conv1
         Run(cl, new(1, 256, 24, 24, 256, 3, 1, 1, Activation.LeakyRelu, ConvBias: true), seed: 305);                // heatmap.conv3x3
@@ -104,7 +112,7 @@ public sealed class WinogradF4KernelTests(KernelDevices devices)
         var t = Prepare(c, seed);
         var p = t.Params;
         Assert.True(WinogradConvolution.SupportsF4(p), $"{c}: not an F4 shape");
-        var packed = Pack.WinogradF4(t.Weight, c.Cout, c.Cin, t.Bn, t.ConvBias);
+        var packed = Pack.WinogradF4(t.Weight, c.Cout, c.Cin, t.Bn, t.ConvBias, t.ProjWeight, c.Cs, t.ProjBn);
         using var d = device.Begin();
         const int guard = 37;
         long vLength = WinogradConvolution.TransformLengthF4(p), mLength = WinogradConvolution.ProductLengthF4(p);
@@ -113,8 +121,18 @@ public sealed class WinogradF4KernelTests(KernelDevices devices)
         var output = d.Poisoned(t.OutShape.Length + guard);
         d.Kernels.WinogradInputF4(d.Stream, d.Config(WinogradConvolution.InputThreadCountF4(p)), d.Upload(t.Input).View, v.View, p);
         d.Kernels.WinogradGemmF4x16(d.Stream, d.Config(WinogradConvolution.Gemm16ThreadCountF4(p)), v.View, d.Upload(packed.Weight).View, m.View, p);
-        d.Kernels.WinogradOutputF4(d.Stream, d.Config(WinogradConvolution.OutputThreadCountF4(p)), m.View, d.Upload(packed.Bias).View,
-            t.Shortcut is null ? d.Unused : d.Upload(t.Shortcut).View, d.Unused, output.View, p);
+        ArrayView<float> shortcut = t.Shortcut is null ? d.Unused : d.Upload(t.Shortcut).View;
+        var q = p;
+        if (p.ShortcutMode == Convolution.ShortcutProjection)
+            // As the plan runs it (KernelPolicy.SeparateProjection): the projection as its own 1x1 convolution, added by
+            // the output transform as an identity shortcut.
+            (shortcut, q) = (WinogradKernelTests.Projection(d, shortcut, packed.ShortcutWeight!, p, guard), p with
+            {
+                ShortcutMode = Convolution.ShortcutIdentity, ShortcutChannels = p.OutChannels, ShortcutHeight = p.OutHeight,
+                ShortcutWidth = p.OutWidth, ShortcutStride = 1,
+            });
+        d.Kernels.WinogradOutputF4(d.Stream, d.Config(WinogradConvolution.OutputThreadCountF4(q)), m.View, d.Upload(packed.Bias).View,
+            shortcut, d.Unused, output.View, q);
         var got = d.Download(output);
 
         Expect.Close($"Winograd F4 (3 launches) {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));

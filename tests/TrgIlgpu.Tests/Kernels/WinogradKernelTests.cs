@@ -125,7 +125,7 @@ public sealed class WinogradKernelTests(KernelDevices devices)
     /// <paramref name="p"/>'s projection shortcut as the plan's own launch (<see cref="Convolution.Projection"/> on
     /// PhaseSplit + Conv2DPhase, a zero bias), through poisoned planes and output with guards that must stay untouched.
     /// </summary>
-    private static ArrayView<float> Projection(DeviceScope d, ArrayView<float> shortcut, float[] weight, ConvParams p, int guard)
+    internal static ArrayView<float> Projection(DeviceScope d, ArrayView<float> shortcut, float[] weight, ConvParams p, int guard)
     {
         var pp = Convolution.Projection(p);
         Assert.True(PhaseConvolution.Supports(pp), $"{p.ShortcutStride}-strided projection: not a phase-split convolution");

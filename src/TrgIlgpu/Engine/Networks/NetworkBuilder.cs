@@ -82,7 +82,7 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
             // Packed for Winograd by PackedModel; only a 3x3 stride-1 pad-1 convolution can read that layout.
             throw new GraphException(name, $"Winograd weights, but the convolution is k{kernel} s{stride} {pad}");
         if (layer.Winograd == WinogradForm.F4 && !WinogradConvolution.SupportsF4(p))
-            throw new GraphException(name, $"Winograd F(4x4, 3x3) weights, but the convolution {inShape}->{outShape} k{kernel}s{stride} has a projection shortcut or {cout} output channels (F4 takes whole 16s)");
+            throw new GraphException(name, $"Winograd F(4x4, 3x3) weights, but the convolution {inShape}->{outShape} k{kernel}s{stride} has {cout} output channels (F4 takes whole 16s)");
         var kind = Kernels.Policy.ConvKernelFor(p, layer.Winograd);
         if (KernelPolicy.SeparateProjection(kind, p))
         {

@@ -113,9 +113,10 @@ public static class Pack
     /// <summary>
     /// Conv2d weight [Cout, Cin, 3, 3] (+ conv bias, BN) for Winograd F(4x4, 3x3): per (co, ci) U = G (s g) G^T
     /// (<see cref="WinogradF4G"/>) in float64, rounded once, packed <c>[((co / 8) 36 + 6 i + j) Cin + ci) 8 + co % 8]</c>;
-    /// bias exactly as <see cref="Conv"/>.
+    /// bias and shortcut weights exactly as <see cref="Conv"/>.
     /// </summary>
-    public static Packed WinogradF4(float[] w, int cout, int cin, BatchNorm? bn = null, float[]? convBias = null)
+    public static Packed WinogradF4(float[] w, int cout, int cin, BatchNorm? bn = null, float[]? convBias = null,
+        float[]? shortcutWeight = null, int shortcutIn = 0, BatchNorm? shortcutBn = null)
     {
         var g = WinogradF4G();
         int pad = Tiling.PadChannels(cout, Convolution.ChannelTile);
@@ -132,8 +133,8 @@ public static class Pack
                                 u += g[i, ky] * (w[((co * cin + ci) * 3 + ky) * 3 + kx] * scale[co]) * g[j, kx];
                         weight[(((co / 8) * 36 + 6 * i + j) * cin + ci) * 8 + co % 8] = (float)u;
                     }
-        var direct = Conv(w, cout, cin, 3, bn, convBias);
-        return new Packed(weight, direct.Bias, null);
+        var direct = Conv(w, cout, cin, 3, bn, convBias, shortcutWeight, shortcutIn, shortcutBn);
+        return new Packed(weight, direct.Bias, direct.ShortcutWeight);
     }
 
     /// <summary>
