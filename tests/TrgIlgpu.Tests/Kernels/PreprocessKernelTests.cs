@@ -9,7 +9,7 @@ public sealed class PreprocessKernelTests(KernelDevices devices)
 {
     private const int Plane = Preprocess.Size * Preprocess.Size;
 
-    /// <summary>Two small odd-sized images in one buffer, five faces: boxes reaching outside on each side, wholly outside, exactly the image.</summary>
+    /// <summary>Two small odd-sized images in one buffer, seven faces: boxes reaching outside on each side, wholly outside, exactly the image.</summary>
     [Fact]
     public void CropNormalize_Cpu_BoxesInsideAndOutside_MatchReference()
     {
@@ -22,6 +22,8 @@ public sealed class PreprocessKernelTests(KernelDevices devices)
             (0, 5f, 4f, 25f, 24f),             // inside: upscaled
             (1, 100f, 100f, 140f, 140f),       // wholly outside: every pixel black
             (1, 0f, 0f, 49f, 40f),             // exactly the image: last samples on the last pixel
+            (0, -4f, -3f, 20f, 30f),           // integral negative corner: floor at whole numbers below zero
+            (1, 12.7f, 9.1f, 15.2f, 11.3f),    // a few source pixels: many outputs per tap, runs sharing columns
         ]);
     }
 
@@ -53,7 +55,7 @@ public sealed class PreprocessKernelTests(KernelDevices devices)
         int n = faces.Length;
         const int guard = 11;
         var output = d.Poisoned((long)n * 3 * Plane + guard);
-        d.Kernels.CropNormalize(d.Stream, d.Config((long)n * Plane), d.Upload(bytes).View, d.Upload(faces).View, output.View, n);
+        d.Kernels.CropNormalize(d.Stream, Preprocess.Config(n, d.Kernels.GroupSize), d.Upload(bytes).View, d.Upload(faces).View, output.View, n);
         var got = d.Download(output);
 
         for (int f = 0; f < n; f++)
