@@ -213,7 +213,7 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         };
         var k = Kernels;
         Graph.Add(name, "MaxPool3x3S2", outShape.ToString(), pp.OutputCount * 9L, 4 * (inShape.ElementCount + outShape.ElementCount),
-            k.Config(pp.ThreadCount), [input], [output], (st, c) => k.MaxPool(st, c, input.View, output.View, pp));
+            Pooling.Config(pp, k.GroupSize), [input], [output], (st, c) => k.MaxPool(st, c, input.View, output.View, pp));
         return output;
     }
 
