@@ -15,15 +15,21 @@ public static class Pooling
     /// <summary>Columns a group of <see cref="MaxPool3x3S2"/> covers: <paramref name="group"/>, or fewer for a narrow map (whole 16s).</summary>
     private static int RowGroup(in PoolParams p, int group) => Math.Min(group, Tiling.CeilDiv(p.OutWidth, 16) * 16);
 
+    /// <summary>Most Channels x OutHeight (Y) and Batch (Z) of one <see cref="Config"/> launch: CUDA's grid-Y and grid-Z limit.</summary>
+    public const int MaxGridYZ = 65535;
+
+    /// <summary>Whether <see cref="Config"/> can launch <paramref name="p"/> (Channels x OutHeight and Batch at most <see cref="MaxGridYZ"/>).</summary>
+    public static bool Supports(in PoolParams p) => (long)p.Channels * p.OutHeight <= MaxGridYZ && p.Batch <= MaxGridYZ;
+
     /// <summary>
-    /// The launch of <see cref="MaxPool3x3S2"/>: a 3-D grid, X over an output row's columns, Y over the output rows, Z
-    /// over the Batch x Channels planes (at most 65535), so a thread finds its output without an integer division and its
-    /// rows are uniform across a work-group.
+    /// The launch of <see cref="MaxPool3x3S2"/>: a 3-D grid, X over an output row's columns, Y over (channel, output
+    /// row), Z over the faces, so a thread finds its column without an integer division and its row and plane (one
+    /// division of a work-group's Y) are uniform across a work-group. Check <see cref="Supports"/> first.
     /// </summary>
     public static KernelConfig Config(in PoolParams p, int group)
     {
         int gx = RowGroup(p, group);
-        return new(new Index3D(Tiling.CeilDiv(p.OutWidth, gx), p.OutHeight, p.Batch * p.Channels), new Index3D(gx, 1, 1));
+        return new(new Index3D(Tiling.CeilDiv(p.OutWidth, gx), p.Channels * p.OutHeight, p.Batch), new Index3D(gx, 1, 1));
     }
 
     /// <summary>
@@ -35,8 +41,12 @@ public static class Pooling
     /// </summary>
     public static void MaxPool3x3S2(ArrayView<float> input, ArrayView<float> output, PoolParams p)
     {
-        int ox = Grid.GlobalIndex.X, oy = Grid.GlobalIndex.Y, plane = Grid.GlobalIndex.Z;
+        // The division before the early exit: unconditional, so LLVM hoists it out of PoCL's work-item loop (after the
+        // exit it may trap, so it stayed in the vector loop as one idiv a lane).
+        int rows = Grid.GlobalIndex.Y, channel = rows / p.OutHeight, oy = rows - channel * p.OutHeight;
+        int ox = Grid.GlobalIndex.X;
         if (ox >= p.OutWidth) return;
+        int plane = Grid.GlobalIndex.Z * p.Channels + channel;
         int inBase = plane * p.InHeight * p.InWidth;
         int r0 = inBase + ClampTo(2 * oy - 1, p.InHeight) * p.InWidth;
         int r1 = inBase + ClampTo(2 * oy, p.InHeight) * p.InWidth;

@@ -211,6 +211,9 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         {
             Batch = inShape.Batch, Channels = inShape[1], InHeight = inShape[2], InWidth = inShape[3], OutHeight = outShape[2], OutWidth = outShape[3],
         };
+        if (!Pooling.Supports(pp))
+            throw new GraphException(name, $"max-pool of {inShape} is too large for one launch (channels x output rows " +
+                $"{(long)pp.Channels * pp.OutHeight} and batch {pp.Batch} must each be at most {Pooling.MaxGridYZ})");
         var k = Kernels;
         Graph.Add(name, "MaxPool3x3S2", outShape.ToString(), pp.OutputCount * 9L, 4 * (inShape.ElementCount + outShape.ElementCount),
             Pooling.Config(pp, k.GroupSize), [input], [output], (st, c) => k.MaxPool(st, c, input.View, output.View, pp));
