@@ -12,24 +12,26 @@ public struct PoolParams
 /// <summary>MaxPool2d(kernel 3, stride 2, padding 1): the padding never wins (PyTorch pads with -inf).</summary>
 public static class Pooling
 {
-    /// <summary>Columns a group of <see cref="MaxPool3x3S2"/> covers: <paramref name="group"/>, or fewer for a narrow map (whole 16s).</summary>
-    private static int RowGroup(in PoolParams p, int group) => Math.Min(group, Tiling.CeilDiv(p.OutWidth, 16) * 16);
+    /// <summary>Output columns a work-group of <see cref="MaxPool3x3S2"/> spans (its rows: the group size over this).</summary>
+    public const int GroupColumns = 16;
 
-    /// <summary>Most Channels x OutHeight (Y) and Batch (Z) of one <see cref="Config"/> launch: CUDA's grid-Y and grid-Z limit.</summary>
-    public const int MaxGridYZ = 65535;
+    /// <summary>Most planes (Batch x Channels) of one <see cref="Config"/> launch: its Z extent, CUDA's grid-Z limit.</summary>
+    public const int MaxPlanes = 65535;
 
-    /// <summary>Whether <see cref="Config"/> can launch <paramref name="p"/> (Channels x OutHeight and Batch at most <see cref="MaxGridYZ"/>).</summary>
-    public static bool Supports(in PoolParams p) => (long)p.Channels * p.OutHeight <= MaxGridYZ && p.Batch <= MaxGridYZ;
+    /// <summary>Whether <see cref="Config"/> can launch <paramref name="p"/>: at most <see cref="MaxPlanes"/> planes.</summary>
+    public static bool Supports(in PoolParams p) => (long)p.Batch * p.Channels <= MaxPlanes;
 
     /// <summary>
-    /// The launch of <see cref="MaxPool3x3S2"/>: a 3-D grid, X over an output row's columns, Y over (channel, output
-    /// row), Z over the faces, so a thread finds its column without an integer division and its row and plane (one
-    /// division of a work-group's Y) are uniform across a work-group. Check <see cref="Supports"/> first.
+    /// The launch of <see cref="MaxPool3x3S2"/>: a 3-D grid, X over an output row's columns (<see cref="GroupColumns"/> a
+    /// group), Y over the output rows (<paramref name="group"/> / <see cref="GroupColumns"/> a group), Z over the Batch x
+    /// Channels planes, so a thread finds its output without an integer division and its rows are uniform across PoCL's
+    /// innermost work-item loop. Check <see cref="Supports"/> first.
     /// </summary>
     public static KernelConfig Config(in PoolParams p, int group)
     {
-        int gx = RowGroup(p, group);
-        return new(new Index3D(Tiling.CeilDiv(p.OutWidth, gx), p.Channels * p.OutHeight, p.Batch), new Index3D(gx, 1, 1));
+        int gx = Math.Min(GroupColumns, group), gy = Math.Max(group / gx, 1);
+        return new(new Index3D(Tiling.CeilDiv(p.OutWidth, gx), Tiling.CeilDiv(p.OutHeight, gy), p.Batch * p.Channels),
+            new Index3D(gx, gy, 1));
     }
 
     /// <summary>
@@ -41,12 +43,8 @@ public static class Pooling
     /// </summary>
     public static void MaxPool3x3S2(ArrayView<float> input, ArrayView<float> output, PoolParams p)
     {
-        // The division before the early exit: unconditional, so LLVM hoists it out of PoCL's work-item loop (after the
-        // exit it may trap, so it stayed in the vector loop as one idiv a lane).
-        int rows = Grid.GlobalIndex.Y, channel = rows / p.OutHeight, oy = rows - channel * p.OutHeight;
-        int ox = Grid.GlobalIndex.X;
-        if (ox >= p.OutWidth) return;
-        int plane = Grid.GlobalIndex.Z * p.Channels + channel;
+        int ox = Grid.GlobalIndex.X, oy = Grid.GlobalIndex.Y, plane = Grid.GlobalIndex.Z;
+        if (ox >= p.OutWidth || oy >= p.OutHeight) return;
         int inBase = plane * p.InHeight * p.InWidth;
         int r0 = inBase + ClampTo(2 * oy - 1, p.InHeight) * p.InWidth;
         int r1 = inBase + ClampTo(2 * oy, p.InHeight) * p.InWidth;
