@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace TrgIlgpu.Kernels;
 
@@ -6,57 +7,61 @@ public struct PoolParams
 {
     public int Batch, Channels, InHeight, InWidth, OutHeight, OutWidth;
     public readonly int OutputCount => Batch * Channels * OutHeight * OutWidth;
-    /// <summary>Groups of <see cref="Pooling.RowOutputs"/> adjacent outputs in a row.</summary>
-    public readonly int ColumnGroups => (OutWidth + Pooling.RowOutputs - 1) / Pooling.RowOutputs;
-    /// <summary>One thread per (plane, output row, column group).</summary>
-    public readonly int ThreadCount => Batch * Channels * OutHeight * ColumnGroups;
 }
 
 /// <summary>MaxPool2d(kernel 3, stride 2, padding 1): the padding never wins (PyTorch pads with -inf).</summary>
 public static class Pooling
 {
-    /// <summary>Adjacent outputs per thread: their windows share columns, 27 loads instead of 36.</summary>
-    public const int RowOutputs = 4;
+    /// <summary>Output columns a work-group of <see cref="MaxPool3x3S2"/> spans (its rows: the group size over this).</summary>
+    public const int GroupColumns = 16;
+
+    /// <summary>Most planes (Batch x Channels) of one <see cref="Config"/> launch: its Z extent, CUDA's grid-Z limit.</summary>
+    public const int MaxPlanes = 65535;
+
+    /// <summary>Whether <see cref="Config"/> can launch <paramref name="p"/>: at most <see cref="MaxPlanes"/> planes.</summary>
+    public static bool Supports(in PoolParams p) => (long)p.Batch * p.Channels <= MaxPlanes;
 
     /// <summary>
-    /// Each thread takes the column maxima of the 9 input columns under 4 adjacent outputs, then the outputs from them.
+    /// The launch of <see cref="MaxPool3x3S2"/>: a 3-D grid, X over an output row's columns (<see cref="GroupColumns"/> a
+    /// group), Y over the output rows (<paramref name="group"/> / <see cref="GroupColumns"/> a group), Z over the Batch x
+    /// Channels planes, so a thread finds its output without an integer division and its rows are uniform across PoCL's
+    /// innermost work-item loop. Check <see cref="Supports"/> first.
+    /// </summary>
+    public static KernelConfig Config(in PoolParams p, int group)
+    {
+        int gx = Math.Min(GroupColumns, group), gy = Math.Max(group / gx, 1);
+        return new(new Index3D(Tiling.CeilDiv(p.OutWidth, gx), Tiling.CeilDiv(p.OutHeight, gy), p.Batch * p.Channels),
+            new Index3D(gx, gy, 1));
+    }
+
+    /// <summary>
+    /// One output a thread (launch with <see cref="Config"/>), loop-free so that PoCL vectorises it across work-items.
     /// Branch-free: an index outside the input is clamped to the nearest edge element, which lies in the same window
     /// (the last output's window always holds column W-1, the first holds column 0), and a max that reads an element
-    /// twice is unchanged. Outputs past the row's end are computed on clamped indices and not stored.
+    /// twice is unchanged. The nine taps are one chain of maxima: three independent column maxima (the previous
+    /// form) were packed by LLVM's SLP vectoriser into short vectors, which stopped PoCL's work-item vectoriser.
     /// </summary>
     public static void MaxPool3x3S2(ArrayView<float> input, ArrayView<float> output, PoolParams p)
     {
-        int gid = Grid.GlobalIndex.X;
-        if (gid >= p.ThreadCount) return;
-        int groups = p.ColumnGroups;
-        int ox0 = gid % groups * RowOutputs;
-        int oy = gid / groups % p.OutHeight;
-        int plane = gid / groups / p.OutHeight;
+        int ox = Grid.GlobalIndex.X, oy = Grid.GlobalIndex.Y, plane = Grid.GlobalIndex.Z;
+        if (ox >= p.OutWidth || oy >= p.OutHeight) return;
         int inBase = plane * p.InHeight * p.InWidth;
         int r0 = inBase + ClampTo(2 * oy - 1, p.InHeight) * p.InWidth;
         int r1 = inBase + ClampTo(2 * oy, p.InHeight) * p.InWidth;
         int r2 = inBase + ClampTo(2 * oy + 1, p.InHeight) * p.InWidth;
-        int x0 = 2 * ox0 - 1;
-
-        float c0 = Column(input, r0, r1, r2, ClampTo(x0, p.InWidth));
-        float c1 = Column(input, r0, r1, r2, ClampTo(x0 + 1, p.InWidth));
-        float c2 = Column(input, r0, r1, r2, ClampTo(x0 + 2, p.InWidth));
-        float c3 = Column(input, r0, r1, r2, ClampTo(x0 + 3, p.InWidth));
-        float c4 = Column(input, r0, r1, r2, ClampTo(x0 + 4, p.InWidth));
-        float c5 = Column(input, r0, r1, r2, ClampTo(x0 + 5, p.InWidth));
-        float c6 = Column(input, r0, r1, r2, ClampTo(x0 + 6, p.InWidth));
-        float c7 = Column(input, r0, r1, r2, ClampTo(x0 + 7, p.InWidth));
-        float c8 = Column(input, r0, r1, r2, ClampTo(x0 + 8, p.InWidth));
-
-        int o = (plane * p.OutHeight + oy) * p.OutWidth + ox0;
-        output[o] = Max(Max(c0, c1), c2);
-        if (ox0 + 1 < p.OutWidth) output[o + 1] = Max(Max(c2, c3), c4);
-        if (ox0 + 2 < p.OutWidth) output[o + 2] = Max(Max(c4, c5), c6);
-        if (ox0 + 3 < p.OutWidth) output[o + 3] = Max(Max(c6, c7), c8);
+        int x0 = ClampTo(2 * ox - 1, p.InWidth), x1 = 2 * ox, x2 = ClampTo(2 * ox + 1, p.InWidth);
+        float m = float.NegativeInfinity;
+        m = Max(m, input[r0 + x0]);
+        m = Max(m, input[r0 + x1]);
+        m = Max(m, input[r0 + x2]);
+        m = Max(m, input[r1 + x0]);
+        m = Max(m, input[r1 + x1]);
+        m = Max(m, input[r1 + x2]);
+        m = Max(m, input[r2 + x0]);
+        m = Max(m, input[r2 + x1]);
+        m = Max(m, input[r2 + x2]);
+        output[(plane * p.OutHeight + oy) * p.OutWidth + ox] = m;
     }
-
-    private static float Column(ArrayView<float> input, int r0, int r1, int r2, int x) =>
-        Max(Max(Max(float.NegativeInfinity, input[r0 + x]), input[r1 + x]), input[r2 + x]);
 
     /// <summary>Starting from -inf, a NaN never replaces the value held (as in the per-output loop this replaced).</summary>
     private static float Max(float m, float v) => v > m ? v : m;

@@ -9,39 +9,133 @@ namespace TrgIlgpu.Kernels;
 /// </summary>
 public static class Preprocess
 {
+    /// <summary>Output rows and columns of the crop.</summary>
     public const int Size = 192;
 
+    /// <summary>
+    /// Bytes of the image buffer <see cref="CropNormalize"/> reads for <paramref name="bytes"/> bytes of pixels: rounded
+    /// up to whole 32-bit words (it reads the pixels a word at a time; the bytes past the pixels are never used).
+    /// </summary>
+    public static long ImageBufferBytes(long bytes) => (Math.Max(bytes, 1) + 3) & ~3L;
+
+    /// <summary>Adjacent output pixels of one row a thread (<see cref="Size"/> is a multiple of it: 12 runs a row).</summary>
+    public const int RowRun = VectorStore.Width;
+
+    /// <summary>Threads of a <see cref="CropNormalize"/> launch: one per (face, output row, run of <see cref="RowRun"/> columns).</summary>
+    public static long ThreadCount(int batch) => (long)batch * Size * (Size / RowRun);
+
+    /// <summary>
+    /// Launch with <see cref="ThreadCount"/> threads. A thread owns <see cref="RowRun"/> consecutive pixels of one output
+    /// row: the source row pair, its weights and which of its rows lie inside the image are found once; the 16 pixels
+    /// are written out as 16 independent chains and stored as one 16-float run a channel (<see cref="VectorStore.Store16"/>),
+    /// which LLVM's SLP vectoriser takes 16 lanes wide (32-bit gathers for the pixels). Branch-free: a tap outside the
+    /// image reads a clamped pixel with weight 0, which adds +0 exactly where the guarded form skipped it (the same sums,
+    /// bit for bit), and floor is a truncation and a select.
+    /// <paramref name="images"/>: RGB8 rows, its length <see cref="ImageBufferBytes"/> (a whole number of 32-bit words).
+    /// </summary>
     public static void CropNormalize(ArrayView<byte> images, ArrayView<FaceParams> faces, ArrayView<float> output, int batch)
     {
+        const int runs = Size / RowRun;
         int gid = Grid.GlobalIndex.X;
-        if (gid >= batch * Size * Size) return;
-        int x = gid % Size;
-        int y = (gid / Size) % Size;
-        int b = gid / (Size * Size);
-        var f = faces[b];
-        float sx = f.Left + x * ((f.Right - f.Left) / (Size - 1));
+        if (gid >= batch * Size * runs) return;
+        int x0 = gid % runs * RowRun;
+        int y = gid / runs % Size;
+        int b = gid / (runs * Size);
+        // By reference: a struct-typed load (`var f = faces[b]`) stops PoCL's vectoriser ("instruction return type cannot be
+        // vectorized"); the fields are loaded one by one.
+        ref var f = ref faces[b];
         float sy = f.Top + y * ((f.Bottom - f.Top) / (Size - 1));
-        float fx0 = MathF.Floor(sx), fy0 = MathF.Floor(sy);
-        int x0 = (int)fx0, y0 = (int)fy0;
-        float ax = sx - fx0, ay = sy - fy0;
-        float r = 0f, g = 0f, bl = 0f;
-        Tap(images, f, x0, y0, (1f - ax) * (1f - ay), ref r, ref g, ref bl);
-        Tap(images, f, x0 + 1, y0, ax * (1f - ay), ref r, ref g, ref bl);
-        Tap(images, f, x0, y0 + 1, (1f - ax) * ay, ref r, ref g, ref bl);
-        Tap(images, f, x0 + 1, y0 + 1, ax * ay, ref r, ref g, ref bl);
-        int plane = Size * Size;
-        int o = b * 3 * plane + y * Size + x;
-        output[o] = (r / 255f - 0.485f) / 0.229f;
-        output[o + plane] = (g / 255f - 0.456f) / 0.224f;
-        output[o + 2 * plane] = (bl / 255f - 0.406f) / 0.225f;
+        int iy = Floor(sy, out float fy);
+        var row = new SourceRow
+        {
+            Words = images.Cast<uint>(),
+            Width = f.Width,
+            Upper = f.ImageOffset + ClampTo(iy, f.Height) * f.Width * 3,
+            Lower = f.ImageOffset + ClampTo(iy + 1, f.Height) * f.Width * 3,
+            UpperInside = iy >= 0 && iy < f.Height,
+            LowerInside = iy + 1 >= 0 && iy + 1 < f.Height,
+            Ay = sy - fy,
+            Left = f.Left,
+            StepX = (f.Right - f.Left) / (Size - 1),
+        };
+        var p0 = row.Pixel(x0); var p1 = row.Pixel(x0 + 1); var p2 = row.Pixel(x0 + 2); var p3 = row.Pixel(x0 + 3);
+        var p4 = row.Pixel(x0 + 4); var p5 = row.Pixel(x0 + 5); var p6 = row.Pixel(x0 + 6); var p7 = row.Pixel(x0 + 7);
+        var p8 = row.Pixel(x0 + 8); var p9 = row.Pixel(x0 + 9); var p10 = row.Pixel(x0 + 10); var p11 = row.Pixel(x0 + 11);
+        var p12 = row.Pixel(x0 + 12); var p13 = row.Pixel(x0 + 13); var p14 = row.Pixel(x0 + 14); var p15 = row.Pixel(x0 + 15);
+        const int plane = Size * Size;
+        int o = b * 3 * plane + y * Size + x0;
+        var red = output.SubView(o, RowRun);
+        VectorStore.Store16(ref red[0], p0.R, p1.R, p2.R, p3.R, p4.R, p5.R, p6.R, p7.R, p8.R, p9.R, p10.R, p11.R, p12.R, p13.R, p14.R, p15.R);
+        var green = output.SubView(o + plane, RowRun);
+        VectorStore.Store16(ref green[0], p0.G, p1.G, p2.G, p3.G, p4.G, p5.G, p6.G, p7.G, p8.G, p9.G, p10.G, p11.G, p12.G, p13.G, p14.G, p15.G);
+        var blue = output.SubView(o + 2 * plane, RowRun);
+        VectorStore.Store16(ref blue[0], p0.B, p1.B, p2.B, p3.B, p4.B, p5.B, p6.B, p7.B, p8.B, p9.B, p10.B, p11.B, p12.B, p13.B, p14.B, p15.B);
     }
 
-    private static void Tap(ArrayView<byte> images, FaceParams f, int x, int y, float w, ref float r, ref float g, ref float b)
+    /// <summary>One normalised output pixel.</summary>
+    private struct Normalised
     {
-        if (x < 0 || y < 0 || x >= f.Width || y >= f.Height) return;
-        int i = f.ImageOffset + (y * f.Width + x) * 3;
-        r += w * images[i];
-        g += w * images[i + 1];
-        b += w * images[i + 2];
+        public float R, G, B;
     }
+
+    /// <summary>What the pixels of one output row share: the two source rows (clamped into the image) and their weight.</summary>
+    private struct SourceRow
+    {
+        public ArrayView<uint> Words;
+        public int Width, Upper, Lower;
+        public bool UpperInside, LowerInside;
+        public float Ay, Left, StepX;
+
+        /// <summary>Output column <paramref name="x"/>: bilinear taps (weight 0 outside the image), then (rgb / 255 - mean) / std.</summary>
+        public readonly Normalised Pixel(int x)
+        {
+            float sx = Left + x * StepX;
+            int ix = Floor(sx, out float fx);
+            float ax = sx - fx, wx0 = 1f - ax, wy0 = 1f - Ay;
+            bool left = ix >= 0 && ix < Width, right = ix + 1 >= 0 && ix + 1 < Width;
+            int c0 = ClampTo(ix, Width) * 3, c1 = ClampTo(ix + 1, Width) * 3;
+            float r = 0f, g = 0f, bl = 0f;
+            Tap(Words, Upper + c0, UpperInside && left ? wx0 * wy0 : 0f, ref r, ref g, ref bl);
+            Tap(Words, Upper + c1, UpperInside && right ? ax * wy0 : 0f, ref r, ref g, ref bl);
+            Tap(Words, Lower + c0, LowerInside && left ? wx0 * Ay : 0f, ref r, ref g, ref bl);
+            Tap(Words, Lower + c1, LowerInside && right ? ax * Ay : 0f, ref r, ref g, ref bl);
+            return new Normalised
+            {
+                R = (r / 255f - 0.485f) / 0.229f,
+                G = (g / 255f - 0.456f) / 0.224f,
+                B = (bl / 255f - 0.406f) / 0.225f,
+            };
+        }
+    }
+
+    /// <summary>
+    /// Adds <paramref name="w"/> times the pixel at byte <paramref name="i"/> (R, G, B at i, i + 1, i + 2) to the sums.
+    /// The three bytes are read as the two 32-bit words that hold them (the second clamped to the last word: when it is
+    /// past the end the bytes all lie in the first), joined and shifted: 32-bit gathers vectorise on PoCL, byte
+    /// gathers do not (LLVM's cost model keeps the loop scalar). The byte values, and so the sums, are unchanged.
+    /// </summary>
+    private static void Tap(ArrayView<uint> words, int i, float w, ref float r, ref float g, ref float b)
+    {
+        int at = i >> 2;
+        int next = at + 1 < words.IntLength ? at + 1 : at;
+        uint rgb = (uint)((words[at] | ((ulong)words[next] << 32)) >> (8 * (i & 3)));
+        r += w * (int)(rgb & 0xFF);
+        g += w * (int)((rgb >> 8) & 0xFF);
+        b += w * (int)((rgb >> 16) & 0xFF);
+    }
+
+    /// <summary>
+    /// floor(<paramref name="v"/>) as an int and a float, by truncation and a select (no library call or branch, so the
+    /// kernel vectorises); exact for |v| &lt; 2^31.
+    /// </summary>
+    private static int Floor(float v, out float floor)
+    {
+        int i = (int)v;
+        float t = i;
+        bool down = t > v;
+        floor = down ? t - 1f : t;
+        return down ? i - 1 : i;
+    }
+
+    private static int ClampTo(int i, int count) => i < 0 ? 0 : i >= count ? count - 1 : i;
 }

@@ -453,7 +453,7 @@ public sealed class InferenceSession : IDisposable
             _images?.Dispose();
             _images = null;
             _images = DeviceFailures.Guard(DeviceStage.Allocate, Kind, DeviceName, $"allocating the image buffer ({DeviceMemory.Size(total)})",
-                () => _device.Accelerator.Allocate1D<byte>(Math.Max(total, 1)));
+                () => _device.Accelerator.Allocate1D<byte>(Preprocess.ImageBufferBytes(total)));
             Array.Resize(ref _staging, (int)_images.Length);
         }
         foreach (var (img, off) in offsets) img.Pixels.CopyTo(_staging, off);

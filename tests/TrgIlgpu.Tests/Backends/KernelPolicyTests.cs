@@ -173,8 +173,8 @@ public sealed class KernelPolicyTests
             Assert.Equal(policy.GroupSize, op.GroupSize);
             Assert.True(op.Groups >= 1, op.Name);
         }
-        // The preprocessing launch covers one thread per output pixel of the batch's crops.
+        // The preprocessing launch covers one thread per 16-pixel run of a row of the batch's crops.
         var pre = ops.Single(o => o.Name == "preprocess");
-        Assert.Equal(Tiling.CeilDiv(2 * VariantInfo.InputSize * VariantInfo.InputSize, policy.GroupSize), pre.Groups);
+        Assert.Equal(Tiling.CeilDiv(2 * VariantInfo.InputSize * VariantInfo.InputSize / Preprocess.RowRun, policy.GroupSize), pre.Groups);
     }
 }

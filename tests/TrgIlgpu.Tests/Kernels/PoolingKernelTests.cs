@@ -12,12 +12,16 @@ public sealed class PoolingKernelTests(KernelDevices devices)
     [InlineData(3, 2, 6, 9, -4.0)]  // every value negative: a zero-padded max would be wrong at the borders
     [InlineData(1, 5, 1, 2, -1.0)]  // one row
     [InlineData(2, 3, 9, 16, -2.0)] // even width: the last window is cut by the edge; 8 outputs, two whole groups
-    [InlineData(1, 2, 4, 11, 1.0)]  // 6 outputs a row: the second group half past the end
+    [InlineData(1, 2, 4, 11, 1.0)]  // 6 outputs a row
+    [InlineData(3, 2, 7, 37, 0.5)]  // 19 outputs a row: a row longer than 16 and not a multiple of it, batch 3
     public void MaxPool3x3S2_Cpu_MatchesReference(int batch, int channels, int h, int w, double mean) =>
         Run(devices.Cpu, batch, channels, h, w, mean, seed: 300 + 31 * h + w);
 
     [OpenCLFact]
     public void MaxPool3x3S2_OpenCL_ModelShape_MatchesReference() => Run(devices.OpenCL, 2, 64, 96, 96, -0.5, seed: 399);
+
+    [OpenCLFact]
+    public void MaxPool3x3S2_OpenCL_OddShape_MatchesReference() => Run(devices.OpenCL, 3, 5, 13, 41, -1.5, seed: 398);
 
     private static void Run(DeviceUnderTest device, int batch, int channels, int h, int w, double mean, int seed)
     {
@@ -30,7 +34,7 @@ public sealed class PoolingKernelTests(KernelDevices devices)
         const int guard = 17;
         var output = d.Poisoned(ys.Length + guard);
         var p = new PoolParams { Batch = batch, Channels = channels, InHeight = h, InWidth = w, OutHeight = ys.H, OutWidth = ys.W };
-        d.Kernels.MaxPool(d.Stream, d.Config(p.ThreadCount), d.Upload(x).View, output.View, p);
+        d.Kernels.MaxPool(d.Stream, Pooling.Config(p, d.Kernels.GroupSize), d.Upload(x).View, output.View, p);
         var got = d.Download(output);
 
         string what = $"MaxPool3x3S2 {xs} on {device.Description}";

@@ -9,19 +9,23 @@ public sealed class PreprocessKernelTests(KernelDevices devices)
 {
     private const int Plane = Preprocess.Size * Preprocess.Size;
 
-    /// <summary>Two small odd-sized images in one buffer, five faces: boxes reaching outside on each side, wholly outside, exactly the image.</summary>
+    /// <summary>Three small odd-sized images in one buffer, eight faces: boxes reaching outside on each side, wholly outside, exactly the image.</summary>
     [Fact]
     public void CropNormalize_Cpu_BoxesInsideAndOutside_MatchReference()
     {
         var rng = new TestRandom(41);
-        RgbBytes a = new(37, 29, rng.Bytes(37 * 29 * 3)), b = new(50, 41, rng.Bytes(50 * 41 * 3));
-        Run(devices.Cpu, [a, b],
+        RgbBytes a = new(37, 29, rng.Bytes(37 * 29 * 3)), b = new(50, 41, rng.Bytes(50 * 41 * 3)), c = new(9, 9, rng.Bytes(9 * 9 * 3));
+        // 9369 + 243 bytes: a whole number of words, so the last pixel's word is the buffer's last (no word after it).
+        Run(devices.Cpu, [a, b, c],
         [
             (0, -6.3f, 3.7f, 30.2f, 40.1f),    // past the left and bottom edges, not square
             (1, 10.5f, -8.25f, 60.75f, 42f),   // past the top and right edges
             (0, 5f, 4f, 25f, 24f),             // inside: upscaled
             (1, 100f, 100f, 140f, 140f),       // wholly outside: every pixel black
             (1, 0f, 0f, 49f, 40f),             // exactly the image: last samples on the last pixel
+            (0, -4f, -3f, 20f, 30f),           // integral negative corner: floor at whole numbers below zero
+            (1, 12.7f, 9.1f, 15.2f, 11.3f),    // a few source pixels: many outputs per tap
+            (2, 0f, 0f, 8f, 8f),               // exactly the last image: its last pixel ends the buffer
         ]);
     }
 
@@ -42,7 +46,10 @@ public sealed class PreprocessKernelTests(KernelDevices devices)
     {
         var offsets = new int[images.Length];
         for (int i = 1; i < images.Length; i++) offsets[i] = offsets[i - 1] + images[i - 1].Pixels.Length;
-        var bytes = images.SelectMany(im => im.Pixels).ToArray();
+        var pixels = images.SelectMany(im => im.Pixels).ToArray();
+        // The buffer the engine allocates: whole 32-bit words, the bytes after the pixels random (never used).
+        var bytes = new TestRandom(pixels.Length).Bytes((int)Preprocess.ImageBufferBytes(pixels.Length));
+        pixels.CopyTo(bytes, 0);
         var faces = boxes.Select(bx => new FaceParams
         {
             ImageOffset = offsets[bx.Image], Width = images[bx.Image].Width, Height = images[bx.Image].Height,
@@ -53,7 +60,7 @@ public sealed class PreprocessKernelTests(KernelDevices devices)
         int n = faces.Length;
         const int guard = 11;
         var output = d.Poisoned((long)n * 3 * Plane + guard);
-        d.Kernels.CropNormalize(d.Stream, d.Config((long)n * Plane), d.Upload(bytes).View, d.Upload(faces).View, output.View, n);
+        d.Kernels.CropNormalize(d.Stream, d.Config(Preprocess.ThreadCount(n)), d.Upload(bytes).View, d.Upload(faces).View, output.View, n);
         var got = d.Download(output);
 
         for (int f = 0; f < n; f++)

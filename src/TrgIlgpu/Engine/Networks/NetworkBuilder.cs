@@ -298,9 +298,12 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         {
             Batch = inShape.Batch, Channels = inShape[1], InHeight = inShape[2], InWidth = inShape[3], OutHeight = outShape[2], OutWidth = outShape[3],
         };
+        if (!Pooling.Supports(pp))
+            throw new GraphException(name, $"max-pool of {inShape}: batch x channels {(long)pp.Batch * pp.Channels} is over " +
+                $"the {Pooling.MaxPlanes} planes of one launch; use smaller batches");
         var k = Kernels;
         Graph.Add(name, "MaxPool3x3S2", outShape.ToString(), pp.OutputCount * 9L, 4 * (inShape.ElementCount + outShape.ElementCount),
-            k.Config(pp.ThreadCount), [input], [output], (st, c) => k.MaxPool(st, c, input.View, output.View, pp));
+            Pooling.Config(pp, k.GroupSize), [input], [output], (st, c) => k.MaxPool(st, c, input.View, output.View, pp));
         return output;
     }
 

@@ -91,7 +91,7 @@ internal sealed class TrgNetwork
         var k = _nb.Kernels;
         var faces = _facesView;
         _nb.Graph.Add("preprocess", "CropNormalize", x.Shape!.ToString(), (long)b * s * s * 40, (long)b * s * s * ImageChannels * 5,
-            k.Config((long)b * s * s), [_images, _faces], [x], (st, c) => k.CropNormalize(st, c, images(), faces, x.View, b));
+            k.Config(TrgIlgpu.Kernels.Preprocess.ThreadCount(b)), [_images, _faces], [x], (st, c) => k.CropNormalize(st, c, images(), faces, x.View, b));
         return x;
     }
 
