@@ -54,8 +54,10 @@ public enum ConvKernel
 /// channels a product thread (<see cref="ConvKernel.WinogradGemmF2x16"/>: one load of V for 16 multiply-adds; faster
 /// than 8 channels on PoCL at batch 1 and 8, docs/devices.md, "The product in 512-bit vectors (round six)") where the
 /// padded output channels are whole 16s, else 8; groups of 64 threads. Winograd F(4x4, 3x3)
-/// (<see cref="ConvKernel.WinogradGemmF4x16"/>) instead for the maps of 12 or more a side without a projection shortcut
-/// (<see cref="WinogradF4MinMap"/>: 0.60-0.90x of F2's CPU time there at batch 1 and 8, slower on layer 4's 6x6 maps).
+/// (<see cref="ConvKernel.WinogradGemmF4x16"/>) instead for the maps of 24 or more a side
+/// (<see cref="WinogradF4MinMap"/>: 0.60-0.90x of F2's CPU time there at batch 1 and 8, slower on layer 4's 6x6 maps;
+/// layer 3's 12x12 maps gain little at batch 1 and their U would add 15.7 MiB to the device weights, which on PoCL are
+/// the process's resident memory: docs/devices.md, "Acceptance status after round seven").
 /// </para>
 /// <para>
 /// CUDA: direct convolutions, groups of 64 threads; not measured on a GPU yet. Were it Winograd, the 8-channel product
@@ -111,7 +113,7 @@ public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, Con
     {
         DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize),
         _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2x16, Strided: ConvKernel.Conv2DPhase, Pointwise: ConvKernel.Conv2DPhase,
-            PhaseStride1: true, WinogradF4MinMap: 12),
+            PhaseStride1: true, WinogradF4MinMap: 24),
     };
 
     /// <summary>This policy with <paramref name="convolutions"/> instead, unless that is Auto.</summary>

@@ -134,15 +134,15 @@ public sealed class KernelPolicyTests
         foreach (var kind in new[] { DeviceKind.OpenCL, DeviceKind.Cpu })
         {
             var policy = KernelPolicy.For(kind);
-            Assert.Equal(12, policy.WinogradF4MinMap);
+            Assert.Equal(24, policy.WinogradF4MinMap);
             foreach (int batch in new[] { 1, 3, 8 })
             {
                 Assert.Equal(WinogradForm.F4, policy.WinogradFormFor(Conv(batch, 64, 48, 64)));                  // layer 1
                 Assert.Equal(WinogradForm.F4, policy.WinogradFormFor(Conv(batch, 128, 24, 128)));                // layer 2
                 Assert.Equal(WinogradForm.F4, policy.WinogradFormFor(Conv(batch, 256, 24, 256)));                // heatmap 3x3
                 Assert.Equal(WinogradForm.F4, policy.WinogradFormFor(Conv(batch, 128, 24, 128, Convolution.ShortcutProjection))); // layer2.0.conv2
-                Assert.Equal(WinogradForm.F4, policy.WinogradFormFor(Conv(batch, 256, 12, 256)));                // layer 3
-                Assert.Equal(WinogradForm.F4, policy.WinogradFormFor(Conv(batch, 256, 12, 256, Convolution.ShortcutProjection))); // layer3.0.conv2
+                Assert.Equal(WinogradForm.F2, policy.WinogradFormFor(Conv(batch, 256, 12, 256)));                // layer 3
+                Assert.Equal(WinogradForm.F2, policy.WinogradFormFor(Conv(batch, 256, 12, 256, Convolution.ShortcutProjection))); // layer3.0.conv2
                 Assert.Equal(WinogradForm.F2, policy.WinogradFormFor(Conv(batch, 512, 6, 512, Convolution.ShortcutProjection)));  // layer4.0.conv2
                 Assert.Equal(WinogradForm.F2, policy.WinogradFormFor(Conv(batch, 512, 6, 512)));                 // layer 4
                 Assert.Equal(WinogradForm.F2, policy.WinogradFormFor(Conv(batch, 64, 48, 8)));                   // padded to 8 channels
