@@ -101,9 +101,10 @@ public enum ConvKernel
 /// <see cref="WinogradForm.F4"/> and runs <see cref="ConvKernel.WinogradGemmF4x16"/>; the others F(2x2, 3x3). F4 does
 /// 0.56x the product's multiply-adds and V and M shrink from 4 to 2.25 floats an output, but U grows from 16 to 36
 /// floats a filter, which the small maps (few tiles) stream for little work (docs/devices.md, "Winograd F(4x4, 3x3)
-/// (round seven)"). On the CPU devices 12: on PoCL F4 took 0.62-0.87x of F2's CPU time on TRGv2's 48, 24 and 12 maps
-/// (layers 1-3, the heatmap 3x3) at batch 1 and 8, and 1.2-3.2x on layer 4's 6x6 maps (4 tiles an image), which stay
-/// F2; CUDA 0 (not measured).</param>
+/// (round seven)"). On the CPU devices 24: on PoCL F4 took 0.60-0.62x of F2's CPU time on TRGv2's 48 and 24 maps
+/// (layers 1-2, the heatmap 3x3) at batch 8 and 0.63-0.90x at batch 1; layer 3's 12x12 maps (0.87x at batch 1, the
+/// same wall time) stay F2 because on PoCL their 15.7 MiB more of U is resident memory, and layer 4's 6x6 maps (4 tiles
+/// an image) were 1.2-3.2x slower in F4; CUDA 0 (not measured).</param>
 public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, ConvKernel Winograd = ConvKernel.WinogradGemmF2,
     int DenseGroupSize = Linear.GroupSize, ConvKernel Strided = ConvKernel.Conv2DWide, ConvKernel Pointwise = ConvKernel.Conv2DWide, bool PhaseStride1 = false,
     int WinogradF4MinMap = 0)
