@@ -63,8 +63,12 @@ public static partial class WinogradConvolution
     /// <summary>One <see cref="WinogradGemmF4x16"/> thread per (component, 16-channel pair of blocks, 16 tiles).</summary>
     public static long Gemm16ThreadCountF4(in ConvParams p) => (long)ComponentsF4 * (ChannelBlocks(p) / WideBlocks) * (TileStrideF4(p) / ProductTiles);
 
-    /// <summary>One <see cref="WinogradOutputF4"/> thread per (batch, output channel, tile), tile fastest.</summary>
-    public static long OutputThreadCountF4(in ConvParams p) => (long)p.Batch * p.OutChannels * TilesF4(p);
+    /// <summary>
+    /// One <see cref="WinogradOutputF4"/> thread per (output channel, tile row entry of M, padding included): thread g
+    /// reads entry g of each of its channel's 36 component rows (<see cref="ProductLengthF4"/>), so a work-group's
+    /// loads are contiguous vectors.
+    /// </summary>
+    public static long OutputThreadCountF4(in ConvParams p) => (long)p.OutChannels * TileStrideF4(p);
 
     /// <summary>
     /// V = B^T d B for each tile's 6x6 input patch d (zero padding; tile t = b * TilesF4 + tile starts at
@@ -78,12 +82,7 @@ public static partial class WinogradConvolution
         int count = TileCountF4(p), stride = TileStrideF4(p);
         int g = Grid.GlobalIndex.X;
         if (g >= cin * stride) return;
-        int run = g / ProductTiles, lane = g - run * ProductTiles;
-        int group = Quotient(run, cin), ci = run - group * cin;
-        int t = group * ProductTiles + lane;
-        bool real = t < count;
-        int tr = real ? t : count - 1;
-        int b = Quotient(tr, tiles), tile = tr - b * tiles;
+        var (ci, b, tile, real) = InputTile(g, cin, tiles, count);
         int ty = Quotient(tile, tilesX), tx = tile - ty * tilesX;
         int y0 = TileSideF4 * ty - 1, x0 = TileSideF4 * tx - 1;
         int plane = (b * cin + ci) * h * w;
@@ -149,12 +148,12 @@ public static partial class WinogradConvolution
         ArrayView<float> output, ConvParams p)
     {
         int tiles = TilesF4(p), tilesX = TilesXF4(p), cout = p.OutChannels;
-        int g = Grid.GlobalIndex.X;
-        if (g >= p.Batch * cout * tiles) return;
-        int plane = Quotient(g, tiles), b = Quotient(plane, cout);
-        int tile = g - plane * tiles, co = plane - b * cout;
         int stride = TileStrideF4(p), k1 = p.OutChannelsPadded * stride;
-        int at = co * stride + b * tiles + tile;
+        int g = Grid.GlobalIndex.X;
+        if (g >= cout * stride) return;
+        // g = co * stride + t indexes M's component 0 directly: its 36 loads are g + k k1, the same for every lane.
+        int at = g;
+        var (b, co, tile, real) = OutputTile(g, stride, tiles, TileCountF4(p));
 
         // T = A^T M column by column (column j: components j, j + 6, ... 6 k1 apart), then output row r = row r of T times A.
         var t0 = AtColumn(m, at, 6 * k1);
@@ -167,8 +166,8 @@ public static partial class WinogradConvolution
         int ty = Quotient(tile, tilesX), tx = tile - ty * tilesX;
         int w = p.OutWidth, h = p.OutHeight, oy = TileSideF4 * ty, ox = TileSideF4 * tx;
         int o = ((b * cout + co) * h + oy) * w + ox;
-        int columns = w - ox, rows = h - oy;
-        PutRowF4(output, shortcut, o, columns, At(t0.X0, t1.X0, t2.X0, t3.X0, t4.X0, t5.X0), bc, p);
+        int columns = w - ox, rows = real ? h - oy : 0;
+        if (rows > 0) PutRowF4(output, shortcut, o, columns, At(t0.X0, t1.X0, t2.X0, t3.X0, t4.X0, t5.X0), bc, p);
         if (rows > 1) PutRowF4(output, shortcut, o + w, columns, At(t0.X1, t1.X1, t2.X1, t3.X1, t4.X1, t5.X1), bc, p);
         if (rows > 2) PutRowF4(output, shortcut, o + 2 * w, columns, At(t0.X2, t1.X2, t2.X2, t3.X2, t4.X2, t5.X2), bc, p);
         if (rows > 3) PutRowF4(output, shortcut, o + 3 * w, columns, At(t0.X3, t1.X3, t2.X3, t3.X3, t4.X3, t5.X3), bc, p);
