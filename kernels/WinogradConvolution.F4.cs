@@ -63,8 +63,12 @@ public static partial class WinogradConvolution
     /// <summary>One <see cref="WinogradGemmF4x16"/> thread per (component, 16-channel pair of blocks, 16 tiles).</summary>
     public static long Gemm16ThreadCountF4(in ConvParams p) => (long)ComponentsF4 * (ChannelBlocks(p) / WideBlocks) * (TileStrideF4(p) / ProductTiles);
 
-    /// <summary>One <see cref="WinogradOutputF4"/> thread per (batch, output channel, tile), tile fastest.</summary>
-    public static long OutputThreadCountF4(in ConvParams p) => (long)p.Batch * p.OutChannels * TilesF4(p);
+    /// <summary>
+    /// One <see cref="WinogradOutputF4"/> thread per (output channel, tile row entry of M, padding included): thread g
+    /// reads entry g of each of its channel's 36 component rows (<see cref="ProductLengthF4"/>), so a work-group's
+    /// loads are contiguous vectors.
+    /// </summary>
+    public static long OutputThreadCountF4(in ConvParams p) => (long)p.OutChannels * TileStrideF4(p);
 
     /// <summary>
     /// V = B^T d B for each tile's 6x6 input patch d (zero padding; tile t = b * TilesF4 + tile starts at
@@ -78,23 +82,27 @@ public static partial class WinogradConvolution
         int count = TileCountF4(p), stride = TileStrideF4(p);
         int g = Grid.GlobalIndex.X;
         if (g >= cin * stride) return;
-        int run = g / ProductTiles, lane = g - run * ProductTiles;
-        int group = Quotient(run, cin), ci = run - group * cin;
-        int t = group * ProductTiles + lane;
-        bool real = t < count;
-        int tr = real ? t : count - 1;
-        int b = Quotient(tr, tiles), tile = tr - b * tiles;
+        var (ci, b, tile, real) = InputTile(g, cin, tiles, count);
         int ty = Quotient(tile, tilesX), tx = tile - ty * tilesX;
         int y0 = TileSideF4 * ty - 1, x0 = TileSideF4 * tx - 1;
         int plane = (b * cin + ci) * h * w;
 
+        // The patch's rows once: each row's start in the plane (the plane's start for a row outside the map, so that every
+        // load stays in range) and whether it is inside (none of a padding tile's rows is). Computing y w and the row's
+        // bounds in every tap kept most of the 36 taps' masks and offsets on the stack.
+        bool in0 = real && y0 >= 0, in1 = real && y0 + 1 < h, in2 = real && y0 + 2 < h;
+        bool in3 = real && y0 + 3 < h, in4 = real && y0 + 4 < h, in5 = real && y0 + 5 < h;
+        int s0 = plane + y0 * w, s1 = s0 + w, s2 = s1 + w, s3 = s2 + w, s4 = s3 + w, s5 = s4 + w;
+        int r0 = in0 ? s0 : plane, r1 = in1 ? s1 : plane, r2 = in2 ? s2 : plane;
+        int r3 = in3 ? s3 : plane, r4 = in4 ? s4 : plane, r5 = in5 ? s5 : plane;
+
         // E = B^T d, column by column; then row i of V = row i of E times B.
-        var c0 = ColumnF4(input, plane, y0, x0, h, w, real);
-        var c1 = ColumnF4(input, plane, y0, x0 + 1, h, w, real);
-        var c2 = ColumnF4(input, plane, y0, x0 + 2, h, w, real);
-        var c3 = ColumnF4(input, plane, y0, x0 + 3, h, w, real);
-        var c4 = ColumnF4(input, plane, y0, x0 + 4, h, w, real);
-        var c5 = ColumnF4(input, plane, y0, x0 + 5, h, w, real);
+        var c0 = ColumnF4(input, x0, w, r0, r1, r2, r3, r4, r5, in0, in1, in2, in3, in4, in5);
+        var c1 = ColumnF4(input, x0 + 1, w, r0, r1, r2, r3, r4, r5, in0, in1, in2, in3, in4, in5);
+        var c2 = ColumnF4(input, x0 + 2, w, r0, r1, r2, r3, r4, r5, in0, in1, in2, in3, in4, in5);
+        var c3 = ColumnF4(input, x0 + 3, w, r0, r1, r2, r3, r4, r5, in0, in1, in2, in3, in4, in5);
+        var c4 = ColumnF4(input, x0 + 4, w, r0, r1, r2, r3, r4, r5, in0, in1, in2, in3, in4, in5);
+        var c5 = ColumnF4(input, x0 + 5, w, r0, r1, r2, r3, r4, r5, in0, in1, in2, in3, in4, in5);
         int k1 = cin * stride;
         WriteRowF4(v, g, k1, Bt(c0.X0, c1.X0, c2.X0, c3.X0, c4.X0, c5.X0));
         WriteRowF4(v, g + 6 * k1, k1, Bt(c0.X1, c1.X1, c2.X1, c3.X1, c4.X1, c5.X1));
@@ -104,10 +112,22 @@ public static partial class WinogradConvolution
         WriteRowF4(v, g + 30 * k1, k1, Bt(c0.X5, c1.X5, c2.X5, c3.X5, c4.X5, c5.X5));
     }
 
-    /// <summary>B^T times column x of the 6x6 patch starting at row y0.</summary>
-    private static Float6 ColumnF4(ArrayView<float> input, int plane, int y0, int x, int h, int w, bool real) => Bt(
-        Tap(input, plane, y0, x, h, w, real), Tap(input, plane, y0 + 1, x, h, w, real), Tap(input, plane, y0 + 2, x, h, w, real),
-        Tap(input, plane, y0 + 3, x, h, w, real), Tap(input, plane, y0 + 4, x, h, w, real), Tap(input, plane, y0 + 5, x, h, w, real));
+    /// <summary>B^T times column <paramref name="x"/> of the 6x6 patch whose rows start at r0-r5 in the input (in0-in5: inside the map).</summary>
+    private static Float6 ColumnF4(ArrayView<float> input, int x, int w, int r0, int r1, int r2, int r3, int r4, int r5,
+        bool in0, bool in1, bool in2, bool in3, bool in4, bool in5)
+    {
+        bool column = x >= 0 && x < w;
+        int at = column ? x : 0;
+        return Bt(TapF4(input, r0 + at, column && in0), TapF4(input, r1 + at, column && in1), TapF4(input, r2 + at, column && in2),
+            TapF4(input, r3 + at, column && in3), TapF4(input, r4 + at, column && in4), TapF4(input, r5 + at, column && in5));
+    }
+
+    /// <summary>input[at] (always in range), 0 outside the map.</summary>
+    private static float TapF4(ArrayView<float> input, int at, bool inside)
+    {
+        float value = input[at];
+        return inside ? value : 0f;
+    }
 
     /// <summary>B^T d for one 6-vector d (the rows of B^T above).</summary>
     private static Float6 Bt(float d0, float d1, float d2, float d3, float d4, float d5) => new()
@@ -149,12 +169,12 @@ public static partial class WinogradConvolution
         ArrayView<float> output, ConvParams p)
     {
         int tiles = TilesF4(p), tilesX = TilesXF4(p), cout = p.OutChannels;
-        int g = Grid.GlobalIndex.X;
-        if (g >= p.Batch * cout * tiles) return;
-        int plane = Quotient(g, tiles), b = Quotient(plane, cout);
-        int tile = g - plane * tiles, co = plane - b * cout;
         int stride = TileStrideF4(p), k1 = p.OutChannelsPadded * stride;
-        int at = co * stride + b * tiles + tile;
+        int g = Grid.GlobalIndex.X;
+        if (g >= cout * stride) return;
+        // g = co * stride + t indexes M's component 0 directly: its 36 loads are g + k k1, the same for every lane.
+        int at = g;
+        var (b, co, tile, real) = OutputTile(g, stride, tiles, TileCountF4(p));
 
         // T = A^T M column by column (column j: components j, j + 6, ... 6 k1 apart), then output row r = row r of T times A.
         var t0 = AtColumn(m, at, 6 * k1);
@@ -167,8 +187,8 @@ public static partial class WinogradConvolution
         int ty = Quotient(tile, tilesX), tx = tile - ty * tilesX;
         int w = p.OutWidth, h = p.OutHeight, oy = TileSideF4 * ty, ox = TileSideF4 * tx;
         int o = ((b * cout + co) * h + oy) * w + ox;
-        int columns = w - ox, rows = h - oy;
-        PutRowF4(output, shortcut, o, columns, At(t0.X0, t1.X0, t2.X0, t3.X0, t4.X0, t5.X0), bc, p);
+        int columns = w - ox, rows = real ? h - oy : 0;
+        if (rows > 0) PutRowF4(output, shortcut, o, columns, At(t0.X0, t1.X0, t2.X0, t3.X0, t4.X0, t5.X0), bc, p);
         if (rows > 1) PutRowF4(output, shortcut, o + w, columns, At(t0.X1, t1.X1, t2.X1, t3.X1, t4.X1, t5.X1), bc, p);
         if (rows > 2) PutRowF4(output, shortcut, o + 2 * w, columns, At(t0.X2, t1.X2, t2.X2, t3.X2, t4.X2, t5.X2), bc, p);
         if (rows > 3) PutRowF4(output, shortcut, o + 3 * w, columns, At(t0.X3, t1.X3, t2.X3, t3.X3, t4.X3, t5.X3), bc, p);

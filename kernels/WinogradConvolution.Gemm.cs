@@ -62,13 +62,9 @@ public static partial class WinogradConvolution
         int count = TileCount(p), stride = TileStride(p);
         int g = Grid.GlobalIndex.X;
         if (g >= cin * stride) return;
-        int run = g / ProductTiles, lane = g - run * ProductTiles;
-        int group = Quotient(run, cin), ci = run - group * cin;
-        int t = group * ProductTiles + lane;
-        bool real = t < count;
-        int tr = real ? t : count - 1;
-        int tile = tr % tiles, b = tr / tiles;
-        int y0 = 2 * (tile / tilesX) - 1, x0 = 2 * (tile % tilesX) - 1;
+        var (ci, b, tile, real) = InputTile(g, cin, tiles, count);
+        int ty = Quotient(tile, tilesX), tx = tile - ty * tilesX;
+        int y0 = 2 * ty - 1, x0 = 2 * tx - 1;
         int plane = (b * cin + ci) * h * w;
 
         // E = B^T d, column by column: rows (d0 - d2, d1 + d2, d2 - d1, d1 - d3).
@@ -82,6 +78,23 @@ public static partial class WinogradConvolution
         WriteRow(v, at + 4 * k1, k1, c0.Y - c2.Y, c1.Y + c2.Y, c2.Y - c1.Y, c1.Y - c3.Y);
         WriteRow(v, at + 8 * k1, k1, c0.Z - c2.Z, c1.Z + c2.Z, c2.Z - c1.Z, c1.Z - c3.Z);
         WriteRow(v, at + 12 * k1, k1, c0.W - c2.W, c1.W + c2.W, c2.W - c1.W, c1.W - c3.W);
+    }
+
+    /// <summary>
+    /// The tile of input-transform thread <paramref name="g"/> (<see cref="InputThreadCount"/>, <see cref="InputThreadCountF4"/>:
+    /// 16 tiles fastest, then the input channel, then the tile group): its input channel, batch and tile, and whether it
+    /// is a real tile (entries past <paramref name="count"/> pad the rows; their thread writes zeros and reads the last
+    /// tile's patch). No integer division by a run-time value (<see cref="Quotient"/>): PoCL does those lane by lane.
+    /// </summary>
+    private static (int Ci, int B, int Tile, bool Real) InputTile(int g, int cin, int tiles, int count)
+    {
+        int run = g / ProductTiles, lane = g - run * ProductTiles;
+        int group = Quotient(run, cin), ci = run - group * cin;
+        int t = group * ProductTiles + lane;
+        bool real = t < count;
+        int tr = real ? t : count - 1;
+        int b = Quotient(tr, tiles);
+        return (ci, b, tr - b * tiles, real);
     }
 
     /// <summary>B^T times column x of the patch starting at row y0: (d0 - d2, d1 + d2, d2 - d1, d1 - d3).</summary>
@@ -212,8 +225,25 @@ public static partial class WinogradConvolution
         tile.A4.Store(m, at + 4 * stride); tile.A5.Store(m, at + 5 * stride); tile.A6.Store(m, at + 6 * stride); tile.A7.Store(m, at + 7 * stride);
     }
 
-    /// <summary>Output-transform threads: one per (batch, output channel, tile), tile fastest.</summary>
-    public static long OutputThreadCount(in ConvParams p) => (long)p.Batch * p.OutChannels * Tiles(p);
+    /// <summary>
+    /// Output-transform threads: one per (output channel, tile row entry of M, padding included), the entry fastest,
+    /// so that thread g reads entry g of each of its channel's component rows (contiguous across a work-group).
+    /// </summary>
+    public static long OutputThreadCount(in ConvParams p) => (long)p.OutChannels * TileStride(p);
+
+    /// <summary>
+    /// The tile of output-transform thread <paramref name="g"/> = co * <paramref name="stride"/> + t (t = b * tiles +
+    /// tile the row entry of M): batch, channel and tile, and whether t is a real tile (entries past
+    /// <paramref name="count"/> pad the row; their thread stores nothing and works on the last tile's coordinates).
+    /// </summary>
+    private static (int B, int Co, int Tile, bool Real) OutputTile(int g, int stride, int tiles, int count)
+    {
+        int co = Quotient(g, stride), t = g - co * stride;
+        bool real = t < count;
+        int tr = real ? t : count - 1;
+        int b = Quotient(tr, tiles);
+        return (b, co, tr - b * tiles, real);
+    }
 
     /// <summary>
     /// Y = A^T M A for one tile of one output channel, then bias, identity shortcut (if any) and activation; for
@@ -227,12 +257,12 @@ public static partial class WinogradConvolution
         ArrayView<float> output, ConvParams p)
     {
         int tiles = Tiles(p), tilesX = TilesX(p), cout = p.OutChannels;
-        int g = Grid.GlobalIndex.X;
-        if (g >= p.Batch * cout * tiles) return;
-        int plane = Quotient(g, tiles), b = Quotient(plane, cout);
-        int tile = g - plane * tiles, co = plane - b * cout;
         int stride = TileStride(p), k1 = p.OutChannelsPadded * stride;
-        int at = co * stride + b * tiles + tile;
+        int g = Grid.GlobalIndex.X;
+        if (g >= cout * stride) return;
+        // g = co * stride + t indexes M's component 0 directly: its 16 loads are g + k k1, the same for every lane.
+        int at = g;
+        var (b, co, tile, real) = OutputTile(g, stride, tiles, TileCount(p));
 
         // Row i of M times A: l_i = M[i][0] + M[i][1] + M[i][2], r_i = M[i][1] - M[i][2] - M[i][3]; output row 0 is
         // l_0 + l_1 + l_2 (A^T[0] = (1, 1, 1, 0)), output row 1 is l_1 - l_2 - l_3 (A^T[1] = (0, 1, -1, -1)).
@@ -248,7 +278,9 @@ public static partial class WinogradConvolution
         int w = p.OutWidth, oy = 2 * ty, ox = 2 * tx;
         int o = ((b * cout + co) * p.OutHeight + oy) * w + ox;
         bool right = ox + 1 < w, down = oy + 1 < p.OutHeight;
-        PutSelect(output, shortcut, o, y00, p);
+        if (real) PutSelect(output, shortcut, o, y00, p);
+        right &= real;
+        down &= real;
         if (right) PutSelect(output, shortcut, o + 1, y01, p);
         if (down) PutSelect(output, shortcut, o + w, y10, p);
         if (right && down) PutSelect(output, shortcut, o + w + 1, y11, p);
