@@ -12,8 +12,8 @@ public struct PoolParams
 /// <summary>MaxPool2d(kernel 3, stride 2, padding 1): the padding never wins (PyTorch pads with -inf).</summary>
 public static class Pooling
 {
-    /// <summary>Output columns a work-group of <see cref="MaxPool3x3S2"/> spans (its rows: the group size over this).</summary>
-    public const int GroupColumns = 16;
+    /// <summary>Consecutive outputs of a row one thread of <see cref="MaxPool3x3S2"/> writes (<see cref="PoolRow.Width"/>).</summary>
+    public const int RowRun = PoolRow.Width;
 
     /// <summary>Most planes (Batch x Channels) of one <see cref="Config"/> launch: its Z extent, CUDA's grid-Z limit.</summary>
     public const int MaxPlanes = 65535;
@@ -22,49 +22,66 @@ public static class Pooling
     public static bool Supports(in PoolParams p) => (long)p.Batch * p.Channels <= MaxPlanes;
 
     /// <summary>
-    /// The launch of <see cref="MaxPool3x3S2"/>: a 3-D grid, X over an output row's columns (<see cref="GroupColumns"/> a
-    /// group), Y over the output rows (<paramref name="group"/> / <see cref="GroupColumns"/> a group), Z over the Batch x
-    /// Channels planes, so a thread finds its output without an integer division and its rows are uniform across PoCL's
-    /// innermost work-item loop. Check <see cref="Supports"/> first.
+    /// The launch of <see cref="MaxPool3x3S2"/>: a 3-D grid, X over an output row's runs of <see cref="RowRun"/> columns,
+    /// Y over the output rows (<paramref name="group"/> rows a group: one run column of one plane, whole warps on a GPU),
+    /// Z over the Batch x Channels planes, so a thread finds its outputs without an integer division. Check
+    /// <see cref="Supports"/> first.
     /// </summary>
     public static KernelConfig Config(in PoolParams p, int group)
     {
-        int gx = Math.Min(GroupColumns, group), gy = Math.Max(group / gx, 1);
-        return new(new Index3D(Tiling.CeilDiv(p.OutWidth, gx), Tiling.CeilDiv(p.OutHeight, gy), p.Batch * p.Channels),
-            new Index3D(gx, gy, 1));
+        int gy = Math.Max(group, 1);
+        return new(new Index3D(Tiling.CeilDiv(p.OutWidth, RowRun), Tiling.CeilDiv(p.OutHeight, gy), p.Batch * p.Channels),
+            new Index3D(1, gy, 1));
     }
 
     /// <summary>
-    /// One output a thread (launch with <see cref="Config"/>), loop-free so that PoCL vectorises it across work-items.
-    /// Branch-free: an index outside the input is clamped to the nearest edge element, which lies in the same window
-    /// (the last output's window always holds column W-1, the first holds column 0), and a max that reads an element
-    /// twice is unchanged. The nine taps are one chain of maxima: three independent column maxima (the previous
-    /// form) were packed by LLVM's SLP vectoriser into short vectors, which stopped PoCL's work-item vectoriser.
+    /// <see cref="RowRun"/> consecutive outputs of one output row a thread (launch with <see cref="Config"/>). A whole run
+    /// whose input columns 2 x0 .. 2 x0 + 31 lie in the row is <see cref="PoolRow.Max16"/>: on OpenCL two contiguous
+    /// 16-float loads of each of the three input rows, split into even and odd columns by shuffles (PoCL's work-item
+    /// vectoriser made the one-output-a-thread form's stride-2, clamped taps into 18 gathers for 16 outputs). Column
+    /// -1 (the first run) is clamped to column 0, which lies in the same window; a run cut by the row's end, or one
+    /// needing column W (odd W), takes the scalar path, one output at a time with every index clamped to the nearest
+    /// edge element (a max that reads an element twice is unchanged). Both paths take the nine taps of an output in the
+    /// order rows then columns, the first maximal value winning and a NaN never winning (<see cref="PoolRow"/>), so the
+    /// result is the same bit for bit on either path and on every backend.
     /// </summary>
     public static void MaxPool3x3S2(ArrayView<float> input, ArrayView<float> output, PoolParams p)
     {
-        int ox = Grid.GlobalIndex.X, oy = Grid.GlobalIndex.Y, plane = Grid.GlobalIndex.Z;
-        if (ox >= p.OutWidth || oy >= p.OutHeight) return;
+        int run = Grid.GlobalIndex.X, oy = Grid.GlobalIndex.Y, plane = Grid.GlobalIndex.Z;
+        int ox0 = run * RowRun;
+        if (ox0 >= p.OutWidth || oy >= p.OutHeight) return;
         int inBase = plane * p.InHeight * p.InWidth;
         int r0 = inBase + ClampTo(2 * oy - 1, p.InHeight) * p.InWidth;
         int r1 = inBase + ClampTo(2 * oy, p.InHeight) * p.InWidth;
         int r2 = inBase + ClampTo(2 * oy + 1, p.InHeight) * p.InWidth;
-        int x0 = ClampTo(2 * ox - 1, p.InWidth), x1 = 2 * ox, x2 = ClampTo(2 * ox + 1, p.InWidth);
-        float m = float.NegativeInfinity;
-        m = Max(m, input[r0 + x0]);
-        m = Max(m, input[r0 + x1]);
-        m = Max(m, input[r0 + x2]);
-        m = Max(m, input[r1 + x0]);
-        m = Max(m, input[r1 + x1]);
-        m = Max(m, input[r1 + x2]);
-        m = Max(m, input[r2 + x0]);
-        m = Max(m, input[r2 + x1]);
-        m = Max(m, input[r2 + x2]);
-        output[(plane * p.OutHeight + oy) * p.OutWidth + ox] = m;
+        int at = (plane * p.OutHeight + oy) * p.OutWidth + ox0;
+        int xc = 2 * ox0;
+        if (ox0 + RowRun <= p.OutWidth && xc + 2 * RowRun <= p.InWidth)
+        {
+            int xl = xc > 0 ? xc - 1 : 0;
+            var target = output.SubView(at, RowRun);
+            PoolRow.Max16(ref input[r0 + xc], ref input[r1 + xc], ref input[r2 + xc],
+                ref input[r0 + xl], ref input[r1 + xl], ref input[r2 + xl], ref target[0]);
+            return;
+        }
+        int count = Math.Min(RowRun, p.OutWidth - ox0);
+        for (int j = 0; j < count; j++)
+        {
+            int ox = ox0 + j;
+            int x0 = ClampTo(2 * ox - 1, p.InWidth), x1 = 2 * ox, x2 = ClampTo(2 * ox + 1, p.InWidth);
+            float m = float.NegativeInfinity;
+            m = PoolRow.Max(m, input[r0 + x0]);
+            m = PoolRow.Max(m, input[r0 + x1]);
+            m = PoolRow.Max(m, input[r0 + x2]);
+            m = PoolRow.Max(m, input[r1 + x0]);
+            m = PoolRow.Max(m, input[r1 + x1]);
+            m = PoolRow.Max(m, input[r1 + x2]);
+            m = PoolRow.Max(m, input[r2 + x0]);
+            m = PoolRow.Max(m, input[r2 + x1]);
+            m = PoolRow.Max(m, input[r2 + x2]);
+            output[at + j] = m;
+        }
     }
-
-    /// <summary>Starting from -inf, a NaN never replaces the value held (as in the per-output loop this replaced).</summary>
-    private static float Max(float m, float v) => v > m ? v : m;
 
     private static int ClampTo(int i, int count) => i < 0 ? 0 : i >= count ? count - 1 : i;
 }
