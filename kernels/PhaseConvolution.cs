@@ -12,7 +12,8 @@ namespace TrgIlgpu.Kernels;
 /// (docs/devices.md, "De-interleaved stride-2 convolutions (round five)", "Small maps without Winograd (round six)").
 /// <para>
 /// Plane (r, s) of channel (b, c) holds <c>plane[a * PW + x] = input[S a + r - P][S x + s - P]</c> (0 outside the
-/// input) for a in [0, PH), x in [0, PW), with P = K/2, PW = OutWidth + (K-1)/S, PH = OutHeight + (K-1)/S, and zeros
+/// input) for a in [0, PH), x in [0, PW), with P = K/2 (K the <see cref="PlaneKernel"/>: the convolution's own, or that of
+/// the convolution whose planes it shares), PW = OutWidth + (K-1)/S, PH = OutHeight + (K-1)/S, and zeros
 /// after that up to <see cref="PlaneStride"/>; the planes of (b, c) are consecutive:
 /// <c>((b * Cin + c) * S^2 + S r + s) * PlaneStride</c>. Tap (ky, kx) of output (oy, ox) is then plane (ky % S, kx % S)
 /// at <c>(oy + ky/S) * PW + ox + kx/S</c>.
@@ -24,16 +25,28 @@ public static class PhaseConvolution
     /// Phase planes per input channel, (row phase, column phase): Stride x Stride (4 at stride 2, 1 at stride 1), or 1 for a
     /// 1x1 kernel (a pointwise convolution: its one tap reads phase (0, 0) only, the subsampled input at stride 2).
     /// </summary>
-    public static int Phases(in ConvParams p) => p.Kernel == 1 ? 1 : p.Stride * p.Stride;
+    public static int Phases(in ConvParams p) => PlaneKernel(p) == 1 ? 1 : p.Stride * p.Stride;
+
+    /// <summary>
+    /// The odd kernel whose planes <see cref="Conv2DPhase"/> reads and <see cref="PhaseSplit"/> writes: <see cref="ConvParams.PlaneKernel"/>,
+    /// or (0) the convolution's own. Everything about the planes (<see cref="Phases"/>, <see cref="Halo"/>, their padding
+    /// <see cref="PlanePad"/>, <see cref="PlaneStride"/>) follows it, so that a 1x1 stride-2 convolution given a 3x3's plane
+    /// kernel reads, through the 3x3's centre-tap plane, the very planes the 3x3's split wrote (<see cref="CanRead"/>).
+    /// </summary>
+    public static int PlaneKernel(in ConvParams p) => p.PlaneKernel > 0 ? p.PlaneKernel : p.Kernel;
+
+    /// <summary>Rows and columns of zeros before the input in the planes: <see cref="PlaneKernel"/> / 2.</summary>
+    public static int PlanePad(in ConvParams p) => PlaneKernel(p) >> 1;
 
     /// <summary>
     /// Whether <see cref="Conv2DPhase"/> can run <paramref name="p"/>: stride 1 or 2, an odd kernel (1x1 included: a
     /// pointwise convolution, the ResNet projection shortcut at stride 2), padding K/2 before the input (any padding after it: the planes are zero outside the input), no projection
     /// shortcut, and planes of fewer than 2^22 floats (<see cref="PhaseSplit"/>'s float row division) and at most
-    /// <see cref="MaxPlanes"/> planes.
+    /// <see cref="MaxPlanes"/> planes; a <see cref="ConvParams.PlaneKernel"/>, if any, odd and at least the kernel.
     /// </summary>
     public static bool Supports(in ConvParams p) =>
         p.Stride is 1 or 2 && p.Kernel >= 1 && p.Kernel % 2 == 1 && p.Pad == p.Kernel / 2
+        && (p.PlaneKernel == 0 || p.PlaneKernel % 2 == 1 && p.PlaneKernel >= p.Kernel)
         && p.ShortcutMode != Convolution.ShortcutProjection && PlaneStride(p) < MaxPlaneStride
         && (long)p.Batch * p.InChannels * Phases(p) <= MaxPlanes;
 
@@ -47,7 +60,7 @@ public static class PhaseConvolution
     /// Plane rows and columns a tap reaches beyond the output's: (K-1)/S, as a shift (S is 1 or 2: <see cref="Supports"/>):
     /// kernels compute it after an early exit, where an integer division by a run-time value stays in PoCL's vector loop.
     /// </summary>
-    public static int Halo(in ConvParams p) => (p.Kernel - 1) >> (p.Stride - 1);
+    public static int Halo(in ConvParams p) => (PlaneKernel(p) - 1) >> (p.Stride - 1);
 
     /// <summary>Columns of a plane (PW): the output's plus the halo; also the row pitch of the "wide" output grid.</summary>
     public static int PlaneWidth(in ConvParams p) => p.OutWidth + Halo(p);
@@ -80,7 +93,21 @@ public static class PhaseConvolution
     /// (TRGv2's heatmap head: 24 x 24). The 8k + 4 stride does not matter there: one tap, no reuse across taps.
     /// </summary>
     public static bool InPlace(in ConvParams p) =>
-        p.Kernel == 1 && p.Stride == 1 && p.OutHeight * p.OutWidth % Convolution.StripPositions == 0;
+        PlaneKernel(p) == 1 && p.Stride == 1 && p.OutHeight * p.OutWidth % Convolution.StripPositions == 0;
+
+    /// <summary>
+    /// Whether <paramref name="p"/> can run <see cref="Conv2DPhase"/> on the planes <see cref="PhaseSplit"/> wrote for
+    /// <paramref name="split"/> (a convolution of the same input), given <c>PlaneKernel = split.Kernel</c>: both run on
+    /// their own planes (no <see cref="ConvParams.PlaneKernel"/>), not in place, at the same stride over the same
+    /// batch, channels and map, to the same output map (padding K/2 and K/2' make it so), and <paramref name="p"/>'s
+    /// kernel is at most <paramref name="split"/>'s, so each of its taps is one of <paramref name="split"/>'s (the 1x1
+    /// projection shortcut's: the 3x3's centre, plane (1, 1) at stride 2).
+    /// </summary>
+    public static bool CanRead(in ConvParams p, in ConvParams split) =>
+        Supports(p) && Supports(split) && p.PlaneKernel == 0 && split.PlaneKernel == 0 && !InPlace(split) && !InPlace(p)
+        && p.Stride == split.Stride && p.Kernel <= split.Kernel && p.Batch == split.Batch && p.InChannels == split.InChannels
+        && p.InHeight == split.InHeight && p.InWidth == split.InWidth && p.OutHeight == split.OutHeight && p.OutWidth == split.OutWidth
+        && Supports(p with { PlaneKernel = split.Kernel });
 
     /// <summary>Floats of the phase planes of a whole batch: Batch x InChannels x <see cref="Phases"/> x <see cref="PlaneStride"/>.</summary>
     public static long PlanesLength(in ConvParams p) => (long)p.Batch * p.InChannels * Phases(p) * PlaneStride(p);
@@ -111,7 +138,8 @@ public static class PhaseConvolution
         // multiple of pw and exact in float, so the rounded quotient truncates to the right row while at < 2^22
         // (Supports).
         int a = (int)((at + 0.5f) / pw), x = at - a * pw;
-        int iy = p.Stride * a + (phase >> log2s) - p.Pad, ix = p.Stride * x + (phase & log2s) - p.Pad;
+        int pad = PlanePad(p);
+        int iy = p.Stride * a + (phase >> log2s) - pad, ix = p.Stride * x + (phase & log2s) - pad;
         bool inside = a < PlaneHeight(p) && iy >= 0 && iy < p.InHeight && ix >= 0 && ix < p.InWidth;
         float v = input[channel * p.InHeight * p.InWidth + (inside ? iy * p.InWidth + ix : 0)];
         planes[plane * stride + at] = inside ? v : 0f;
@@ -142,6 +170,8 @@ public static class PhaseConvolution
         int b = g / strips / blocks;
         int stride = PlaneStride(p), pw = PlaneWidth(p), s = p.Stride;
         int channelStride = Phases(p) * stride;
+        // Tap (ky, kx) is the planes' tap (ky + d, kx + d): d = 0 on its own planes, else the difference of the paddings.
+        int d = PlanePad(p) - p.Pad;
 
         // One row of 16 positions per output channel.
         var tile = new Tile16x8();
@@ -151,7 +181,8 @@ public static class PhaseConvolution
             for (int kx = 0; kx < p.Kernel; kx++)
             {
                 int w = Convolution.WeightIndex(ky * p.Kernel + kx, 0, co, p.InChannels, p.Kernel * p.Kernel);
-                int x = batchBase + (ky % s * s + kx % s) * stride + ky / s * pw + kx / s;
+                int ty = ky + d, tx = kx + d;
+                int x = batchBase + (ty % s * s + tx % s) * stride + ty / s * pw + tx / s;
                 for (int ci = 0; ci < p.InChannels; ci++)
                 {
                     // The 8 weights through a view at w: LLVM then broadcasts each from memory; indexed as weight[w + c]
