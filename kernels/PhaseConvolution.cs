@@ -145,13 +145,24 @@ public static class PhaseConvolution
         planes[plane * stride + at] = inside ? v : 0f;
     }
 
-    /// <summary>One thread per (batch, 8-channel block, strip of the wide grid), strips fastest.</summary>
-    public static long ThreadCount(in ConvParams p) => (long)p.Batch * p.ChannelBlocks * Strips(p);
+    /// <summary>
+    /// Whether <see cref="Conv2DPhase"/>'s strips follow the output rows (each strip 16 columns of one row: q0 = oy x PW +
+    /// 16 j) instead of the wide grid: where the output rows are whole strips (OutWidth a multiple of 16: TRGv2's stem,
+    /// 96 columns), so that no halo column is computed and every strip is stored as whole 16-float runs.
+    /// </summary>
+    public static bool RowStrips(in ConvParams p) => p.OutWidth % Convolution.StripPositions == 0;
+
+    /// <summary>Strips a thread each per image and channel block: OutHeight x OutWidth / 16 (<see cref="RowStrips"/>), else <see cref="Strips"/>.</summary>
+    public static int ThreadStrips(in ConvParams p) =>
+        RowStrips(p) ? p.OutHeight * (p.OutWidth / Convolution.StripPositions) : Strips(p);
+
+    /// <summary>One thread per (batch, 8-channel block, strip: <see cref="ThreadStrips"/>), strips fastest.</summary>
+    public static long ThreadCount(in ConvParams p) => (long)p.Batch * p.ChannelBlocks * ThreadStrips(p);
 
     /// <summary>
     /// The convolution from <see cref="PhaseSplit"/>'s planes (launch with <see cref="ThreadCount"/> threads; weights
     /// packed block-major as for <see cref="Convolution.Conv2D"/>). A thread owns 16 consecutive positions q = oy * PW + ox
-    /// of the wide grid x 8 output channels; per (tap, input channel) it loads one contiguous row of 16 plane floats and
+    /// of the wide grid (16 columns of one output row where <see cref="RowStrips"/>) x 8 output channels; per (tap, input channel) it loads one contiguous row of 16 plane floats and
     /// does eight 16-wide fused multiply-adds, one per channel's broadcast weight. Columns ox &gt;= OutWidth are computed
     /// and not stored; bias, identity shortcut (if any) and activation as in <see cref="Convolution.Conv2D"/>.
     /// </summary>
@@ -160,15 +171,20 @@ public static class PhaseConvolution
         ArrayView<float> shortcut, ArrayView<float> output, ConvParams p)
     {
         // No early exit: the loops stay uniform across a work-group (PoCL). Spare threads compute a copy and store nothing.
-        int strips = Strips(p);
+        int strips = ThreadStrips(p);
         int blocks = p.ChannelBlocks;
         int total = p.Batch * blocks * strips;
         bool active = Grid.GlobalIndex.X < total;
         int g = active ? Grid.GlobalIndex.X : total - 1;
-        int q0 = g % strips * Convolution.StripPositions;
+        int strip = g % strips;
         int co = g / strips % blocks * Convolution.ChannelTile;
         int b = g / strips / blocks;
-        int stride = PlaneStride(p), pw = PlaneWidth(p), s = p.Stride;
+        int stride = PlaneStride(p), pw = PlaneWidth(p), s = p.Stride, log2s = s - 1;
+        // Row strips: strip j of row oy starts at column 16 j of the wide grid's row oy (the halo columns skipped).
+        bool rows = RowStrips(p);
+        int rowStrips = rows ? p.OutWidth / Convolution.StripPositions : 1;
+        int oy = strip / rowStrips, ox0 = (strip - oy * rowStrips) * Convolution.StripPositions;
+        int q0 = rows ? oy * pw + ox0 : strip * Convolution.StripPositions;
         int channelStride = Phases(p) * stride;
         // Tap (ky, kx) is the planes' tap (ky + d, kx + d): d = 0 on its own planes, else the difference of the paddings.
         int d = PlanePad(p) - p.Pad;
@@ -182,7 +198,9 @@ public static class PhaseConvolution
             {
                 int w = Convolution.WeightIndex(ky * p.Kernel + kx, 0, co, p.InChannels, p.Kernel * p.Kernel);
                 int ty = ky + d, tx = kx + d;
-                int x = batchBase + (ty % s * s + tx % s) * stride + ty / s * pw + tx / s;
+                // Stride 1 or 2 (Supports): masks and shifts, not the integer division and modulo of a run-time stride
+                // (two idivs a tap, which with the stem's 3 input channels cost as much as the tap's 24 multiply-adds).
+                int x = batchBase + (((ty & log2s) << log2s) + (tx & log2s)) * stride + (ty >> log2s) * pw + (tx >> log2s);
                 for (int ci = 0; ci < p.InChannels; ci++)
                 {
                     // The 8 weights through a view at w: LLVM then broadcasts each from memory; indexed as weight[w + c]
@@ -195,7 +213,7 @@ public static class PhaseConvolution
         }
 
         if (!active) return;
-        var targets = StripTargets.Of(q0, pw, p);
+        var targets = rows ? StripTargets.Run(oy * p.OutWidth + ox0) : StripTargets.Of(q0, pw, p);
         StoreRow(output, bias, shortcut, tile.A0, targets, b, co, p); StoreRow(output, bias, shortcut, tile.A1, targets, b, co + 1, p);
         StoreRow(output, bias, shortcut, tile.A2, targets, b, co + 2, p); StoreRow(output, bias, shortcut, tile.A3, targets, b, co + 3, p);
         StoreRow(output, bias, shortcut, tile.A4, targets, b, co + 4, p); StoreRow(output, bias, shortcut, tile.A5, targets, b, co + 5, p);
@@ -257,6 +275,13 @@ internal struct StripTargets
     /// the next row a target is O0 + i - halo, the halo at least one column, and past the last row -1.)
     /// </summary>
     public readonly bool Whole => O0 >= 0 && O15 == O0 + 15;
+
+    /// <summary>16 consecutive targets from <paramref name="o0"/> on (<see cref="Whole"/>): a strip inside one output row.</summary>
+    public static StripTargets Run(int o0) => new()
+    {
+        O0 = o0, O1 = o0 + 1, O2 = o0 + 2, O3 = o0 + 3, O4 = o0 + 4, O5 = o0 + 5, O6 = o0 + 6, O7 = o0 + 7,
+        O8 = o0 + 8, O9 = o0 + 9, O10 = o0 + 10, O11 = o0 + 11, O12 = o0 + 12, O13 = o0 + 13, O14 = o0 + 14, O15 = o0 + 15,
+    };
 
     /// <summary>The targets of the positions from <paramref name="q0"/> on, on a wide grid of <paramref name="pw"/> columns.</summary>
     public static StripTargets Of(int q0, int pw, ConvParams p) => Of(q0, pw, p.OutWidth, p.OutHeight, p.OutWidth, 1);

@@ -34,6 +34,10 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
         // Output rows of 19-20 columns: some strips lie inside one row (the epilogue's whole-strip store), others wrap.
         ["3x3/2 9x40 map, batch 2, Cout 10"] = new(2, 3, 9, 40, 10, 3, 2, 1, Activation.Relu),
         ["7x7/2 5x38 map, Cout 8, leaky"] = new(1, 3, 5, 38, 8, 7, 2, 3, Activation.LeakyRelu),
+        // Output rows of 16 and 32 columns: strips follow the rows (PhaseConvolution.RowStrips), no halo column computed.
+        ["7x7/2 7x32 map, batch 2, Cout 10, row strips"] = new(2, 3, 7, 32, 10, 7, 2, 3, Activation.Relu),
+        ["3x3/2 5x64 map, Cout 9, leaky, row strips"] = new(1, 4, 5, 64, 9, 3, 2, 1, Activation.LeakyRelu, ConvBias: true),
+        ["3x3/1 3x16 map, batch 2, identity shortcut, Cout 9, row strips"] = new(2, 5, 3, 16, 9, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Identity),
         ["3x3/1 6x6 map, batch 2, Cout 16"] = new(2, 7, 6, 6, 16, 3, 1, 1, Activation.Relu),
         ["3x3/1 5x7 map, batch 3, identity shortcut, Cout 11"] = new(3, 5, 5, 7, 11, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Identity),
         ["3x3/1 1x3 map, Cout 9, leaky + conv bias"] = new(2, 4, 1, 3, 9, 3, 1, 1, Activation.LeakyRelu, ConvBias: true),
@@ -62,6 +66,7 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
         ["1x1/2 on 3x3 planes, 10x9 map, batch 3, Cout 16, no bn, relu"] = (new(3, 4, 10, 9, 16, 1, 2, 0, Activation.Relu, Bn: false, ConvBias: true), 3),
         ["1x1/2 on 3x3 planes, 1x2 map, Cout 5"] = (new(2, 3, 1, 2, 5, 1, 2, 0, Activation.None), 3),
         ["1x1/2 on 3x3 planes, 9x40 map, batch 2, Cout 10"] = (new(2, 3, 9, 40, 10, 1, 2, 0, Activation.LeakyRelu, ConvBias: true), 3),
+        ["1x1/2 on 3x3 planes, 5x32 map, batch 2, Cout 9, row strips"] = (new(2, 3, 5, 32, 9, 1, 2, 0, Activation.None), 3),
         ["1x1/2 on 7x7 planes, 11x9 map, batch 2, Cout 9"] = (new(2, 3, 11, 9, 9, 1, 2, 0, Activation.None), 7),
         ["3x3/2 on 7x7 planes, 9x11 map, batch 2, Cout 13"] = (new(2, 4, 9, 11, 13, 3, 2, 1, Activation.Relu), 7),
     };
