@@ -14,6 +14,13 @@ public struct ConvParams
     public int ShortcutMode;
     /// <summary>Projection shortcut input: channels, height, width, stride (mode 2 only).</summary>
     public int ShortcutChannels, ShortcutHeight, ShortcutWidth, ShortcutStride;
+    /// <summary>
+    /// <see cref="PhaseConvolution"/> only: the odd kernel of the phase planes <see cref="PhaseConvolution.Conv2DPhase"/>
+    /// reads and <see cref="PhaseConvolution.PhaseSplit"/> writes (padding PlaneKernel / 2), at least <see cref="Kernel"/>;
+    /// 0: <see cref="Kernel"/>'s own. A 1x1 stride-2 projection shortcut reads the planes of the 3x3 stride-2 convolution
+    /// of the same input this way (PhaseConvolution.SplitOf), with no split of its own.
+    /// </summary>
+    public int PlaneKernel;
 
     public readonly int OutChannelsPadded => Tiling.PadChannels(OutChannels, Convolution.ChannelTile);
     public readonly int PositionThreads => Tiling.CeilDiv(OutHeight * OutWidth, Tiling.Positions);

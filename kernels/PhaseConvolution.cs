@@ -12,7 +12,8 @@ namespace TrgIlgpu.Kernels;
 /// (docs/devices.md, "De-interleaved stride-2 convolutions (round five)", "Small maps without Winograd (round six)").
 /// <para>
 /// Plane (r, s) of channel (b, c) holds <c>plane[a * PW + x] = input[S a + r - P][S x + s - P]</c> (0 outside the
-/// input) for a in [0, PH), x in [0, PW), with P = K/2, PW = OutWidth + (K-1)/S, PH = OutHeight + (K-1)/S, and zeros
+/// input) for a in [0, PH), x in [0, PW), with P = K/2 (K the <see cref="PlaneKernel"/>: the convolution's own, or that of
+/// the convolution whose planes it shares), PW = OutWidth + (K-1)/S, PH = OutHeight + (K-1)/S, and zeros
 /// after that up to <see cref="PlaneStride"/>; the planes of (b, c) are consecutive:
 /// <c>((b * Cin + c) * S^2 + S r + s) * PlaneStride</c>. Tap (ky, kx) of output (oy, ox) is then plane (ky % S, kx % S)
 /// at <c>(oy + ky/S) * PW + ox + kx/S</c>.
@@ -24,16 +25,28 @@ public static class PhaseConvolution
     /// Phase planes per input channel, (row phase, column phase): Stride x Stride (4 at stride 2, 1 at stride 1), or 1 for a
     /// 1x1 kernel (a pointwise convolution: its one tap reads phase (0, 0) only, the subsampled input at stride 2).
     /// </summary>
-    public static int Phases(in ConvParams p) => p.Kernel == 1 ? 1 : p.Stride * p.Stride;
+    public static int Phases(in ConvParams p) => PlaneKernel(p) == 1 ? 1 : p.Stride * p.Stride;
+
+    /// <summary>
+    /// The odd kernel whose planes <see cref="Conv2DPhase"/> reads and <see cref="PhaseSplit"/> writes: <see cref="ConvParams.PlaneKernel"/>,
+    /// or (0) the convolution's own. Everything about the planes (<see cref="Phases"/>, <see cref="Halo"/>, their padding
+    /// <see cref="PlanePad"/>, <see cref="PlaneStride"/>) follows it, so that a 1x1 stride-2 convolution given a 3x3's plane
+    /// kernel reads, through the 3x3's centre-tap plane, the very planes the 3x3's split wrote (<see cref="CanRead"/>).
+    /// </summary>
+    public static int PlaneKernel(in ConvParams p) => p.PlaneKernel > 0 ? p.PlaneKernel : p.Kernel;
+
+    /// <summary>Rows and columns of zeros before the input in the planes: <see cref="PlaneKernel"/> / 2.</summary>
+    public static int PlanePad(in ConvParams p) => PlaneKernel(p) >> 1;
 
     /// <summary>
     /// Whether <see cref="Conv2DPhase"/> can run <paramref name="p"/>: stride 1 or 2, an odd kernel (1x1 included: a
     /// pointwise convolution, the ResNet projection shortcut at stride 2), padding K/2 before the input (any padding after it: the planes are zero outside the input), no projection
     /// shortcut, and planes of fewer than 2^22 floats (<see cref="PhaseSplit"/>'s float row division) and at most
-    /// <see cref="MaxPlanes"/> planes.
+    /// <see cref="MaxPlanes"/> planes; a <see cref="ConvParams.PlaneKernel"/>, if any, odd and at least the kernel.
     /// </summary>
     public static bool Supports(in ConvParams p) =>
         p.Stride is 1 or 2 && p.Kernel >= 1 && p.Kernel % 2 == 1 && p.Pad == p.Kernel / 2
+        && (p.PlaneKernel == 0 || p.PlaneKernel % 2 == 1 && p.PlaneKernel >= p.Kernel)
         && p.ShortcutMode != Convolution.ShortcutProjection && PlaneStride(p) < MaxPlaneStride
         && (long)p.Batch * p.InChannels * Phases(p) <= MaxPlanes;
 
@@ -47,7 +60,7 @@ public static class PhaseConvolution
     /// Plane rows and columns a tap reaches beyond the output's: (K-1)/S, as a shift (S is 1 or 2: <see cref="Supports"/>):
     /// kernels compute it after an early exit, where an integer division by a run-time value stays in PoCL's vector loop.
     /// </summary>
-    public static int Halo(in ConvParams p) => (p.Kernel - 1) >> (p.Stride - 1);
+    public static int Halo(in ConvParams p) => (PlaneKernel(p) - 1) >> (p.Stride - 1);
 
     /// <summary>Columns of a plane (PW): the output's plus the halo; also the row pitch of the "wide" output grid.</summary>
     public static int PlaneWidth(in ConvParams p) => p.OutWidth + Halo(p);
@@ -80,7 +93,21 @@ public static class PhaseConvolution
     /// (TRGv2's heatmap head: 24 x 24). The 8k + 4 stride does not matter there: one tap, no reuse across taps.
     /// </summary>
     public static bool InPlace(in ConvParams p) =>
-        p.Kernel == 1 && p.Stride == 1 && p.OutHeight * p.OutWidth % Convolution.StripPositions == 0;
+        PlaneKernel(p) == 1 && p.Stride == 1 && p.OutHeight * p.OutWidth % Convolution.StripPositions == 0;
+
+    /// <summary>
+    /// Whether <paramref name="p"/> can run <see cref="Conv2DPhase"/> on the planes <see cref="PhaseSplit"/> wrote for
+    /// <paramref name="split"/> (a convolution of the same input), given <c>PlaneKernel = split.Kernel</c>: both run on
+    /// their own planes (no <see cref="ConvParams.PlaneKernel"/>), not in place, at the same stride over the same
+    /// batch, channels and map, to the same output map (padding K/2 and K/2' make it so), and <paramref name="p"/>'s
+    /// kernel is at most <paramref name="split"/>'s, so each of its taps is one of <paramref name="split"/>'s (the 1x1
+    /// projection shortcut's: the 3x3's centre, plane (1, 1) at stride 2).
+    /// </summary>
+    public static bool CanRead(in ConvParams p, in ConvParams split) =>
+        Supports(p) && Supports(split) && p.PlaneKernel == 0 && split.PlaneKernel == 0 && !InPlace(split) && !InPlace(p)
+        && p.Stride == split.Stride && p.Kernel <= split.Kernel && p.Batch == split.Batch && p.InChannels == split.InChannels
+        && p.InHeight == split.InHeight && p.InWidth == split.InWidth && p.OutHeight == split.OutHeight && p.OutWidth == split.OutWidth
+        && Supports(p with { PlaneKernel = split.Kernel });
 
     /// <summary>Floats of the phase planes of a whole batch: Batch x InChannels x <see cref="Phases"/> x <see cref="PlaneStride"/>.</summary>
     public static long PlanesLength(in ConvParams p) => (long)p.Batch * p.InChannels * Phases(p) * PlaneStride(p);
@@ -111,19 +138,31 @@ public static class PhaseConvolution
         // multiple of pw and exact in float, so the rounded quotient truncates to the right row while at < 2^22
         // (Supports).
         int a = (int)((at + 0.5f) / pw), x = at - a * pw;
-        int iy = p.Stride * a + (phase >> log2s) - p.Pad, ix = p.Stride * x + (phase & log2s) - p.Pad;
+        int pad = PlanePad(p);
+        int iy = p.Stride * a + (phase >> log2s) - pad, ix = p.Stride * x + (phase & log2s) - pad;
         bool inside = a < PlaneHeight(p) && iy >= 0 && iy < p.InHeight && ix >= 0 && ix < p.InWidth;
         float v = input[channel * p.InHeight * p.InWidth + (inside ? iy * p.InWidth + ix : 0)];
         planes[plane * stride + at] = inside ? v : 0f;
     }
 
-    /// <summary>One thread per (batch, 8-channel block, strip of the wide grid), strips fastest.</summary>
-    public static long ThreadCount(in ConvParams p) => (long)p.Batch * p.ChannelBlocks * Strips(p);
+    /// <summary>
+    /// Whether <see cref="Conv2DPhase"/>'s strips follow the output rows (each strip 16 columns of one row: q0 = oy x PW +
+    /// 16 j) instead of the wide grid: where the output rows are whole strips (OutWidth a multiple of 16: TRGv2's stem,
+    /// 96 columns), so that no halo column is computed and every strip is stored as whole 16-float runs.
+    /// </summary>
+    public static bool RowStrips(in ConvParams p) => p.OutWidth % Convolution.StripPositions == 0;
+
+    /// <summary>Strips a thread each per image and channel block: OutHeight x OutWidth / 16 (<see cref="RowStrips"/>), else <see cref="Strips"/>.</summary>
+    public static int ThreadStrips(in ConvParams p) =>
+        RowStrips(p) ? p.OutHeight * (p.OutWidth / Convolution.StripPositions) : Strips(p);
+
+    /// <summary>One thread per (batch, 8-channel block, strip: <see cref="ThreadStrips"/>), strips fastest.</summary>
+    public static long ThreadCount(in ConvParams p) => (long)p.Batch * p.ChannelBlocks * ThreadStrips(p);
 
     /// <summary>
     /// The convolution from <see cref="PhaseSplit"/>'s planes (launch with <see cref="ThreadCount"/> threads; weights
     /// packed block-major as for <see cref="Convolution.Conv2D"/>). A thread owns 16 consecutive positions q = oy * PW + ox
-    /// of the wide grid x 8 output channels; per (tap, input channel) it loads one contiguous row of 16 plane floats and
+    /// of the wide grid (16 columns of one output row where <see cref="RowStrips"/>) x 8 output channels; per (tap, input channel) it loads one contiguous row of 16 plane floats and
     /// does eight 16-wide fused multiply-adds, one per channel's broadcast weight. Columns ox &gt;= OutWidth are computed
     /// and not stored; bias, identity shortcut (if any) and activation as in <see cref="Convolution.Conv2D"/>.
     /// </summary>
@@ -132,16 +171,23 @@ public static class PhaseConvolution
         ArrayView<float> shortcut, ArrayView<float> output, ConvParams p)
     {
         // No early exit: the loops stay uniform across a work-group (PoCL). Spare threads compute a copy and store nothing.
-        int strips = Strips(p);
+        int strips = ThreadStrips(p);
         int blocks = p.ChannelBlocks;
         int total = p.Batch * blocks * strips;
         bool active = Grid.GlobalIndex.X < total;
         int g = active ? Grid.GlobalIndex.X : total - 1;
-        int q0 = g % strips * Convolution.StripPositions;
+        int strip = g % strips;
         int co = g / strips % blocks * Convolution.ChannelTile;
         int b = g / strips / blocks;
-        int stride = PlaneStride(p), pw = PlaneWidth(p), s = p.Stride;
+        int stride = PlaneStride(p), pw = PlaneWidth(p), s = p.Stride, log2s = s - 1;
+        // Row strips: strip j of row oy starts at column 16 j of the wide grid's row oy (the halo columns skipped).
+        bool rows = RowStrips(p);
+        int rowStrips = rows ? p.OutWidth / Convolution.StripPositions : 1;
+        int oy = strip / rowStrips, ox0 = (strip - oy * rowStrips) * Convolution.StripPositions;
+        int q0 = rows ? oy * pw + ox0 : strip * Convolution.StripPositions;
         int channelStride = Phases(p) * stride;
+        // Tap (ky, kx) is the planes' tap (ky + d, kx + d): d = 0 on its own planes, else the difference of the paddings.
+        int d = PlanePad(p) - p.Pad;
 
         // One row of 16 positions per output channel.
         var tile = new Tile16x8();
@@ -151,7 +197,10 @@ public static class PhaseConvolution
             for (int kx = 0; kx < p.Kernel; kx++)
             {
                 int w = Convolution.WeightIndex(ky * p.Kernel + kx, 0, co, p.InChannels, p.Kernel * p.Kernel);
-                int x = batchBase + (ky % s * s + kx % s) * stride + ky / s * pw + kx / s;
+                int ty = ky + d, tx = kx + d;
+                // Stride 1 or 2 (Supports): masks and shifts, not the integer division and modulo of a run-time stride
+                // (two idivs a tap, which with the stem's 3 input channels cost as much as the tap's 24 multiply-adds).
+                int x = batchBase + (((ty & log2s) << log2s) + (tx & log2s)) * stride + (ty >> log2s) * pw + (tx >> log2s);
                 for (int ci = 0; ci < p.InChannels; ci++)
                 {
                     // The 8 weights through a view at w: LLVM then broadcasts each from memory; indexed as weight[w + c]
@@ -164,7 +213,7 @@ public static class PhaseConvolution
         }
 
         if (!active) return;
-        var targets = StripTargets.Of(q0, pw, p);
+        var targets = rows ? StripTargets.Run(oy * p.OutWidth + ox0) : StripTargets.Of(q0, pw, p);
         StoreRow(output, bias, shortcut, tile.A0, targets, b, co, p); StoreRow(output, bias, shortcut, tile.A1, targets, b, co + 1, p);
         StoreRow(output, bias, shortcut, tile.A2, targets, b, co + 2, p); StoreRow(output, bias, shortcut, tile.A3, targets, b, co + 3, p);
         StoreRow(output, bias, shortcut, tile.A4, targets, b, co + 4, p); StoreRow(output, bias, shortcut, tile.A5, targets, b, co + 5, p);
@@ -226,6 +275,13 @@ internal struct StripTargets
     /// the next row a target is O0 + i - halo, the halo at least one column, and past the last row -1.)
     /// </summary>
     public readonly bool Whole => O0 >= 0 && O15 == O0 + 15;
+
+    /// <summary>16 consecutive targets from <paramref name="o0"/> on (<see cref="Whole"/>): a strip inside one output row.</summary>
+    public static StripTargets Run(int o0) => new()
+    {
+        O0 = o0, O1 = o0 + 1, O2 = o0 + 2, O3 = o0 + 3, O4 = o0 + 4, O5 = o0 + 5, O6 = o0 + 6, O7 = o0 + 7,
+        O8 = o0 + 8, O9 = o0 + 9, O10 = o0 + 10, O11 = o0 + 11, O12 = o0 + 12, O13 = o0 + 13, O14 = o0 + 14, O15 = o0 + 15,
+    };
 
     /// <summary>The targets of the positions from <paramref name="q0"/> on, on a wide grid of <paramref name="pw"/> columns.</summary>
     public static StripTargets Of(int q0, int pw, ConvParams p) => Of(q0, pw, p.OutWidth, p.OutHeight, p.OutWidth, 1);

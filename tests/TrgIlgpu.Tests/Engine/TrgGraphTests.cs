@@ -20,13 +20,17 @@ public sealed class TrgGraphTests
         var plan = session.Plan(batch);
         var g = plan.Graph;
         // launches: one a convolution, two a transposed convolution (DeconvPad + Deconv4x4S2); the three-launch
-        // Winograd adds two for each convolution it runs, the phase split one (unless it reads its input in place), and a projection shortcut run as its own
-        // convolution (before a three-launch Winograd conv2) one more.
+        // Winograd adds two for each convolution it runs, the phase split one (unless it reads its input in place or another
+        // convolution's planes), and a projection shortcut run as its own convolution (before a three-launch Winograd conv2) one more.
         int threeLaunch = plan.Convolutions.Count(c => c.Kernel is ConvKernel.WinogradGemmF2 or ConvKernel.WinogradGemmF2x16 or ConvKernel.WinogradGemmF4x16);
         int projections = plan.Convolutions.Count(c => c.Name.EndsWith(".projection", StringComparison.Ordinal));
         Assert.Equal(threeLaunch > 0 ? 3 : 0, projections);
+        // Each phase-split projection reads its block's conv1 planes (same input, stride 2): no split of its own.
+        Assert.All(plan.Convolutions.Where(c => c.Name.EndsWith(".projection", StringComparison.Ordinal) && c.Kernel == ConvKernel.Conv2DPhase),
+            c => Assert.Equal(3, c.Params.PlaneKernel));
         Assert.Equal(launches + 2 * threeLaunch
-            + plan.Convolutions.Count(c => c.Kernel == ConvKernel.Conv2DPhase && !PhaseConvolution.InPlace(c.Params)) + projections, plan.Ops.Count);
+            + plan.Convolutions.Count(c => c.Kernel == ConvKernel.Conv2DPhase && !PhaseConvolution.InPlace(c.Params) && c.Params.PlaneKernel == 0)
+            + projections, plan.Ops.Count);
         GraphInvariants.Check(g, $"{variant} batch {batch}");
 
         // Memory: the slots plus the faces and results buffers, nothing else.
@@ -57,10 +61,23 @@ public sealed class TrgGraphTests
         // The shape text of each convolution, deconvolution and dense op is its recorded input -> output.
         foreach (var op in plan.Ops.Where(o => o.Kernel is "Conv2D" or "Conv2DWide" or "Conv2DStrip" or "WinogradF2x3" or "Stem7x7S2" or "Dense" or "DeconvPad"))
             Assert.StartsWith($"{op.Reads[0].Tensor.Shape}->{op.Writes[0].Tensor.Shape}", op.Shape);
-        // A phase-split convolution reads the planes its PhaseSplit launch wrote right before it (or, in place, its input).
+        // A phase-split convolution reads the planes its PhaseSplit launch wrote right before it (or, in place, its input; or
+        // a projection shortcut, the planes its block's strided conv1 split from the same input).
         foreach (var op in plan.Ops.Where(o => o.Kernel == "Conv2DPhase"))
         {
-            if (PhaseConvolution.InPlace(plan.Convolutions.Single(c => c.Name == op.Name).Params))
+            var p = plan.Convolutions.Single(c => c.Name == op.Name).Params;
+            if (p.PlaneKernel > 0)
+            {
+                Assert.EndsWith(".projection", op.Name);
+                var owner = plan.Ops.Single(o => o.Kernel == "PhaseSplit" && o.Writes[0].Tensor == op.Reads[0].Tensor);
+                Assert.True(owner.Index < op.Index - 1, $"{op.Name} reads the planes of {owner.Name}");
+                var conv1 = plan.Convolutions.Single(c => $"{c.Name}.phase_split" == owner.Name).Params;
+                Assert.True(PhaseConvolution.CanRead(p with { PlaneKernel = 0 }, conv1), op.Name);
+                Assert.Equal(conv1.Kernel, p.PlaneKernel);
+                Assert.True(op.Reads[0].Tensor.Root.LastUse >= op.Index, $"{op.Name}: planes not live");
+                continue;
+            }
+            if (PhaseConvolution.InPlace(p))
             {
                 Assert.NotEqual("PhaseSplit", plan.Ops[op.Index - 1].Kernel);
                 Assert.StartsWith($"{op.Reads[0].Tensor.Shape}->{op.Writes[0].Tensor.Shape}", op.Shape);

@@ -34,6 +34,10 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
         // Output rows of 19-20 columns: some strips lie inside one row (the epilogue's whole-strip store), others wrap.
         ["3x3/2 9x40 map, batch 2, Cout 10"] = new(2, 3, 9, 40, 10, 3, 2, 1, Activation.Relu),
         ["7x7/2 5x38 map, Cout 8, leaky"] = new(1, 3, 5, 38, 8, 7, 2, 3, Activation.LeakyRelu),
+        // Output rows of 16 and 32 columns: strips follow the rows (PhaseConvolution.RowStrips), no halo column computed.
+        ["7x7/2 7x32 map, batch 2, Cout 10, row strips"] = new(2, 3, 7, 32, 10, 7, 2, 3, Activation.Relu),
+        ["3x3/2 5x64 map, Cout 9, leaky, row strips"] = new(1, 4, 5, 64, 9, 3, 2, 1, Activation.LeakyRelu, ConvBias: true),
+        ["3x3/1 3x16 map, batch 2, identity shortcut, Cout 9, row strips"] = new(2, 5, 3, 16, 9, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Identity),
         ["3x3/1 6x6 map, batch 2, Cout 16"] = new(2, 7, 6, 6, 16, 3, 1, 1, Activation.Relu),
         ["3x3/1 5x7 map, batch 3, identity shortcut, Cout 11"] = new(3, 5, 5, 7, 11, 3, 1, 1, Activation.Relu, Shortcut: Shortcut.Identity),
         ["3x3/1 1x3 map, Cout 9, leaky + conv bias"] = new(2, 4, 1, 3, 9, 3, 1, 1, Activation.LeakyRelu, ConvBias: true),
@@ -49,6 +53,65 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
         ["1x1/2 10x9 map, batch 3, Cout 16, no bn, relu"] = new(3, 4, 10, 9, 16, 1, 2, 0, Activation.Relu, Bn: false, ConvBias: true),
         ["1x1/2 1x2 map, Cout 5"] = new(2, 3, 1, 2, 5, 1, 2, 0, Activation.None),
     };
+
+    public static TheoryData<string> SharedCases => new(SharedCaseTable.Keys);
+
+    /// <summary>
+    /// 1x1 stride-2 convolutions (the projection shortcuts) on the planes of a K x K stride-2 convolution of the same
+    /// input (<see cref="ConvParams.PlaneKernel"/>): odd and even maps, one-row maps, batch > 1, Cout not a multiple of 8.
+    /// </summary>
+    private static readonly Dictionary<string, (Case Case, int PlaneKernel)> SharedCaseTable = new()
+    {
+        ["1x1/2 on 3x3 planes, 7x5 map, batch 2, Cout 11"] = (new(2, 5, 7, 5, 11, 1, 2, 0, Activation.None), 3),
+        ["1x1/2 on 3x3 planes, 10x9 map, batch 3, Cout 16, no bn, relu"] = (new(3, 4, 10, 9, 16, 1, 2, 0, Activation.Relu, Bn: false, ConvBias: true), 3),
+        ["1x1/2 on 3x3 planes, 1x2 map, Cout 5"] = (new(2, 3, 1, 2, 5, 1, 2, 0, Activation.None), 3),
+        ["1x1/2 on 3x3 planes, 9x40 map, batch 2, Cout 10"] = (new(2, 3, 9, 40, 10, 1, 2, 0, Activation.LeakyRelu, ConvBias: true), 3),
+        ["1x1/2 on 3x3 planes, 5x32 map, batch 2, Cout 9, row strips"] = (new(2, 3, 5, 32, 9, 1, 2, 0, Activation.None), 3),
+        ["1x1/2 on 7x7 planes, 11x9 map, batch 2, Cout 9"] = (new(2, 3, 11, 9, 9, 1, 2, 0, Activation.None), 7),
+        ["3x3/2 on 7x7 planes, 9x11 map, batch 2, Cout 13"] = (new(2, 4, 9, 11, 13, 3, 2, 1, Activation.Relu), 7),
+    };
+
+    [Theory]
+    [MemberData(nameof(SharedCases))]
+    public void Conv2DPhase_Cpu_OnAnotherConvolutionsPlanes_MatchesReference(string name)
+    {
+        var (c, k) = SharedCaseTable[name];
+        RunConv(devices.Cpu, c, TestRandom.SeedOf(name), k);
+        RunShared(devices.Cpu, c, TestRandom.SeedOf(name) + 1, k);
+    }
+
+    /// <summary>TRGv2's projection shortcuts (layer2.0-4.0) on their block's conv1 planes, and odd shapes, on PoCL.</summary>
+    [OpenCLFact]
+    public void Conv2DPhase_OpenCL_ProjectionOnConv1Planes_MatchesReference()
+    {
+        var cl = devices.OpenCL;
+        RunShared(cl, new(2, 64, 48, 48, 128, 1, 2, 0, Activation.None), seed: 441, 3);     // layer2.0.conv2.projection
+        RunShared(cl, new(1, 128, 24, 24, 256, 1, 2, 0, Activation.None), seed: 442, 3);    // layer3.0.conv2.projection
+        RunShared(cl, new(3, 256, 12, 12, 512, 1, 2, 0, Activation.None), seed: 443, 3);    // layer4.0.conv2.projection
+        RunShared(cl, new(3, 21, 13, 11, 29, 1, 2, 0, Activation.Relu, ConvBias: true), seed: 444, 3);
+        RunConv(cl, new(2, 19, 13, 12, 30, 1, 2, 0, Activation.LeakyRelu), seed: 445, 3);
+        RunSplit(cl, new(3, 19, 13, 11, 30, 1, 2, 0, Activation.Relu), seed: 446, 3);
+    }
+
+    [Fact]
+    public void CanRead_SameInputAndStride_AtMostTheSplitsKernel()
+    {
+        var proj = Prepare(new(2, 5, 7, 5, 11, 1, 2, 0, Activation.None), 1).Params;
+        var conv1 = proj with { Kernel = 3, Pad = 1, OutChannels = 13, Activation = (int)Activation.Relu };
+        Assert.True(PhaseConvolution.CanRead(proj, conv1));
+        Assert.Equal(PhaseConvolution.PlanesLength(conv1), PhaseConvolution.PlanesLength(proj with { PlaneKernel = 3 }));
+        Assert.Equal(PhaseConvolution.ThreadCount(conv1) / conv1.ChannelBlocks, PhaseConvolution.ThreadCount(proj with { PlaneKernel = 3 }) / proj.ChannelBlocks);
+        Assert.True(PhaseConvolution.CanRead(proj, conv1 with { Kernel = 7, Pad = 3 }));
+        Assert.False(PhaseConvolution.CanRead(conv1, proj));                                   // a 3x3 on a 1x1's planes
+        Assert.False(PhaseConvolution.CanRead(proj, conv1 with { InChannels = 6 }));
+        Assert.False(PhaseConvolution.CanRead(proj, conv1 with { Batch = 3 }));
+        Assert.False(PhaseConvolution.CanRead(proj, conv1 with { InWidth = 6, OutWidth = 3 }));
+        Assert.False(PhaseConvolution.CanRead(proj with { Stride = 1, OutHeight = 7, OutWidth = 5 }, conv1));
+        Assert.False(PhaseConvolution.CanRead(proj, conv1 with { PlaneKernel = 5 }));
+        Assert.False(PhaseConvolution.CanRead(proj with { PlaneKernel = 3 }, conv1));
+        Assert.False(PhaseConvolution.Supports(proj with { PlaneKernel = 2 }));
+        Assert.False(PhaseConvolution.Supports(conv1 with { PlaneKernel = 1 }));
+    }
 
     [Theory]
     [MemberData(nameof(CpuCases))]
@@ -140,7 +203,8 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
     private static RefTensor Planes(float[] input, ConvParams p)
     {
         int stride = PhaseConvolution.PlaneStride(p), pw = PhaseConvolution.PlaneWidth(p), ph = PhaseConvolution.PlaneHeight(p), st = p.Stride;
-        int phases = p.Kernel == 1 ? 1 : st; // per axis
+        int kernel = p.PlaneKernel > 0 ? p.PlaneKernel : p.Kernel, pad = kernel / 2;
+        int phases = kernel == 1 ? 1 : st; // per axis
         var planes = new RefTensor(checked((int)PhaseConvolution.PlanesLength(p)));
         for (int bc = 0; bc < p.Batch * p.InChannels; bc++)
             for (int r = 0; r < phases; r++)
@@ -148,32 +212,33 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
                     for (int a = 0; a < ph; a++)
                         for (int x = 0; x < pw; x++)
                         {
-                            int iy = st * a + r - p.Pad, ix = st * x + s - p.Pad;
+                            int iy = st * a + r - pad, ix = st * x + s - pad;
                             double v = iy >= 0 && iy < p.InHeight && ix >= 0 && ix < p.InWidth ? input[(bc * p.InHeight + iy) * p.InWidth + ix] : 0;
                             planes.Set((bc * phases * phases + phases * r + s) * stride + a * pw + x, v, Math.Abs(v));
                         }
         return planes;
     }
 
-    private static void RunSplit(DeviceUnderTest device, Case c, int seed)
+    private static void RunSplit(DeviceUnderTest device, Case c, int seed, int planeKernel = 0)
     {
         var t = Prepare(c, seed);
-        Assert.True(PhaseConvolution.Supports(t.Params), $"{c}: not a phase-split convolution");
-        var expected = Planes(t.Input, t.Params);
+        var p = t.Params with { PlaneKernel = planeKernel };
+        Assert.True(PhaseConvolution.Supports(p), $"{c}: not a phase-split convolution");
+        var expected = Planes(t.Input, p);
         using var d = device.Begin();
         const int guard = 37;
         var planes = d.Poisoned(expected.Length + guard);
-        d.Kernels.PhaseSplit(d.Stream, PhaseConvolution.SplitConfig(t.Params, d.Kernels.GroupSize), d.Upload(t.Input).View, planes.View, t.Params);
+        d.Kernels.PhaseSplit(d.Stream, PhaseConvolution.SplitConfig(p, d.Kernels.GroupSize), d.Upload(t.Input).View, planes.View, p);
         var got = d.Download(planes);
         Expect.Close($"PhaseSplit {c} on {device.Description}", got, expected, 0);
         Expect.Untouched($"PhaseSplit {c}: past the planes", got, i => i < expected.Length);
     }
 
     /// <summary>Conv2DPhase from the reference planes, then PhaseSplit + Conv2DPhase from the input (as the plan launches them).</summary>
-    private static void RunConv(DeviceUnderTest device, Case c, int seed)
+    private static void RunConv(DeviceUnderTest device, Case c, int seed, int planeKernel = 0)
     {
         var t = Prepare(c, seed);
-        var p = t.Params;
+        var p = t.Params with { PlaneKernel = planeKernel };
         Assert.True(PhaseConvolution.Supports(p), $"{c}: not a phase-split convolution");
         var packed = Pack.Conv(t.Weight, c.Cout, c.Cin, c.K, t.Bn, t.ConvBias, t.ProjWeight, c.Cs, t.ProjBn);
         var reference = Planes(t.Input, p).Value.Select(v => (float)v).ToArray();
@@ -205,5 +270,29 @@ public sealed class PhaseConvolutionKernelTests(KernelDevices devices)
         got = d.Download(output);
         Expect.Close($"Conv2DPhase in place {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
         Expect.Untouched($"Conv2DPhase in place {c}: past the output", got, i => i < t.OutShape.Length);
+    }
+
+    /// <summary>
+    /// As the plan runs a projection shortcut: PhaseSplit for the K x K stride-2 convolution of the same input (its
+    /// <paramref name="planeKernel"/>, padding K/2, its own output channels), then Conv2DPhase of the 1x1 (or smaller)
+    /// convolution <paramref name="c"/> reading those planes, against <paramref name="c"/>'s float64 reference.
+    /// </summary>
+    private static void RunShared(DeviceUnderTest device, Case c, int seed, int planeKernel)
+    {
+        var t = Prepare(c, seed);
+        var split = t.Params with { Kernel = planeKernel, Pad = planeKernel / 2, OutChannels = c.Cout + 3, Activation = (int)Activation.Relu };
+        Assert.True(PhaseConvolution.CanRead(t.Params, split), $"{c}: cannot read the planes of a {planeKernel}x{planeKernel} split");
+        var p = t.Params with { PlaneKernel = planeKernel };
+        var packed = Pack.Conv(t.Weight, c.Cout, c.Cin, c.K, t.Bn, t.ConvBias, t.ProjWeight, c.Cs, t.ProjBn);
+        using var d = device.Begin();
+        const int guard = 37;
+        var planes = d.Poisoned(PhaseConvolution.PlanesLength(split));
+        d.Kernels.PhaseSplit(d.Stream, PhaseConvolution.SplitConfig(split, d.Kernels.GroupSize), d.Upload(t.Input).View, planes.View, split);
+        var output = d.Poisoned(t.OutShape.Length + guard);
+        d.Kernels.Conv2DPhase(d.Stream, d.Config(PhaseConvolution.ThreadCount(p)), planes.View, d.Upload(packed.Weight).View, d.Upload(packed.Bias).View,
+            d.Unused, output.View, p);
+        var got = d.Download(output);
+        Expect.Close($"Conv2DPhase on {planeKernel}x{planeKernel} planes {c} on {device.Description}", got, t.Expected, 1e-5, name: i => Where(t.OutShape, i));
+        Expect.Untouched($"Conv2DPhase on {planeKernel}x{planeKernel} planes {c}: past the output", got, i => i < t.OutShape.Length);
     }
 }

@@ -84,8 +84,11 @@ public sealed class ConvolutionPlanTests
             var proj = byName[$"{name}.projection"];
             Assert.Equal(ConvKernel.Conv2DPhase, chosen[proj.Name]);
             Assert.Equal("Conv2DPhase", proj.Kernel);
-            Assert.Equal("PhaseSplit", byName[$"{proj.Name}.phase_split"].Kernel);
-            Assert.Equal(proj.Index - 1, byName[$"{proj.Name}.phase_split"].Index);
+            // No split of its own: it reads the planes its block's conv1 split from the same input (their centre tap).
+            Assert.False(byName.ContainsKey($"{proj.Name}.phase_split"));
+            string conv1 = name.Replace(".conv2", ".conv1", StringComparison.Ordinal);
+            Assert.Same(byName[$"{conv1}.phase_split"].Writes[0].Tensor, proj.Reads[0].Tensor);
+            Assert.Equal(3, plan.Convolutions.Single(c => c.Name == proj.Name).Params.PlaneKernel);
             Assert.Equal(byName[$"{name}.winograd_in"].Index - 1, proj.Index);
             // The output transform reads the projection's output (the block input's 1x1 stride-2 image).
             Assert.Contains(byName[name].Reads, r => r.Tensor == proj.Writes[0].Tensor);
@@ -97,7 +100,8 @@ public sealed class ConvolutionPlanTests
         // heatmap.conv1x1 (24 x 24: whole strips) reads its input in place: no phase split.
         Assert.True(PhaseConvolution.InPlace(plan.Convolutions.Single(c => c.Name == "heatmap.conv1x1").Params));
         Assert.False(byName.ContainsKey("heatmap.conv1x1.phase_split"));
-        Assert.Equal(FusedLaunches + 2 * gemms + phases - 1 + projections, plan.Ops.Count);
+        // A split for each phase convolution but the in-place heatmap.conv1x1 and the projections (which share conv1's).
+        Assert.Equal(FusedLaunches + 2 * gemms + phases - 1, plan.Ops.Count);
         Assert.Equal(gemm ? Stride1Conv3x3.Length : 0, gemms);
 
         // The stride-2 convolutions (the 3-channel stem, the 3x3/2 downsampling conv1s) as phase split, its own launch

@@ -114,12 +114,24 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         var outShape = new TensorShape(pp.Batch, pp.OutChannels, pp.OutHeight, pp.OutWidth);
         var output = Graph.Activation(op, outShape);
         var kind = Kernels.Policy.ConvKernelFor(pp, WinogradForm.None);
-        _convolutions.Add(new NamedConvolution(op, pp, kind));
         long macs = outShape.ElementCount * pp.InChannels;
         long bytes = 4 * (shortcut.Length + shortcutWeight.Length + outShape.ElementCount);
-        Launch(op, $"{shortcut.Shape}->{outShape} k1s{pp.Stride} proj", pp, kind, macs, bytes, shortcut, shortcutWeight, ZeroBias(pp.OutChannelsPadded), null, null, output);
+        string text = $"{shortcut.Shape}->{outShape} k1s{pp.Stride} proj";
+        if (kind == ConvKernel.Conv2DPhase && _splits.TryGetValue(shortcut, out var split) && PhaseConvolution.CanRead(pp, split.Params))
+        {
+            // The block's strided conv1 already split this input: read its planes (the centre tap's), no split of our own.
+            pp.PlaneKernel = split.Params.Kernel;
+            _convolutions.Add(new NamedConvolution(op, pp, kind));
+            PhaseConv(op, text, pp, macs, bytes, shortcut, shortcutWeight, ZeroBias(pp.OutChannelsPadded), null, output, split.Planes);
+            return output;
+        }
+        _convolutions.Add(new NamedConvolution(op, pp, kind));
+        Launch(op, text, pp, kind, macs, bytes, shortcut, shortcutWeight, ZeroBias(pp.OutChannelsPadded), null, null, output);
         return output;
     }
+
+    /// <summary>The phase planes written so far, by the tensor they split, with the convolution they were split for.</summary>
+    private readonly Dictionary<GraphTensor, (GraphTensor Planes, ConvParams Params)> _splits = new();
 
     /// <summary>A bias of <paramref name="length"/> zeros (one external a length, shared by the plan's convolutions).</summary>
     private GraphTensor ZeroBias(int length)
@@ -243,15 +255,20 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
     /// <summary>
     /// A phase convolution as two launches (<see cref="PhaseConvolution"/>): <c>{name}.phase_split</c> writes the
     /// input's phase planes, <c>{name}</c> the output from them. The planes are an activation, so their memory is reused
-    /// after the convolution. Where the input is its own plane (<see cref="PhaseConvolution.InPlace"/>) one launch, reading it.
+    /// after the convolution. Where the input is its own plane (<see cref="PhaseConvolution.InPlace"/>) one launch, reading it;
+    /// given <paramref name="shared"/> (another convolution's planes of the same input, <see cref="PhaseConvolution.CanRead"/>)
+    /// one launch, reading those, which the graph then keeps alive until this op.
     /// </summary>
     private void PhaseConv(string name, string text, ConvParams p, long macs, long bytes, GraphTensor input,
-        GraphTensor weight, GraphTensor bias, GraphTensor? shortcut, GraphTensor output)
+        GraphTensor weight, GraphTensor bias, GraphTensor? shortcut, GraphTensor output, GraphTensor? shared = null)
     {
         var k = Kernels;
-        var planes = input;
-        long splitBytes = 0;
-        if (!PhaseConvolution.InPlace(p))
+        var planes = shared ?? input;
+        // Shared planes: the ones its taps read (the 1x1's one phase of each channel) instead of the input.
+        int phases = PhaseConvolution.Phases(p);
+        long splitBytes = shared is null ? 0
+            : 4 * shared.Length / phases * Math.Min(phases, p.Kernel * p.Kernel) - 4L * p.Batch * p.InChannels * p.InHeight * p.InWidth;
+        if (shared is null && !PhaseConvolution.InPlace(p))
         {
             planes = Graph.Activation($"{name}.phase_planes",
                 new TensorShape(p.Batch, p.InChannels, PhaseConvolution.Phases(p), PhaseConvolution.PlaneStride(p)));
@@ -260,6 +277,7 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
             Graph.Add($"{name}.phase_split", "PhaseSplit", $"{text} planes{planes.Shape}", 0, inputBytes + planeBytes,
                 PhaseConvolution.SplitConfig(p, k.GroupSize), [input], [planes], (st, c) => k.PhaseSplit(st, c, input.View, split.View, p));
             splitBytes = planeBytes - inputBytes;
+            _splits.TryAdd(input, (planes, p));
         }
         var reads = new List<TensorAccess> { planes, weight, bias };
         if (shortcut is not null) reads.Add(shortcut);
