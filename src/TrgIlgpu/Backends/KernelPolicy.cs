@@ -105,14 +105,18 @@ public enum ConvKernel
 /// (layers 1-2, the heatmap 3x3) at batch 8 and 0.63-0.90x at batch 1; layer 3's 12x12 maps (0.87x at batch 1, the
 /// same wall time) stay F2 because on PoCL their 15.7 MiB more of U is resident memory, and layer 4's 6x6 maps (4 tiles
 /// an image) were 1.2-3.2x slower in F4; CUDA 0 (not measured).</param>
+/// <param name="DeconvGroupSize">Threads a group for <see cref="TransposedConvolution.Deconv4x4S2"/>, capped by the device's
+/// maximum and <see cref="TransposedConvolution.MaxGroupSize"/>: on the CPU devices <see cref="TransposedConvolution.GroupSize"/>
+/// (16: deconv0 has 144 threads at batch 1 and PoCL runs a group on one core), on CUDA one warp (the most the
+/// kernel's 32 KB staging tile allows).</param>
 public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, ConvKernel Winograd = ConvKernel.WinogradGemmF2,
     int DenseGroupSize = Linear.GroupSize, ConvKernel Strided = ConvKernel.Conv2DWide, ConvKernel Pointwise = ConvKernel.Conv2DWide, bool PhaseStride1 = false,
-    int WinogradF4MinMap = 0)
+    int WinogradF4MinMap = 0, int DeconvGroupSize = TransposedConvolution.GroupSize)
 {
     /// <summary>The policy for <paramref name="kind"/> (Auto is resolved by the caller to the device it opened).</summary>
     public static KernelPolicy For(DeviceKind kind) => kind switch
     {
-        DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize),
+        DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize, DeconvGroupSize: TransposedConvolution.MaxGroupSize),
         _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2x16, Strided: ConvKernel.Conv2DPhase, Pointwise: ConvKernel.Conv2DPhase,
             PhaseStride1: true, WinogradF4MinMap: 24),
     };

@@ -54,6 +54,9 @@ internal sealed class DeviceKernels
     /// <summary>Threads a group of the dense layers' launches: the policy's <see cref="KernelPolicy.DenseGroupSize"/>, capped likewise.</summary>
     public readonly int DenseGroupSize;
 
+    /// <summary>Threads a group of the transposed convolutions: the policy's <see cref="KernelPolicy.DeconvGroupSize"/>, capped likewise.</summary>
+    public readonly int DeconvGroupSize;
+
     /// <summary>Where the time spent compiling goes (<see cref="StartupPhase.KernelCompile"/>); null: not measured.</summary>
     public StartupTimings? Timings { get; set; }
 
@@ -96,6 +99,7 @@ internal sealed class DeviceKernels
         Policy = policy ?? new KernelPolicy(ConvAlgorithm.Winograd, Tiling.GroupSize);
         GroupSize = Math.Min(Policy.GroupSize, a.MaxNumThreadsPerGroup);
         DenseGroupSize = Math.Min(Policy.DenseGroupSize, a.MaxNumThreadsPerGroup);
+        DeconvGroupSize = Math.Min(Policy.DeconvGroupSize, a.MaxNumThreadsPerGroup);
     }
 
     /// <summary>The kernel in <paramref name="slot"/>, compiled on first use (once, thread-safe; <see cref="KernelSourceCache"/>).</summary>

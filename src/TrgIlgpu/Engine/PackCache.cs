@@ -34,8 +34,8 @@ public sealed class PackCache
     /// <summary>Environment variable that turns the cache off when set to <c>off</c>.</summary>
     public const string SwitchVariable = "TRG_CACHE";
 
-    /// <summary>Entry format version: part of the key.</summary>
-    internal const int FormatVersion = 2;
+    /// <summary>Entry format version: part of the key (3: the transposed convolutions' 16-channel weight layout, round eight).</summary>
+    internal const int FormatVersion = 3;
 
     private static ReadOnlySpan<byte> Magic => "TRGPACK\0"u8;
     private const int ChunkBytes = 4 << 20;

@@ -11,10 +11,14 @@ public sealed class KernelPolicyTests
     [Fact]
     public void Policy_IsDirectOnCudaAndWinogradElsewhere_WithOverrides()
     {
-        Assert.Equal(new KernelPolicy(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize), KernelPolicy.For(DeviceKind.Cuda));
+        Assert.Equal(new KernelPolicy(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize,
+            DeconvGroupSize: TransposedConvolution.MaxGroupSize),
+            KernelPolicy.For(DeviceKind.Cuda));
         // The dense layers: small groups on the CPU devices (both cores share a 64-thread layer), whole warps on CUDA.
         Assert.Equal(Linear.GroupSize, KernelPolicy.For(DeviceKind.OpenCL).DenseGroupSize);
         Assert.Equal(Linear.GroupSize, KernelPolicy.For(DeviceKind.Cpu).DenseGroupSize);
+        Assert.Equal(TransposedConvolution.GroupSize, KernelPolicy.For(DeviceKind.OpenCL).DeconvGroupSize);
+        Assert.Equal(TransposedConvolution.GroupSize, KernelPolicy.For(DeviceKind.Cpu).DeconvGroupSize);
         Assert.Equal(ConvAlgorithm.Winograd, KernelPolicy.For(DeviceKind.OpenCL).Convolutions);
         Assert.Equal(ConvAlgorithm.Winograd, KernelPolicy.For(DeviceKind.Cpu).Convolutions);
         var cuda = KernelPolicy.For(DeviceKind.Cuda);
@@ -169,8 +173,9 @@ public sealed class KernelPolicyTests
         Assert.DoesNotContain(ops, o => o.Kernel == "WinogradF2x3");
         foreach (var op in ops)
         {
-            // Groups of the policy's 64 threads, as on a GPU (the default CPU accelerator allows only 16).
-            Assert.Equal(policy.GroupSize, op.GroupSize);
+            // Groups of the policy's 64 threads, as on a GPU (the default CPU accelerator allows only 16); the transposed
+            // convolutions one warp (their staging tile's size).
+            Assert.Equal(op.Kernel == "Deconv4x4S2" ? policy.DeconvGroupSize : policy.GroupSize, op.GroupSize);
             Assert.True(op.Groups >= 1, op.Name);
         }
         // The preprocessing launch covers one thread per 16-pixel run of a row of the batch's crops.

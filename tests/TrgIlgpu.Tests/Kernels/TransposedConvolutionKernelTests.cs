@@ -11,14 +11,14 @@ namespace TrgIlgpu.Tests.Kernels;
 public sealed class TransposedConvolutionKernelTests(KernelDevices devices)
 {
     [Theory]
-    [InlineData(2, 5, 3, 5, 6, Activation.Relu)]      // non-square, Cout not a multiple of 8
+    [InlineData(2, 5, 3, 5, 6, Activation.Relu)]      // non-square, Cout not a multiple of 16; odd height and width
     [InlineData(3, 4, 7, 5, 3, Activation.None)]      // odd sizes, batch 3, no activation (signs kept)
-    [InlineData(1, 3, 1, 1, 9, Activation.LeakyRelu)] // a single input pixel: every tap at the border, one run past the map
-    [InlineData(2, 3, 5, 3, 29, Activation.LeakyRelu)] // 4 blocks of 8, the last 5/8 used; wide rows of 5 (2 not stored)
-    [InlineData(1, 6, 2, 7, 16, Activation.None)]      // two whole 8-channel blocks; wide grid 18 = a run and 2
-    [InlineData(2, 5, 3, 6, 18, Activation.Relu)]      // wide grid 24: the second run ends past the map
-    [InlineData(3, 2, 4, 14, 7, Activation.LeakyRelu)] // wide rows of 16: each run a row from its second column on; batch 3
-    [InlineData(2, 7, 9, 11, 10, Activation.None)]     // wide grid 117 = 7 runs and 5, runs spanning rows
+    [InlineData(1, 3, 1, 1, 9, Activation.LeakyRelu)] // a single input pixel: every tap at the border, 3 of 4 positions past the map
+    [InlineData(2, 3, 5, 3, 29, Activation.LeakyRelu)] // 2 blocks of 16, the last 13/16 used
+    [InlineData(1, 6, 2, 7, 16, Activation.None)]      // one whole 16-channel block; even height, odd width
+    [InlineData(2, 5, 3, 6, 18, Activation.Relu)]      // odd height, even width; 18 channels: a block and 2
+    [InlineData(3, 2, 4, 14, 7, Activation.LeakyRelu)] // whole 2x2 blocks only; batch 3
+    [InlineData(2, 7, 9, 11, 10, Activation.None)]     // odd both ways, 5 x 6 blocks
     public void Deconv4x4S2_Cpu_MatchesReference(int batch, int cin, int h, int w, int cout, Activation act) =>
         Run(devices.Cpu, batch, cin, h, w, cout, act, seed: 1000 + 97 * cin + h * 13 + w);
 
@@ -31,7 +31,7 @@ public sealed class TransposedConvolutionKernelTests(KernelDevices devices)
     }
 
     [Theory]
-    [InlineData(1, 1, 1, 1)]   // one pixel: a 3x3 plane, the tail longer than it
+    [InlineData(1, 1, 1, 1)]   // one pixel: a 3x3 plane and a 4-float tail
     [InlineData(2, 3, 5, 7)]   // odd, non-square, batch 2
     [InlineData(3, 4, 6, 6)]   // batch 3
     [InlineData(2, 2, 9, 11)]  // planes of 143 floats: three groups of 64 threads a plane
@@ -65,7 +65,7 @@ public sealed class TransposedConvolutionKernelTests(KernelDevices devices)
         var padded = d.Poisoned(paddedLength + guard);
         var output = d.Poisoned(ys.Length + guard);
         d.Kernels.DeconvPad(d.Stream, p.PadConfig(d.Kernels.GroupSize), d.Upload(x).View, padded.View, p);
-        d.Kernels.Deconv(d.Stream, p.Config(d.Kernels.GroupSize), padded.View, d.Upload(packed.Weight).View,
+        d.Kernels.Deconv(d.Stream, p.Config(d.Kernels.DeconvGroupSize), padded.View, d.Upload(packed.Weight).View,
             d.Upload(packed.Bias).View, output.View, p);
         var got = d.Download(output);
 
@@ -89,7 +89,7 @@ public sealed class TransposedConvolutionKernelTests(KernelDevices devices)
                 for (int i = 0; i < h; i++)
                     for (int j = 0; j < w; j++)
                         expected[b * face + (c * hp + i + 1) * wp + j + 1] = x[((b * cin + c) * h + i) * w + j];
-        Assert.Equal((long)cin * hp * wp + TransposedConvolution.Run + 1, face);
+        Assert.Equal((long)cin * hp * wp + wp + 1, face);
 
         using var d = device.Begin();
         const int guard = 23;

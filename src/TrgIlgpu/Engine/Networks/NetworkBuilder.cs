@@ -351,7 +351,7 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
             p.PadConfig(k.GroupSize), [input], [padded], (st, c) => k.DeconvPad(st, c, input.View, padded.View, p));
         long flops = 2L * outShape.ElementCount * inShape[1] * 4;
         long bytes = 4 * (padded.Length + layer.Weight.Length + outShape.ElementCount);
-        Graph.Add(name, "Deconv4x4S2", $"{inShape}->{outShape} {act}", flops, bytes, p.Config(k.GroupSize), [padded, weight, bias], [output], (st, c) =>
+        Graph.Add(name, "Deconv4x4S2", $"{inShape}->{outShape} {act}", flops, bytes, p.Config(k.DeconvGroupSize), [padded, weight, bias], [output], (st, c) =>
             k.Deconv(st, c, padded.View, weight.View, bias.View, output.View, p));
         return output;
     }

@@ -138,27 +138,27 @@ public static class Pack
     }
 
     /// <summary>
-    /// ConvTranspose2d weight [Cin, Cout, 4, 4] + BN -> the sub-pixel layout: for each output parity class (py, px)
-    /// and 8-channel block, input channel by input channel, the class's four taps (ky, kx) = (1 - py + 2 ty,
-    /// 1 - px + 2 tx) in the order (ty, tx) = (0,0), (0,1), (1,0), (1,1), 8 channels each.
+    /// ConvTranspose2d weight [Cin, Cout, 4, 4] + BN -> the sub-pixel layout: for each 16-channel block, input channel
+    /// by input channel, each output parity class (py, px) in the order (0,0), (0,1), (1,0), (1,1), the class's four
+    /// taps (ky, kx) = (1 - py + 2 ty, 1 - px + 2 tx) in the order (ty, tx) = (0,0), (0,1), (1,0), (1,1), 16 channels each.
     /// </summary>
     public static Packed Deconv(float[] w, int cin, int cout, BatchNorm? bn)
     {
-        int pad = Tiling.PadChannels(cout, TransposedConvolution.ChannelTile), blocks = pad / 8;
+        int pad = Tiling.PadChannels(cout, TransposedConvolution.ChannelTile), blocks = pad / 16;
         var (scale, shift) = Fold(bn, cout);
         var weight = new float[16 * cin * pad];
         int at = 0;
-        for (int py = 0; py < 2; py++)
-            for (int px = 0; px < 2; px++)
-                for (int block = 0; block < blocks; block++)
-                    for (int ci = 0; ci < cin; ci++)
+        for (int block = 0; block < blocks; block++)
+            for (int ci = 0; ci < cin; ci++)
+                for (int py = 0; py < 2; py++)
+                    for (int px = 0; px < 2; px++)
                         for (int ty = 0; ty < 2; ty++)
                             for (int tx = 0; tx < 2; tx++)
                             {
                                 int ky = 1 - py + 2 * ty, kx = 1 - px + 2 * tx;
-                                for (int c = 0; c < 8; c++, at++)
+                                for (int c = 0; c < 16; c++, at++)
                                 {
-                                    int co = block * 8 + c;
+                                    int co = block * 16 + c;
                                     if (co < cout) weight[at] = (float)(w[((ci * cout + co) * 4 + ky) * 4 + kx] * scale[co]);
                                 }
                             }
