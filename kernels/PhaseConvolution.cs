@@ -146,6 +146,25 @@ public static class PhaseConvolution
     }
 
     /// <summary>
+    /// Whether a producer can write <paramref name="split"/>'s planes itself, in place of <see cref="PhaseSplit"/>, through
+    /// padded coordinates (<see cref="PaddedCell"/>): stride 2 (four phases) over an even map, so that the four planes of a
+    /// channel are exactly its zero-padded (InHeight + 2P) x (InWidth + 2P) image de-interleaved (P = <see cref="PlanePad"/>,
+    /// PH = InHeight / 2 + P, PW = InWidth / 2 + P), followed by the zero tail up to <see cref="PlaneStride"/>.
+    /// </summary>
+    public static bool PaddedPlanes(in ConvParams split) =>
+        Supports(split) && !InPlace(split) && split.Stride == 2 && Phases(split) == 4
+        && split.InHeight % 2 == 0 && split.InWidth % 2 == 0
+        && 2 * PlaneHeight(split) == split.InHeight + 2 * PlanePad(split) && 2 * PlaneWidth(split) == split.InWidth + 2 * PlanePad(split);
+
+    /// <summary>
+    /// Index, in planes whose channel (b, c) starts at <paramref name="channel"/> (<c>(b * C + c) * 4 * PlaneStride</c>), of
+    /// padded cell (<paramref name="y"/>, <paramref name="x"/>) = input (y - P, x - P) (<see cref="PaddedPlanes"/>): plane
+    /// (y &amp; 1, x &amp; 1), row y / 2, column x / 2.
+    /// </summary>
+    public static int PaddedCell(int channel, int planeStride, int pw, int y, int x) =>
+        channel + (((y & 1) << 1) + (x & 1)) * planeStride + (y >> 1) * pw + (x >> 1);
+
+    /// <summary>
     /// Whether <see cref="Conv2DPhase"/>'s strips follow the output rows (each strip 16 columns of one row: q0 = oy x PW +
     /// 16 j) instead of the wide grid: where the output rows are whole strips (OutWidth a multiple of 16: TRGv2's stem,
     /// 96 columns), so that no halo column is computed and every strip is stored as whole 16-float runs.
@@ -259,6 +278,79 @@ public static class PhaseConvolution
         if (o < 0) return;
         int at = plane + o;
         output[at] = Act.Select(p.ShortcutMode == Convolution.ShortcutIdentity ? v + shortcut[at] : v, (Activation)p.Activation);
+    }
+}
+
+/// <summary>
+/// The four phase planes of one channel as its padded image (<see cref="PhaseConvolution.PaddedPlanes"/> with plane
+/// padding 1: a 3x3 stride-2 reader), for a producer that writes them in place of <see cref="PhaseConvolution.PhaseSplit"/>
+/// (<see cref="WinogradConvolution.WinogradOutputF2Planes"/>, <see cref="WinogradConvolution.WinogradOutputF4Planes"/>): its
+/// outputs go to their cells, and the producer of a block on the map's edge also zeros the padding cells next to the block,
+/// the first blocks of the channel the planes' tails, so that every float of the planes is written each forward.
+/// </summary>
+internal struct PlaneCells
+{
+    public ArrayView<float> Planes;
+    /// <summary>Where the channel's four planes start: <c>(b * C + c) * 4 * PlaneStride</c>.</summary>
+    public int Channel;
+    public int Stride, Width;
+
+    /// <summary>Padded cell (<paramref name="y"/>, <paramref name="x"/>) = <paramref name="v"/>.</summary>
+    public readonly void Put(int y, int x, float v) => Planes[PhaseConvolution.PaddedCell(Channel, Stride, Width, y, x)] = v;
+
+    /// <summary>
+    /// Zeros the padding next to a block of <paramref name="rows"/> x <paramref name="columns"/> outputs (2 or 4 each) at padded
+    /// (<paramref name="y"/>, <paramref name="x"/>): row 0 above it when <paramref name="top"/>, the last padded row below it when
+    /// <paramref name="bottom"/>, columns likewise, and the corners they meet at.
+    /// </summary>
+    public readonly void Border(int y, int x, int rows, int columns, bool top, bool bottom, bool left, bool right)
+    {
+        int below = y + rows, after = x + columns;
+        if (top) ZeroRow(0, x, columns);
+        if (bottom) ZeroRow(below, x, columns);
+        if (left) ZeroColumn(y, 0, rows);
+        if (right) ZeroColumn(y, after, rows);
+        if (top && left) Put(0, 0, 0f);
+        if (top && right) Put(0, after, 0f);
+        if (bottom && left) Put(below, 0, 0f);
+        if (bottom && right) Put(below, after, 0f);
+    }
+
+    /// <summary>
+    /// Block <paramref name="block"/> of the channel's (its tile index) share of the planes' tails: floats
+    /// <c>tail + 4 block</c> to <c>+ 3</c> of each plane, those below the stride (no loop, so the launch stays vectorised
+    /// across work-items; <see cref="TailBlocks"/>: enough blocks cover the whole tail).
+    /// </summary>
+    public readonly void ZeroTail(int tail, int block)
+    {
+        int i = tail + 4 * block;
+        if (i >= Stride) return;
+        ZeroTailFloat(i); ZeroTailFloat(i + 1); ZeroTailFloat(i + 2); ZeroTailFloat(i + 3);
+    }
+
+    /// <summary>Blocks (of 4 floats) the tail of <paramref name="split"/>'s planes needs: (PlaneStride - PH x PW) / 4, rounded up.</summary>
+    public static int TailBlocks(in ConvParams split) =>
+        Tiling.CeilDiv(PhaseConvolution.PlaneStride(split) - PhaseConvolution.PlaneHeight(split) * PhaseConvolution.PlaneWidth(split), 4);
+
+    private readonly void ZeroTailFloat(int i)
+    {
+        if (i >= Stride) return;
+        Planes[Channel + i] = 0f;
+        Planes[Channel + Stride + i] = 0f;
+        Planes[Channel + 2 * Stride + i] = 0f;
+        Planes[Channel + 3 * Stride + i] = 0f;
+    }
+
+    private readonly void ZeroRow(int y, int x, int columns)
+    {
+        Put(y, x, 0f); Put(y, x + 1, 0f);
+        if (columns > 2) { Put(y, x + 2, 0f); Put(y, x + 3, 0f); }
+    }
+
+    private readonly void ZeroColumn(int y, int x, int rows)
+    {
+        Put(y, x, 0f); Put(y + 1, x, 0f);
+        if (rows > 2) { Put(y + 2, x, 0f); Put(y + 3, x, 0f); }
     }
 }
 

@@ -194,6 +194,60 @@ public static partial class WinogradConvolution
         if (rows > 3) PutRowF4(output, shortcut, o + 3 * w, columns, At(t0.X3, t1.X3, t2.X3, t3.X3, t4.X3, t5.X3), bc, p);
     }
 
+    /// <summary>
+    /// <see cref="WinogradOutputF4"/> writing the phase planes of <paramref name="split"/> instead of the NCHW output, as
+    /// <see cref="WinogradOutputF2Planes"/>: an even map, so a tile is 2 or 4 rows by 2 or 4 columns, 2x2 cells in each plane
+    /// at most; the tiles on the edge zero the padding next to them, the channel's first tiles the tails (<see cref="PlaneCells"/>).
+    /// Launch with <see cref="OutputThreadCountF4"/>.
+    /// </summary>
+    public static void WinogradOutputF4Planes(
+        ArrayView<float> m, ArrayView<float> bias, ArrayView<float> shortcut, ArrayView<float> planes, ConvParams p, ConvParams split)
+    {
+        int tiles = TilesF4(p), tilesX = TilesXF4(p), cout = p.OutChannels;
+        int stride = TileStrideF4(p), k1 = p.OutChannelsPadded * stride;
+        int g = Grid.GlobalIndex.X;
+        if (g >= cout * stride) return;
+        int at = g;
+        var (b, co, tile, real) = OutputTile(g, stride, tiles, TileCountF4(p));
+        var t0 = AtColumn(m, at, 6 * k1);
+        var t1 = AtColumn(m, at + k1, 6 * k1);
+        var t2 = AtColumn(m, at + 2 * k1, 6 * k1);
+        var t3 = AtColumn(m, at + 3 * k1, 6 * k1);
+        var t4 = AtColumn(m, at + 4 * k1, 6 * k1);
+        var t5 = AtColumn(m, at + 5 * k1, 6 * k1);
+        float bc = bias[co];
+        int ty = Quotient(tile, tilesX), tx = tile - ty * tilesX;
+        int w = p.OutWidth, h = p.OutHeight, oy = TileSideF4 * ty, ox = TileSideF4 * tx;
+        int o = ((b * cout + co) * h + oy) * w + ox;
+        if (!real) return;
+        // An even map: 2 or 4 rows and columns of the tile lie inside it.
+        int rows = h - oy > 2 ? 4 : 2, columns = w - ox > 2 ? 4 : 2;
+        int ps = PhaseConvolution.PlaneStride(split), pw = PhaseConvolution.PlaneWidth(split);
+        var cells = new PlaneCells { Planes = planes, Channel = (b * cout + co) * 4 * ps, Stride = ps, Width = pw };
+        int y = oy + 1, x = ox + 1;
+        PutRowF4Planes(cells, shortcut, o, y, x, columns, At(t0.X0, t1.X0, t2.X0, t3.X0, t4.X0, t5.X0), bc, p);
+        PutRowF4Planes(cells, shortcut, o + w, y + 1, x, columns, At(t0.X1, t1.X1, t2.X1, t3.X1, t4.X1, t5.X1), bc, p);
+        if (rows > 2)
+        {
+            PutRowF4Planes(cells, shortcut, o + 2 * w, y + 2, x, columns, At(t0.X2, t1.X2, t2.X2, t3.X2, t4.X2, t5.X2), bc, p);
+            PutRowF4Planes(cells, shortcut, o + 3 * w, y + 3, x, columns, At(t0.X3, t1.X3, t2.X3, t3.X3, t4.X3, t5.X3), bc, p);
+        }
+        cells.Border(y, x, rows, columns, oy == 0, oy + rows >= h, ox == 0, ox + columns >= w);
+        cells.ZeroTail(PhaseConvolution.PlaneHeight(split) * pw, tile);
+    }
+
+    /// <summary>One output row of an F4 tile plus bias into padded row <paramref name="y"/> of the planes: 2 or 4 columns.</summary>
+    private static void PutRowF4Planes(PlaneCells cells, ArrayView<float> shortcut, int o, int y, int x, int columns, Float4 v, float bias, ConvParams p)
+    {
+        cells.Put(y, x, Activated(shortcut, o, v.X + bias, p));
+        cells.Put(y, x + 1, Activated(shortcut, o + 1, v.Y + bias, p));
+        if (columns > 2)
+        {
+            cells.Put(y, x + 2, Activated(shortcut, o + 2, v.Z + bias, p));
+            cells.Put(y, x + 3, Activated(shortcut, o + 3, v.W + bias, p));
+        }
+    }
+
     /// <summary>A^T times one column of a tile's M (its 6 entries <paramref name="k6"/> apart); the result in X0-X3.</summary>
     private static Float6 AtColumn(ArrayView<float> m, int at, int k6)
     {

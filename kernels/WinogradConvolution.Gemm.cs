@@ -286,6 +286,64 @@ public static partial class WinogradConvolution
         if (right && down) PutSelect(output, shortcut, o + w + 1, y11, p);
     }
 
+    /// <summary>
+    /// Whether the output transform of <paramref name="p"/> (F2 or F4) can write the planes of <paramref name="split"/> in
+    /// place of its output: <paramref name="split"/> reads exactly that output (batch, channels, map) through
+    /// <see cref="PhaseConvolution.PaddedPlanes"/> with plane padding 1, <paramref name="p"/> has an identity shortcut at most,
+    /// and a channel has a tile for each 4 floats of the planes' tail (<see cref="PlaneCells.ZeroTail"/>).
+    /// </summary>
+    public static bool SupportsPlanes(in ConvParams p, in ConvParams split) =>
+        PhaseConvolution.PaddedPlanes(split) && PhaseConvolution.PlanePad(split) == 1 && p.ShortcutMode != Convolution.ShortcutProjection
+        && split.Batch == p.Batch && split.InChannels == p.OutChannels && split.InHeight == p.OutHeight && split.InWidth == p.OutWidth
+        && PlaneCells.TailBlocks(split) <= Math.Min(Tiles(p), TilesF4(p));
+
+    /// <summary>
+    /// <see cref="WinogradOutputF2"/> writing, instead of the NCHW output, the phase planes that <paramref name="split"/> (the
+    /// 3x3 stride-2 convolution that is the output's only reader) reads: <see cref="PhaseConvolution.PaddedPlanes"/> with
+    /// plane padding 1, an even map (so every tile is whole), the identity shortcut (if any) still read in NCHW. Each 2x2
+    /// tile is one cell of each of the four planes; tiles on the edge also zero the padding next to them and the first tiles
+    /// of a channel the planes' tails (<see cref="PlaneCells"/>), so the planes need no <see cref="PhaseConvolution.PhaseSplit"/>.
+    /// Launch with <see cref="OutputThreadCount"/>.
+    /// </summary>
+    public static void WinogradOutputF2Planes(
+        ArrayView<float> m, ArrayView<float> bias, ArrayView<float> shortcut, ArrayView<float> planes, ConvParams p, ConvParams split)
+    {
+        int tiles = Tiles(p), tilesX = TilesX(p), cout = p.OutChannels;
+        int stride = TileStride(p), k1 = p.OutChannelsPadded * stride;
+        int g = Grid.GlobalIndex.X;
+        if (g >= cout * stride) return;
+        int at = g;
+        var (b, co, tile, real) = OutputTile(g, stride, tiles, TileCount(p));
+        float l0 = RowLeft(m, at, k1), r0 = RowRight(m, at, k1);
+        float l1 = RowLeft(m, at + 4 * k1, k1), r1 = RowRight(m, at + 4 * k1, k1);
+        float l2 = RowLeft(m, at + 8 * k1, k1), r2 = RowRight(m, at + 8 * k1, k1);
+        float l3 = RowLeft(m, at + 12 * k1, k1), r3 = RowRight(m, at + 12 * k1, k1);
+        float bc = bias[co];
+        float y00 = l0 + l1 + l2 + bc, y01 = r0 + r1 + r2 + bc;
+        float y10 = l1 - l2 - l3 + bc, y11 = r1 - r2 - r3 + bc;
+
+        int ty = Quotient(tile, tilesX), tx = tile - ty * tilesX;
+        int w = p.OutWidth, h = p.OutHeight, oy = 2 * ty, ox = 2 * tx;
+        int o = ((b * cout + co) * h + oy) * w + ox;
+        if (!real) return;
+        int ps = PhaseConvolution.PlaneStride(split), pw = PhaseConvolution.PlaneWidth(split);
+        var cells = new PlaneCells { Planes = planes, Channel = (b * cout + co) * 4 * ps, Stride = ps, Width = pw };
+        int y = oy + 1, x = ox + 1;
+        cells.Put(y, x, Activated(shortcut, o, y00, p));
+        cells.Put(y, x + 1, Activated(shortcut, o + 1, y01, p));
+        cells.Put(y + 1, x, Activated(shortcut, o + w, y10, p));
+        cells.Put(y + 1, x + 1, Activated(shortcut, o + w + 1, y11, p));
+        cells.Border(y, x, 2, 2, oy == 0, oy + 2 >= h, ox == 0, ox + 2 >= w);
+        cells.ZeroTail(PhaseConvolution.PlaneHeight(split) * pw, tile);
+    }
+
+    /// <summary>act(v + the identity shortcut at <paramref name="at"/>, if any), as <see cref="PutSelect"/> stores it.</summary>
+    private static float Activated(ArrayView<float> shortcut, int at, float v, ConvParams p)
+    {
+        if (p.ShortcutMode == Convolution.ShortcutIdentity) v += shortcut[at];
+        return Act.Select(v, (Activation)p.Activation);
+    }
+
     /// <summary>Identity shortcut (if any) and activation (<see cref="Act.Select"/>: branch-free) of one output.</summary>
     private static void PutSelect(ArrayView<float> output, ArrayView<float> shortcut, int at, float v, ConvParams p)
     {

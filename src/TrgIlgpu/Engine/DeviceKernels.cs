@@ -12,15 +12,18 @@ using V = ArrayView<float>;
 internal sealed class DeviceKernels
 {
     public Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<FaceParams>, V, int> CropNormalize => Load(ref field, Preprocess.CropNormalize);
+    public Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<FaceParams>, V, ConvParams> CropNormalizePlanes => Load(ref field, Preprocess.CropNormalizePlanes);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, ConvParams> Conv2D => Load(ref field, Convolution.Conv2D);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, V, ConvParams> WinogradConv3x3 => Load(ref field, WinogradConvolution.WinogradF2x3);
     public Action<AcceleratorStream, KernelConfig, V, V, ConvParams> WinogradInputF2 => Load(ref field, WinogradConvolution.WinogradInputF2);
     public Action<AcceleratorStream, KernelConfig, V, V, V, ConvParams> WinogradGemmF2 => Load(ref field, WinogradConvolution.WinogradGemmF2);
     public Action<AcceleratorStream, KernelConfig, V, V, V, ConvParams> WinogradGemmF2x16 => Load(ref field, WinogradConvolution.WinogradGemmF2x16);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> WinogradOutputF2 => Load(ref field, WinogradConvolution.WinogradOutputF2);
+    public Action<AcceleratorStream, KernelConfig, V, V, V, V, ConvParams, ConvParams> WinogradOutputF2Planes => Load(ref field, WinogradConvolution.WinogradOutputF2Planes);
     public Action<AcceleratorStream, KernelConfig, V, V, ConvParams> WinogradInputF4 => Load(ref field, WinogradConvolution.WinogradInputF4);
     public Action<AcceleratorStream, KernelConfig, V, V, V, ConvParams> WinogradGemmF4x16 => Load(ref field, WinogradConvolution.WinogradGemmF4x16);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> WinogradOutputF4 => Load(ref field, WinogradConvolution.WinogradOutputF4);
+    public Action<AcceleratorStream, KernelConfig, V, V, V, V, ConvParams, ConvParams> WinogradOutputF4Planes => Load(ref field, WinogradConvolution.WinogradOutputF4Planes);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, ConvParams> StemConv7x7S2 => Load(ref field, StemConvolution.Stem7x7S2);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> Conv2DWide => Load(ref field, Convolution.Conv2DWide);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> Conv2DStrip => Load(ref field, Convolution.Conv2DStrip);

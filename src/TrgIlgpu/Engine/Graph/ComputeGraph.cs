@@ -79,6 +79,46 @@ public sealed class ComputeGraph(string name) : IDisposable
         return op;
     }
 
+    /// <summary>The ops that read <paramref name="tensor"/>'s storage (it, or a view of it, or the tensor it views), in order.</summary>
+    public IEnumerable<PlanOp> Readers(GraphTensor tensor) =>
+        _ops.Where(op => op.Reads.Any(r => r.Tensor.Root == tensor.Root));
+
+    /// <summary>
+    /// Fuses <paramref name="consumer"/> into <paramref name="producer"/>, before slots are assigned: a launch that does
+    /// both (given as to <see cref="Add"/>) takes the producer's place, writing what the consumer wrote, and the consumer's
+    /// launch goes. Allowed only when the consumer is the one reader of every activation the producer writes (which then no
+    /// op touches, so it takes no slot), and the fused launch reads nothing written after the producer.
+    /// </summary>
+    /// <exception cref="GraphException">Another op reads what the producer writes, or the fused launch reads too late.</exception>
+    public PlanOp Fuse(PlanOp producer, PlanOp consumer, string kernel, string shape, long flops, long bytes, KernelConfig config,
+        IReadOnlyList<TensorAccess> reads, IReadOnlyList<TensorAccess> writes, Action<AcceleratorStream, KernelConfig> launch)
+    {
+        if (SlotsAssigned) throw new InvalidOperationException($"graph '{Name}': slots are assigned, no op can be fused ({producer.Name})");
+        if (producer.Index >= consumer.Index || !ReferenceEquals(_ops[producer.Index], producer) || !ReferenceEquals(_ops[consumer.Index], consumer))
+            throw new GraphException(producer.Name, $"cannot fuse '{consumer.Name}' into it: not two ops of graph '{Name}' in that order");
+        foreach (var w in producer.Writes.Where(w => w.Tensor.Kind == TensorKind.Activation))
+        {
+            var other = Readers(w.Tensor).FirstOrDefault(op => op != consumer);
+            if (other is not null)
+                throw new GraphException(producer.Name, $"cannot fuse '{consumer.Name}' into it: '{other.Name}' also reads '{w.Tensor.Name}'");
+        }
+        foreach (var r in reads.Where(r => r.Tensor.Kind == TensorKind.Activation))
+        {
+            Require(r.Tensor);
+            if (!_ops.Take(producer.Index).Any(op => op.Writes.Any(w => w.Tensor.Root == r.Tensor.Root)))
+                throw new GraphException(producer.Name, $"the fused launch reads '{r.Tensor.Name}', which no op before it writes");
+        }
+        foreach (var w in writes) Require(w.Tensor);
+        var fused = new PlanOp(producer.Index, producer.Name, kernel, shape, flops, bytes, config, reads.ToArray(), writes.ToArray(), launch);
+        _ops[producer.Index] = fused;
+        _ops.RemoveAt(consumer.Index);
+        for (int i = consumer.Index; i < _ops.Count; i++) _ops[i].Index = i;
+        _written.Clear();
+        foreach (var op in _ops)
+            foreach (var w in op.Writes) _written.Add(w.Tensor.Root);
+        return fused;
+    }
+
     /// <summary>
     /// Liveness and slot assignment, once, after the graph is built. Each root activation is live from the first to
     /// the last op that reads or writes it (or a view of it). Walking the ops in order, an op's new tensors take

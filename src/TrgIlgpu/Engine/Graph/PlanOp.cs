@@ -25,7 +25,7 @@ public sealed class PlanOp
     }
 
     /// <summary>Position in the graph's op order.</summary>
-    public int Index { get; }
+    public int Index { get; internal set; }
     /// <summary>The op's name in the network, e.g. <c>layer2.0.conv1</c>.</summary>
     public string Name { get; }
     /// <summary>The kernel method launched, e.g. <c>WinogradF2x3</c>.</summary>

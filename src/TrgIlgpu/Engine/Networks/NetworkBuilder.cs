@@ -130,8 +130,47 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         return output;
     }
 
-    /// <summary>The phase planes written so far, by the tensor they split, with the convolution they were split for.</summary>
-    private readonly Dictionary<GraphTensor, (GraphTensor Planes, ConvParams Params)> _splits = new();
+    /// <summary>The phase planes written so far, by the tensor they split, with the convolution they were split for and the split's op.</summary>
+    private readonly Dictionary<GraphTensor, (GraphTensor Planes, ConvParams Params, PlanOp Split)> _splits = new();
+
+    /// <summary>
+    /// A launch that can write its output's phase planes in place of it (<see cref="WritePlanesInProducers"/>): the op, whether
+    /// it can write a given split's planes, and the fusion (given the split's op, planes and convolution).
+    /// </summary>
+    private sealed record PlaneWriter(PlanOp Op, Func<ConvParams, bool> Supports, Action<PlanOp, GraphTensor, ConvParams> Fuse);
+
+    private readonly Dictionary<GraphTensor, PlaneWriter> _planeWriters = new();
+
+    /// <summary>
+    /// Records that <paramref name="producer"/> (the op that writes <paramref name="output"/>) can write, instead, the phase
+    /// planes of a convolution <paramref name="supports"/> accepts: <paramref name="fuse"/> replaces it by that launch
+    /// (<see cref="ComputeGraph.Fuse"/>), given the split op it replaces too, the planes and the convolution.
+    /// </summary>
+    public void CanWritePlanes(GraphTensor output, PlanOp producer, Func<ConvParams, bool> supports, Action<PlanOp, GraphTensor, ConvParams> fuse) =>
+        _planeWriters[output] = new PlaneWriter(producer, supports, fuse);
+
+    /// <summary>
+    /// After the network is defined: each phase split whose input has no other reader (every other convolution of it reads
+    /// the planes: <see cref="PhaseConvolution.CanRead"/>) and whose producer can write those planes
+    /// (<see cref="CanWritePlanes"/>) is fused into the producer, which then writes the planes and nothing else; the NCHW
+    /// tensor takes no memory. Returns how many splits went. Where another op reads the tensor itself, the split stays.
+    /// </summary>
+    public int WritePlanesInProducers()
+    {
+        int fused = 0;
+        foreach (var (input, split) in _splits)
+        {
+            if (!_planeWriters.TryGetValue(input, out var writer) || !writer.Supports(split.Params)) continue;
+            if (Graph.Readers(input).Any(op => op != split.Split)) continue;
+            writer.Fuse(split.Split, split.Planes, split.Params);
+            fused++;
+        }
+        return fused;
+    }
+
+    /// <summary>The shape text of a producer that writes <paramref name="split"/>'s planes: its own, then the planes and their reader.</summary>
+    public static string PlanesText(string text, GraphTensor planes, PlanOp split) =>
+        $"{text} writes planes{planes.Shape} for {split.Name.Replace(".phase_split", "", StringComparison.Ordinal)}";
 
     /// <summary>A bias of <paramref name="length"/> zeros (one external a length, shared by the plan's convolutions).</summary>
     private GraphTensor ZeroBias(int length)
@@ -221,9 +260,15 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
                 k.Config(WinogradConvolution.GemmThreadCount(p)), [v, weight], [m], (st, c) => k.WinogradGemmF2(st, c, v.View, weight.View, m.View, p));
         var reads = new List<TensorAccess> { m, bias };
         if (shortcut is not null) reads.Add(shortcut);
-        Graph.Add(name, nameof(WinogradConvolution.WinogradOutputF2), text, 24L * p.OutChannelsPadded * tiles, mBytes + 4 * output.Length,
-            k.Config(WinogradConvolution.OutputThreadCount(p)), reads, [output], (st, c) =>
+        long flops = 24L * p.OutChannelsPadded * tiles;
+        var config = k.Config(WinogradConvolution.OutputThreadCount(p));
+        var op = Graph.Add(name, nameof(WinogradConvolution.WinogradOutputF2), text, flops, mBytes + 4 * output.Length,
+            config, reads, [output], (st, c) =>
             k.WinogradOutputF2(st, c, m.View, bias.View, shortcut?.View ?? dummy, dummy, output.View, p));
+        CanWritePlanes(output, op, split => WinogradConvolution.SupportsPlanes(p, split), (splitOp, planes, split) =>
+            Graph.Fuse(op, splitOp, nameof(WinogradConvolution.WinogradOutputF2Planes), PlanesText(text, planes, splitOp), flops,
+                mBytes + 4 * planes.Length, config, reads, [planes], (st, c) =>
+                k.WinogradOutputF2Planes(st, c, m.View, bias.View, shortcut?.View ?? dummy, planes.View, p, split)));
     }
 
     /// <summary>
@@ -247,9 +292,15 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
             k.Config(WinogradConvolution.Gemm16ThreadCountF4(p)), [v, weight], [m], (st, c) => k.WinogradGemmF4x16(st, c, v.View, weight.View, m.View, p));
         var reads = new List<TensorAccess> { m, bias };
         if (shortcut is not null) reads.Add(shortcut);
-        Graph.Add(name, nameof(WinogradConvolution.WinogradOutputF4), text, 140L * p.OutChannels * tiles, mBytes + 4 * output.Length,
-            k.Config(WinogradConvolution.OutputThreadCountF4(p)), reads, [output], (st, c) =>
+        long flops = 140L * p.OutChannels * tiles;
+        var config = k.Config(WinogradConvolution.OutputThreadCountF4(p));
+        var op = Graph.Add(name, nameof(WinogradConvolution.WinogradOutputF4), text, flops, mBytes + 4 * output.Length,
+            config, reads, [output], (st, c) =>
             k.WinogradOutputF4(st, c, m.View, bias.View, shortcut?.View ?? dummy, dummy, output.View, p));
+        CanWritePlanes(output, op, split => WinogradConvolution.SupportsPlanes(p, split), (splitOp, planes, split) =>
+            Graph.Fuse(op, splitOp, nameof(WinogradConvolution.WinogradOutputF4Planes), PlanesText(text, planes, splitOp), flops,
+                mBytes + 4 * planes.Length, config, reads, [planes], (st, c) =>
+                k.WinogradOutputF4Planes(st, c, m.View, bias.View, shortcut?.View ?? dummy, planes.View, p, split)));
     }
 
     /// <summary>
@@ -274,10 +325,10 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
                 new TensorShape(p.Batch, p.InChannels, PhaseConvolution.Phases(p), PhaseConvolution.PlaneStride(p)));
             long inputBytes = 4L * p.Batch * p.InChannels * p.InHeight * p.InWidth, planeBytes = 4 * planes.Length;
             var split = planes;
-            Graph.Add($"{name}.phase_split", "PhaseSplit", $"{text} planes{planes.Shape}", 0, inputBytes + planeBytes,
+            var splitOp = Graph.Add($"{name}.phase_split", "PhaseSplit", $"{text} planes{planes.Shape}", 0, inputBytes + planeBytes,
                 PhaseConvolution.SplitConfig(p, k.GroupSize), [input], [planes], (st, c) => k.PhaseSplit(st, c, input.View, split.View, p));
             splitBytes = planeBytes - inputBytes;
-            _splits.TryAdd(input, (planes, p));
+            _splits.TryAdd(input, (planes, p, splitOp));
         }
         var reads = new List<TensorAccess> { planes, weight, bias };
         if (shortcut is not null) reads.Add(shortcut);

@@ -81,6 +81,8 @@ internal sealed class TrgNetwork
             : nb.Conv("heatmap.conv1x1", cur, 1, 1, Padding2D.Valid, Activation.None);
         SoftArgmax(heat);
         FinalGeometry();
+        // The crop and the block outputs that only stride-2 convolutions read are written as their phase planes.
+        nb.WritePlanesInProducers();
     }
 
     private GraphTensor Preprocess(Func<ArrayView<byte>> images)
@@ -90,8 +92,15 @@ internal sealed class TrgNetwork
         var x = _nb.Graph.Activation("preprocess", TensorShape.Nchw(b, ImageChannels, s, s));
         var k = _nb.Kernels;
         var faces = _facesView;
-        _nb.Graph.Add("preprocess", "CropNormalize", x.Shape!.ToString(), (long)b * s * s * 40, (long)b * s * s * ImageChannels * 5,
+        long flops = (long)b * s * s * 40;
+        var op = _nb.Graph.Add("preprocess", "CropNormalize", x.Shape!.ToString(), flops, (long)b * s * s * ImageChannels * 5,
             k.Config(TrgIlgpu.Kernels.Preprocess.ThreadCount(b)), [_images, _faces], [x], (st, c) => k.CropNormalize(st, c, images(), faces, x.View, b));
+        var g = _nb.Graph;
+        TensorAccess[] reads = [_images, _faces];
+        _nb.CanWritePlanes(x, op, split => TrgIlgpu.Kernels.Preprocess.SupportsPlanes(split, b), (splitOp, planes, split) =>
+            g.Fuse(op, splitOp, nameof(TrgIlgpu.Kernels.Preprocess.CropNormalizePlanes), NetworkBuilder.PlanesText(x.Shape!.ToString(), planes, splitOp),
+                flops, (long)b * s * s * ImageChannels + 4 * planes.Length, k.Config(TrgIlgpu.Kernels.Preprocess.PlanesThreadCount(split)), reads, [planes],
+                (st, c) => k.CropNormalizePlanes(st, c, images(), faces, planes.View, split)));
         return x;
     }
 
