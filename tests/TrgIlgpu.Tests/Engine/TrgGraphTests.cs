@@ -28,16 +28,19 @@ public sealed class TrgGraphTests
         // Each phase-split projection reads its block's conv1 planes (same input, stride 2): no split of its own.
         Assert.All(plan.Convolutions.Where(c => c.Name.EndsWith(".projection", StringComparison.Ordinal) && c.Kernel == ConvKernel.Conv2DPhase),
             c => Assert.Equal(3, c.Params.PlaneKernel));
+        // A producer that writes a split's planes itself (round nine: kernel name ending in "Planes") replaces that split.
+        int planeWriters = plan.Ops.Count(o => o.Kernel.EndsWith("Planes", StringComparison.Ordinal));
         Assert.Equal(launches + 2 * threeLaunch
             + plan.Convolutions.Count(c => c.Kernel == ConvKernel.Conv2DPhase && !PhaseConvolution.InPlace(c.Params) && c.Params.PlaneKernel == 0)
-            + projections, plan.Ops.Count);
+            + projections - planeWriters, plan.Ops.Count);
         GraphInvariants.Check(g, $"{variant} batch {batch}");
 
         // Memory: the slots plus the faces and results buffers, nothing else.
         Assert.Equal(g.SlotBytes + plan.Faces.LengthInBytes + plan.Results.LengthInBytes, plan.AllocatedBytes);
 
         // Tensors live at the same time resolve to different device buffers (what the launches actually bind).
-        var roots = g.Tensors.Where(t => t.Kind == TensorKind.Activation && t.Source is null).ToList();
+        // (Tensors no op touches any more, such as the NCHW outputs of producers that write phase planes, take no slot.)
+        var roots = g.Tensors.Where(t => t.Kind == TensorKind.Activation && t.Source is null && t.FirstUse >= 0).ToList();
         foreach (var a in roots)
         {
             Assert.Equal(a.Length, a.View.Length);
@@ -69,9 +72,9 @@ public sealed class TrgGraphTests
             if (p.PlaneKernel > 0)
             {
                 Assert.EndsWith(".projection", op.Name);
-                var owner = plan.Ops.Single(o => o.Kernel == "PhaseSplit" && o.Writes[0].Tensor == op.Reads[0].Tensor);
+                var owner = plan.Ops.Single(o => o.Writes.Any(w => w.Tensor == op.Reads[0].Tensor));
                 Assert.True(owner.Index < op.Index - 1, $"{op.Name} reads the planes of {owner.Name}");
-                var conv1 = plan.Convolutions.Single(c => $"{c.Name}.phase_split" == owner.Name).Params;
+                var conv1 = plan.Convolutions.Single(c => $"{c.Name}.phase_planes" == op.Reads[0].Tensor.Name).Params;
                 Assert.True(PhaseConvolution.CanRead(p with { PlaneKernel = 0 }, conv1), op.Name);
                 Assert.Equal(conv1.Kernel, p.PlaneKernel);
                 Assert.True(op.Reads[0].Tensor.Root.LastUse >= op.Index, $"{op.Name}: planes not live");
@@ -83,8 +86,16 @@ public sealed class TrgGraphTests
                 Assert.StartsWith($"{op.Reads[0].Tensor.Shape}->{op.Writes[0].Tensor.Shape}", op.Shape);
                 continue;
             }
-            var split = plan.Ops[op.Index - 1];
-            Assert.Equal("PhaseSplit", split.Kernel);
+            var split = plan.Ops.Single(o => o.Writes.Any(w => w.Tensor == op.Reads[0].Tensor));
+            if (split.Kernel != "PhaseSplit")
+            {
+                // Written by the producer of the convolution's input, which nothing else reads (no slot of its own).
+                Assert.EndsWith("Planes", split.Kernel);
+                Assert.Contains($"writes planes{op.Reads[0].Tensor.Shape} for {op.Name}", split.Shape);
+                Assert.True(split.Index < op.Index, op.Name);
+                continue;
+            }
+            Assert.Equal(op.Index - 1, split.Index);
             Assert.Same(split.Writes[0].Tensor, op.Reads[0].Tensor);
             Assert.StartsWith($"{split.Reads[0].Tensor.Shape}->{op.Writes[0].Tensor.Shape}", op.Shape);
         }
@@ -102,6 +113,78 @@ public sealed class TrgGraphTests
         Assert.All(plan.Ops[^1].Writes, w => Assert.Equal("results", w.Tensor.Name));
         Assert.All(plan.Ops.Where(o => o.Kernel == "DenseStateUpdate"), o => Assert.Contains(o.Writes, w => w.ToString().StartsWith("results[pose_history[")));
         Assert.Contains("slot", plan.Describe());
+    }
+
+    /// <summary>
+    /// TRGv2 on the CPU devices' policy: the crop and the three block outputs that only stride-2 convolutions read are written
+    /// as phase planes by their producers (round nine), so the four PhaseSplit launches go: 70 launches, not 74.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(8)]
+    public void Plan_TrgV2_ProducersWriteThePhasePlanes_NoSplitLeft(int batch)
+    {
+        using var session = new InferenceSession(ModelWeights.Load("synthetic:trgv2:3"), DeviceKind.Cpu);
+        var plan = session.Plan(batch);
+        Assert.Equal(70, plan.Ops.Count);
+        Assert.DoesNotContain(plan.Ops, o => o.Kernel == "PhaseSplit");
+        var writers = plan.Ops.Where(o => o.Kernel.EndsWith("Planes", StringComparison.Ordinal)).Select(o => (o.Name, o.Kernel)).ToArray();
+        Assert.Equal([("preprocess", "CropNormalizePlanes"), ("layer1.1.conv2", "WinogradOutputF4Planes"),
+            ("layer2.1.conv2", "WinogradOutputF4Planes"), ("layer3.1.conv2", "WinogradOutputF2Planes")], writers);
+        Assert.Contains("writes planes", plan.Ops.Single(o => o.Name == "layer1.1.conv2").Shape);
+        // The NCHW tensors they no longer write take no slot.
+        Assert.All(plan.Graph.Tensors.Where(t => t.Name is "preprocess" or "layer1.1.conv2" or "layer2.1.conv2" or "layer3.1.conv2"),
+            t => Assert.Equal(-1, t.Slot));
+    }
+
+    /// <summary>
+    /// The producer writes the planes only when every reader of its output reads planes: a tensor that another op reads as
+    /// NCHW keeps its split (and the graph refuses the fusion outright).
+    /// </summary>
+    [Fact]
+    public void WritePlanesInProducers_KeepsTheSplit_WhenAnotherOpReadsTheTensor()
+    {
+        using var device = ComputeDevice.Open(DeviceKind.Cpu);
+        var a = device.Accelerator;
+        // The CPU devices' policy: stride-2 convolutions split into phase planes.
+        var kernels = new DeviceKernels(a, KernelPolicy.For(DeviceKind.Cpu));
+        using var weights = new DeviceWeights(a, new PackedModel(ModelWeights.Load("synthetic:trgv2:3"), winograd: true));
+
+        (ComputeGraph Graph, NetworkBuilder Builder) Build(bool nchwReader)
+        {
+            var g = new ComputeGraph("planes");
+            var nb = new NetworkBuilder(g, kernels, weights);
+            var x = g.External("x", TensorShape.Nchw(2, 64, 48, 48));
+            var y = nb.Conv("layer1.1.conv2", x, 3, 1, Padding2D.Symmetric(1), Activation.Relu, shortcut: x);
+            nb.Conv("layer2.0.conv1", y, 3, 2, Padding2D.Symmetric(1), Activation.Relu);
+            if (nchwReader) nb.MaxPool3x3S2("maxpool", y);
+            return (g, nb);
+        }
+
+        var (kept, keptBuilder) = Build(nchwReader: true);
+        int before = kept.Ops.Count;
+        Assert.Equal(0, keptBuilder.WritePlanesInProducers());
+        Assert.Equal(before, kept.Ops.Count);
+        Assert.True(kept.Ops.Count(o => o.Kernel == "PhaseSplit") == 1, string.Join("\n", kept.Ops));
+        var split = kept.Ops.Single(o => o.Kernel == "PhaseSplit");
+        var producer = kept.Ops.Single(o => o.Name == "layer1.1.conv2");
+        var e = Assert.Throws<GraphException>(() => kept.Fuse(producer, split, "X", "", 0, 0, producer.Config, producer.Reads, split.Writes, (_, _) => { }));
+        Assert.Contains("maxpool", e.Message);
+        kept.AssignSlots();
+        GraphInvariants.Check(kept, "kept");
+
+        var (fused, fusedBuilder) = Build(nchwReader: false);
+        before = fused.Ops.Count;
+        Assert.Equal(1, fusedBuilder.WritePlanesInProducers());
+        Assert.Equal(before - 1, fused.Ops.Count);
+        Assert.DoesNotContain(fused.Ops, o => o.Kernel == "PhaseSplit");
+        var writer = fused.Ops.Single(o => o.Name == "layer1.1.conv2");
+        Assert.EndsWith("Planes", writer.Kernel);
+        Assert.Equal("layer2.0.conv1.phase_planes", writer.Writes.Single().Tensor.Name);
+        Assert.Equal(Enumerable.Range(0, fused.Ops.Count), fused.Ops.Select(o => o.Index));
+        fused.AssignSlots();
+        Assert.Equal(-1, fused.Tensors.Single(t => t.Name == "layer1.1.conv2").Slot);
+        GraphInvariants.Check(fused, "fused");
     }
 
     [Fact]
