@@ -28,6 +28,9 @@ public sealed class ConvolutionPlanTests
     /// </summary>
     private const int FusedLaunches = 39;
 
+    /// <summary>The conv2s whose output only the next layer's stride-2 conv1 reads (through its phase planes).</summary>
+    private static readonly string[] PlaneWriters = ["layer1.1.conv2", "layer2.1.conv2", "layer3.1.conv2"];
+
     [Theory]
     [InlineData(ConvAlgorithm.Winograd, ConvKernel.WinogradGemmF2, 0)]
     [InlineData(ConvAlgorithm.Winograd, ConvKernel.WinogradGemmF2x16, 0)]
@@ -71,7 +74,9 @@ public sealed class ConvolutionPlanTests
             // The three-launch form: input transform and product right before the convolution's output launch, the
             // loop-free output transform (a projection shortcut added as an identity one, computed before the input
             // transform by its own 1x1 stride-2 phase convolution); the fused kernel keeps the projection in its epilogue.
-            Assert.Equal(gemm ? $"WinogradOutput{form}" : "WinogradF2x3", byName[name].Kernel);
+            // The conv2s whose output only a stride-2 conv1 reads (through its planes and its projection's) write those planes.
+            bool planes = gemm && PlaneWriters.Contains(name);
+            Assert.Equal(gemm ? $"WinogradOutput{form}{(planes ? "Planes" : "")}" : "WinogradF2x3", byName[name].Kernel);
             Assert.Equal(gemm, byName.ContainsKey($"{name}.winograd_in"));
             bool projected = ProjectionConv2.Contains(name);
             Assert.Equal(gemm && projected, byName.ContainsKey($"{name}.projection"));
@@ -87,7 +92,8 @@ public sealed class ConvolutionPlanTests
             // No split of its own: it reads the planes its block's conv1 split from the same input (their centre tap).
             Assert.False(byName.ContainsKey($"{proj.Name}.phase_split"));
             string conv1 = name.Replace(".conv2", ".conv1", StringComparison.Ordinal);
-            Assert.Same(byName[$"{conv1}.phase_split"].Writes[0].Tensor, proj.Reads[0].Tensor);
+            Assert.Equal($"{conv1}.phase_planes", proj.Reads[0].Tensor.Name);
+            Assert.True(plan.Ops.Single(o => o.Writes.Any(w => w.Tensor == proj.Reads[0].Tensor)).Index < proj.Index);
             Assert.Equal(3, plan.Convolutions.Single(c => c.Name == proj.Name).Params.PlaneKernel);
             Assert.Equal(byName[$"{name}.winograd_in"].Index - 1, proj.Index);
             // The output transform reads the projection's output (the block input's 1x1 stride-2 image).
@@ -100,8 +106,11 @@ public sealed class ConvolutionPlanTests
         // heatmap.conv1x1 (24 x 24: whole strips) reads its input in place: no phase split.
         Assert.True(PhaseConvolution.InPlace(plan.Convolutions.Single(c => c.Name == "heatmap.conv1x1").Params));
         Assert.False(byName.ContainsKey("heatmap.conv1x1.phase_split"));
-        // A split for each phase convolution but the in-place heatmap.conv1x1 and the projections (which share conv1's).
-        Assert.Equal(FusedLaunches + 2 * gemms + phases - 1, plan.Ops.Count);
+        // A split for each phase convolution but the in-place heatmap.conv1x1 and the projections (which share conv1's), and
+        // those whose input's producer writes the planes instead (the crop; with the three-launch Winograd three conv2s).
+        int planeWriters = 1 + (gemm ? PlaneWriters.Length : 0);
+        Assert.Equal(planeWriters, plan.Ops.Count(o => o.Kernel.EndsWith("Planes", StringComparison.Ordinal)));
+        Assert.Equal(FusedLaunches + 2 * gemms + phases - 1 - planeWriters, plan.Ops.Count);
         Assert.Equal(gemm ? Stride1Conv3x3.Length : 0, gemms);
 
         // The stride-2 convolutions (the 3-channel stem, the 3x3/2 downsampling conv1s) as phase split, its own launch
@@ -109,12 +118,18 @@ public sealed class ConvolutionPlanTests
         // projection, with the three-launch Winograd the 3 projections.
         Assert.Equal(5 + (algorithm == ConvAlgorithm.Direct ? Stride1Conv3x3.Length - ProjectionConv2.Length : projections), phases);
         Assert.Equal("Conv2DPhase", byName["heatmap.conv1x1"].Kernel);
+        Assert.Equal("CropNormalizePlanes", byName["preprocess"].Kernel);
         foreach (var name in new[] { "conv1", "layer2.0.conv1", "layer3.0.conv1", "layer4.0.conv1" })
         {
             Assert.Equal(ConvKernel.Conv2DPhase, chosen[name]);
             Assert.Equal("Conv2DPhase", byName[name].Kernel);
-            Assert.Equal("PhaseSplit", byName[$"{name}.phase_split"].Kernel);
-            Assert.Equal(byName[name].Index - 1, byName[$"{name}.phase_split"].Index);
+            // Split right before the product, unless the input's producer wrote the planes.
+            var writer = plan.Ops.Single(o => o.Writes.Any(w => w.Tensor == byName[name].Reads[0].Tensor));
+            bool split = name != "conv1" && !gemm;
+            Assert.Equal(split, byName.ContainsKey($"{name}.phase_split"));
+            if (split) Assert.Equal(byName[name].Index - 1, byName[$"{name}.phase_split"].Index);
+            Assert.Equal(split ? "PhaseSplit" : name == "conv1" ? "CropNormalizePlanes" : byName[writer.Name].Kernel, writer.Kernel);
+            if (!split) Assert.EndsWith($"for {name}", writer.Shape);
         }
         Assert.Contains(algorithm == ConvAlgorithm.Winograd ? f4.Count == 0 ? "Winograd F(2x2,3x3)\n" : $"Winograd F(2x2,3x3), {f4.Count} of them F(4x4,3x3)"
             : "convolutions direct", plan.Describe());
