@@ -320,8 +320,9 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
             throw new GraphException(name, $"max-pool of {inShape}: batch x channels {(long)pp.Batch * pp.Channels} is over " +
                 $"the {Pooling.MaxPlanes} planes of one launch; use smaller batches");
         var k = Kernels;
-        Graph.Add(name, "MaxPool3x3S2", outShape.ToString(), pp.OutputCount * 9L, 4 * (inShape.ElementCount + outShape.ElementCount),
-            Pooling.Config(pp, k.GroupSize), [input], [output], (st, c) => k.MaxPool(st, c, input.View, output.View, pp));
+        var pool = k.Policy.Pool;
+        Graph.Add(name, pool.ToString(), outShape.ToString(), pp.OutputCount * 9L, 4 * (inShape.ElementCount + outShape.ElementCount),
+            k.Policy.PoolConfig(pp, k.GroupSize), [input], [output], (st, c) => k.MaxPoolOf(pool)(st, c, input.View, output.View, pp));
         return output;
     }
 
