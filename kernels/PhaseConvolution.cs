@@ -109,6 +109,14 @@ public static class PhaseConvolution
         && p.InHeight == split.InHeight && p.InWidth == split.InWidth && p.OutHeight == split.OutHeight && p.OutWidth == split.OutWidth
         && Supports(p with { PlaneKernel = split.Kernel });
 
+    /// <summary>
+    /// Bytes that <paramref name="p"/>, reading another convolution's shared phase planes of <paramref name="planesLength"/>
+    /// floats (<see cref="CanRead"/>), reads beyond its input: only the planes its taps read (the 1x1's one phase of each
+    /// channel), less the input it does not read.
+    /// </summary>
+    public static long SharedPlaneBytes(in ConvParams p, long planesLength) =>
+        4 * planesLength / Phases(p) * Math.Min(Phases(p), p.Kernel * p.Kernel) - 4L * p.Batch * p.InChannels * p.InHeight * p.InWidth;
+
     /// <summary>Floats of the phase planes of a whole batch: Batch x InChannels x <see cref="Phases"/> x <see cref="PlaneStride"/>.</summary>
     public static long PlanesLength(in ConvParams p) => (long)p.Batch * p.InChannels * Phases(p) * PlaneStride(p);
 

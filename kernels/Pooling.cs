@@ -34,8 +34,54 @@ public static class Pooling
             new Index3D(1, gy, 1));
     }
 
+    /// <summary>Output columns a work-group of <see cref="MaxPool3x3S2PerOutput"/> spans (its rows: the group size over this).</summary>
+    public const int GroupColumns = 16;
+
     /// <summary>
-    /// <see cref="RowRun"/> consecutive outputs of one output row a thread (launch with <see cref="Config"/>). A whole run
+    /// The launch of <see cref="MaxPool3x3S2PerOutput"/>: a 3-D grid, X over an output row's columns (<see cref="GroupColumns"/>
+    /// a group), Y over the output rows (<paramref name="group"/> / <see cref="GroupColumns"/> a group), Z over the Batch x
+    /// Channels planes, so a thread finds its output without an integer division. Check <see cref="Supports"/> first.
+    /// </summary>
+    public static KernelConfig ConfigPerOutput(in PoolParams p, int group)
+    {
+        int gx = Math.Min(GroupColumns, Math.Max(group, 1)), gy = Math.Max(group / gx, 1);
+        return new(new Index3D(Tiling.CeilDiv(p.OutWidth, gx), Tiling.CeilDiv(p.OutHeight, gy), p.Batch * p.Channels),
+            new Index3D(gx, gy, 1));
+    }
+
+    /// <summary>
+    /// One output a thread (launch with <see cref="ConfigPerOutput"/>; round seven's form, the CUDA policy's): consecutive
+    /// threads write consecutive outputs of a row, so a warp's stores coalesce, and a thread holds one chain of nine
+    /// maxima. Branch-free: an index outside the input is clamped to the nearest edge element, which lies in the same
+    /// window, and a max that reads an element twice is unchanged. The nine taps in the order rows then columns, the
+    /// first maximal value winning and a NaN never winning (<see cref="PoolRow.Max(float, float)"/>), as in
+    /// <see cref="MaxPool3x3S2"/>: the same result bit for bit.
+    /// </summary>
+    public static void MaxPool3x3S2PerOutput(ArrayView<float> input, ArrayView<float> output, PoolParams p)
+    {
+        int ox = Grid.GlobalIndex.X, oy = Grid.GlobalIndex.Y, plane = Grid.GlobalIndex.Z;
+        if (ox >= p.OutWidth || oy >= p.OutHeight) return;
+        int inBase = plane * p.InHeight * p.InWidth;
+        int r0 = inBase + ClampTo(2 * oy - 1, p.InHeight) * p.InWidth;
+        int r1 = inBase + ClampTo(2 * oy, p.InHeight) * p.InWidth;
+        int r2 = inBase + ClampTo(2 * oy + 1, p.InHeight) * p.InWidth;
+        int x0 = ClampTo(2 * ox - 1, p.InWidth), x1 = 2 * ox, x2 = ClampTo(2 * ox + 1, p.InWidth);
+        float m = float.NegativeInfinity;
+        m = PoolRow.Max(m, input[r0 + x0]);
+        m = PoolRow.Max(m, input[r0 + x1]);
+        m = PoolRow.Max(m, input[r0 + x2]);
+        m = PoolRow.Max(m, input[r1 + x0]);
+        m = PoolRow.Max(m, input[r1 + x1]);
+        m = PoolRow.Max(m, input[r1 + x2]);
+        m = PoolRow.Max(m, input[r2 + x0]);
+        m = PoolRow.Max(m, input[r2 + x1]);
+        m = PoolRow.Max(m, input[r2 + x2]);
+        output[(plane * p.OutHeight + oy) * p.OutWidth + ox] = m;
+    }
+
+    /// <summary>
+    /// <see cref="RowRun"/> consecutive outputs of one output row a thread (launch with <see cref="Config"/>; the CPU
+    /// devices' form). A whole run
     /// whose input columns 2 x0 .. 2 x0 + 31 lie in the row is <see cref="PoolRow.Max16"/>: on OpenCL two contiguous
     /// 16-float loads of each of the three input rows, split into even and odd columns by shuffles (PoCL's work-item
     /// vectoriser made the one-output-a-thread form's stride-2, clamped taps into 18 gathers for 16 outputs). Column

@@ -1,3 +1,4 @@
+using ILGPU;
 using TrgIlgpu.Engine;
 using TrgIlgpu.Kernels;
 
@@ -41,6 +42,21 @@ public enum ConvKernel
     /// whole 16-channel pairs).
     /// </summary>
     WinogradGemmF4x16,
+}
+
+/// <summary>The kernel variants of the 3x3 stride-2 max-pool; each name is the kernel's and the plan's label.</summary>
+public enum PoolKernel
+{
+    /// <summary>
+    /// <see cref="Pooling.MaxPool3x3S2"/>: <see cref="Pooling.RowRun"/> outputs of a row a thread (contiguous 16-float
+    /// loads and even/odd shuffles on PoCL); the CPU devices' form.
+    /// </summary>
+    MaxPool3x3S2,
+    /// <summary>
+    /// <see cref="Pooling.MaxPool3x3S2PerOutput"/>: one output a thread, consecutive threads on consecutive outputs (a
+    /// warp's stores coalesce); CUDA's form.
+    /// </summary>
+    MaxPool3x3S2PerOutput,
 }
 
 /// <summary>
@@ -109,17 +125,33 @@ public enum ConvKernel
 /// maximum and <see cref="TransposedConvolution.MaxGroupSize"/>: on the CPU devices <see cref="TransposedConvolution.GroupSize"/>
 /// (16: deconv0 has 144 threads at batch 1 and PoCL runs a group on one core), on CUDA one warp (the most the
 /// kernel's 32 KB staging tile allows).</param>
+/// <param name="Pool">The max-pool's kernel: on the CPU devices <see cref="PoolKernel.MaxPool3x3S2"/> (16 outputs a
+/// thread: PoCL made the one-output form's stride-2 taps into gathers; docs/devices.md, "Max-pool at bandwidth (round
+/// eight)"), on CUDA <see cref="PoolKernel.MaxPool3x3S2PerOutput"/> (one output a thread: in the 16-output form a warp's
+/// 32 threads store 32 runs 64 bytes apart, 16 store instructions each, and batch 1 has 16x fewer threads; ptxas finds
+/// neither form spills; docs/devices.md, "SoftArgmax and the CUDA policy (round nine)"). Not measured on a GPU.</param>
+/// <remarks>
+/// <see cref="Heatmap.SoftArgmax"/> has one form on every device (one group a heatmap, one thread a column at TRGv2's
+/// 24x24 maps): on CUDA it replaces one thread a heatmap's 576 serial exponentials (68 threads at batch 1) by 24, over 68
+/// groups; its row-step barriers cost a bar.sync each there, which a CUDA-only form without them would save (not
+/// measured).
+/// </remarks>
 public sealed record KernelPolicy(ConvAlgorithm Convolutions, int GroupSize, ConvKernel Winograd = ConvKernel.WinogradGemmF2,
     int DenseGroupSize = Linear.GroupSize, ConvKernel Strided = ConvKernel.Conv2DWide, ConvKernel Pointwise = ConvKernel.Conv2DWide, bool PhaseStride1 = false,
-    int WinogradF4MinMap = 0, int DeconvGroupSize = TransposedConvolution.GroupSize)
+    int WinogradF4MinMap = 0, int DeconvGroupSize = TransposedConvolution.GroupSize, PoolKernel Pool = PoolKernel.MaxPool3x3S2)
 {
     /// <summary>The policy for <paramref name="kind"/> (Auto is resolved by the caller to the device it opened).</summary>
     public static KernelPolicy For(DeviceKind kind) => kind switch
     {
-        DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize, DeconvGroupSize: TransposedConvolution.MaxGroupSize),
+        DeviceKind.Cuda => new(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize, DeconvGroupSize: TransposedConvolution.MaxGroupSize,
+            Pool: PoolKernel.MaxPool3x3S2PerOutput),
         _ => new(ConvAlgorithm.Winograd, Tiling.GroupSize, ConvKernel.WinogradGemmF2x16, Strided: ConvKernel.Conv2DPhase, Pointwise: ConvKernel.Conv2DPhase,
             PhaseStride1: true, WinogradF4MinMap: 24),
     };
+
+    /// <summary>The launch of <see cref="Pool"/> over <paramref name="p"/> with groups of <paramref name="group"/> threads.</summary>
+    public KernelConfig PoolConfig(in PoolParams p, int group) =>
+        Pool == PoolKernel.MaxPool3x3S2PerOutput ? Pooling.ConfigPerOutput(p, group) : Pooling.Config(p, group);
 
     /// <summary>This policy with <paramref name="convolutions"/> instead, unless that is Auto.</summary>
     public KernelPolicy With(ConvAlgorithm convolutions) =>

@@ -12,7 +12,7 @@ public sealed class KernelPolicyTests
     public void Policy_IsDirectOnCudaAndWinogradElsewhere_WithOverrides()
     {
         Assert.Equal(new KernelPolicy(ConvAlgorithm.Direct, Tiling.GroupSize, DenseGroupSize: Tiling.GroupSize,
-            DeconvGroupSize: TransposedConvolution.MaxGroupSize),
+            DeconvGroupSize: TransposedConvolution.MaxGroupSize, Pool: PoolKernel.MaxPool3x3S2PerOutput),
             KernelPolicy.For(DeviceKind.Cuda));
         // The dense layers: small groups on the CPU devices (both cores share a 64-thread layer), whole warps on CUDA.
         Assert.Equal(Linear.GroupSize, KernelPolicy.For(DeviceKind.OpenCL).DenseGroupSize);
@@ -24,6 +24,23 @@ public sealed class KernelPolicyTests
         var cuda = KernelPolicy.For(DeviceKind.Cuda);
         Assert.Same(cuda, cuda.With(ConvAlgorithm.Auto));
         Assert.Equal(ConvAlgorithm.Winograd, cuda.With(ConvAlgorithm.Winograd).Convolutions);
+    }
+
+    [Fact]
+    public void Pool_Is16OutputsAThreadOnTheCpuDevicesAndOneOnCuda_EachWithItsLaunch()
+    {
+        Assert.Equal(PoolKernel.MaxPool3x3S2, KernelPolicy.For(DeviceKind.OpenCL).Pool);
+        Assert.Equal(PoolKernel.MaxPool3x3S2, KernelPolicy.For(DeviceKind.Cpu).Pool);
+        Assert.Equal(PoolKernel.MaxPool3x3S2PerOutput, KernelPolicy.For(DeviceKind.Cuda).Pool);
+        // TRGv2's pool at batch 2: [2,64,96,96] -> [2,64,48,48].
+        var p = new PoolParams { Batch = 2, Channels = 64, InHeight = 96, InWidth = 96, OutHeight = 48, OutWidth = 48 };
+        var runs = KernelPolicy.For(DeviceKind.OpenCL).PoolConfig(p, Tiling.GroupSize);
+        Assert.Equal((48 / Pooling.RowRun, Tiling.CeilDiv(48, Tiling.GroupSize), 128), (runs.GridDim.X, runs.GridDim.Y, runs.GridDim.Z));
+        Assert.Equal((1, Tiling.GroupSize, 1), (runs.GroupDim.X, runs.GroupDim.Y, runs.GroupDim.Z));
+        var each = KernelPolicy.For(DeviceKind.Cuda).PoolConfig(p, Tiling.GroupSize);
+        int rows = Tiling.GroupSize / Pooling.GroupColumns;
+        Assert.Equal((48 / Pooling.GroupColumns, Tiling.CeilDiv(48, rows), 128), (each.GridDim.X, each.GridDim.Y, each.GridDim.Z));
+        Assert.Equal((Pooling.GroupColumns, rows, 1), (each.GroupDim.X, each.GroupDim.Y, each.GroupDim.Z));
     }
 
     [Fact]
@@ -171,11 +188,19 @@ public sealed class KernelPolicyTests
         var ops = session.Plan(2).Ops;
         Assert.Equal(39, ops.Count); // 33 convolution, pooling and iteration launches + 2 transposed convolutions x 2 launches
         Assert.DoesNotContain(ops, o => o.Kernel == "WinogradF2x3");
+        Assert.Equal("MaxPool3x3S2PerOutput", ops.Single(o => o.Name == "maxpool").Kernel);
         foreach (var op in ops)
         {
             // Groups of the policy's 64 threads, as on a GPU (the default CPU accelerator allows only 16); the transposed
             // convolutions one warp (their staging tile's size).
-            Assert.Equal(op.Kernel == "Deconv4x4S2" ? policy.DeconvGroupSize : policy.GroupSize, op.GroupSize);
+            // SoftArgmax one group a heatmap, one thread a column of its 24x24 cells.
+            int group = op.Kernel switch
+            {
+                "Deconv4x4S2" => policy.DeconvGroupSize,
+                "SoftArgmax" => Heatmap.Config(1, VariantInfo.TrgV2.HeatmapSize, policy.GroupSize).GroupDim.Size,
+                _ => policy.GroupSize,
+            };
+            Assert.Equal(group, op.GroupSize);
             Assert.True(op.Groups >= 1, op.Name);
         }
         // The preprocessing launch covers one thread per 16-pixel run of a row of the batch's crops.

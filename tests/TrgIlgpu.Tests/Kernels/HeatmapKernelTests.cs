@@ -10,6 +10,9 @@ public sealed class HeatmapKernelTests(KernelDevices devices)
     [InlineData(2, 5, 7, 3.0, 1, 17, 4)]    // odd map, results rows with a stride and an offset
     [InlineData(3, 3, 4, 30.0, 0, 6, 0)]    // sharp peaks (logits up to ~100): needs the max subtraction
     [InlineData(1, 68, 5, 1.0, 2, 140, 3)]  // every landmark
+    [InlineData(2, 3, 24, 2.0, 2, 7, 1)]    // TRGv2's maps: more columns than the CPU accelerator's group (cells in steps of 16)
+    [InlineData(1, 2, 70, 2.0, 1, 5, 1)]    // more columns than Heatmap.MaxLanes
+    [InlineData(3, 2, 1, 1.0, 0, 4, 0)]     // one cell, one lane
     public void SoftArgmax_Cpu_MatchesReference(int batch, int landmarks, int size, double spread, int peaked, int stride, int offset) =>
         Run(devices.Cpu, batch, landmarks, size, spread, peaked, stride, offset, seed: 500 + size * 7 + landmarks);
 
@@ -36,7 +39,7 @@ public sealed class HeatmapKernelTests(KernelDevices devices)
 
         using var d = device.Begin();
         var results = d.Poisoned((long)batch * stride + 5);
-        d.Kernels.SoftArgmax(d.Stream, d.Config(batch * landmarks), d.Upload(heat).View, results.View, batch, landmarks, size, stride, offset);
+        d.Kernels.SoftArgmax(d.Stream, TrgIlgpu.Kernels.Heatmap.Config(batch * landmarks, size, d.Kernels.GroupSize), d.Upload(heat).View, results.View, batch, landmarks, size, stride, offset);
         var got = d.Download(results);
 
         int At(int i) => i / (2 * landmarks) * stride + offset + i % (2 * landmarks);

@@ -1,12 +1,14 @@
+using TrgIlgpu.Backends;
 using TrgIlgpu.Kernels;
 using TrgIlgpu.Tests.Kernels.References;
 
 namespace TrgIlgpu.Tests.Kernels;
 
 /// <summary>
-/// Pooling.MaxPool3x3S2 against max_pool2d(3, 2, 1): exact, and the padding never wins. Whole 16-output runs take
-/// PoolRow.Max16 (vector loads on OpenCL), runs cut by the row's end or needing column W (odd W) the scalar path: the
-/// shapes hold both, in one row and across rows and planes.
+/// Both max-pool variants (<see cref="PoolKernel"/>: Pooling.MaxPool3x3S2 and Pooling.MaxPool3x3S2PerOutput, each with
+/// its policy launch) against max_pool2d(3, 2, 1): exact, and the padding never wins. Whole 16-output runs of
+/// MaxPool3x3S2 take PoolRow.Max16 (vector loads on OpenCL), runs cut by the row's end or needing column W (odd W) the
+/// scalar path: the shapes hold both, in one row and across rows and planes.
 /// </summary>
 [Collection(KernelCollection.Name)]
 public sealed class PoolingKernelTests(KernelDevices devices)
@@ -94,15 +96,18 @@ public sealed class PoolingKernelTests(KernelDevices devices)
                     expected[(plane * ho + oy) * wo + ox] = m;
                 }
 
-        using var d = device.Begin();
-        var output = d.Poisoned(expected.Length);
-        var p = new PoolParams { Batch = batch, Channels = channels, InHeight = h, InWidth = w, OutHeight = ho, OutWidth = wo };
-        d.Kernels.MaxPool(d.Stream, Pooling.Config(p, d.Kernels.GroupSize), d.Upload(x).View, output.View, p);
-        var got = d.Download(output);
-        var bad = Enumerable.Range(0, expected.Length)
-            .Where(i => BitConverter.SingleToInt32Bits(got[i]) != BitConverter.SingleToInt32Bits(expected[i])).ToList();
-        Assert.True(bad.Count == 0, $"MaxPool3x3S2 {xs} on {device.Description}: {bad.Count} of {expected.Length} outputs differ in bits, " +
-            string.Join(", ", bad.Take(6).Select(i => $"[{i}] got {got[i]:R} ({BitConverter.SingleToInt32Bits(got[i]):X8}) expected {expected[i]:R}")));
+        foreach (var kernel in Enum.GetValues<PoolKernel>())
+        {
+            using var d = device.Begin();
+            var output = d.Poisoned(expected.Length);
+            var p = new PoolParams { Batch = batch, Channels = channels, InHeight = h, InWidth = w, OutHeight = ho, OutWidth = wo };
+            Launch(d, kernel, p, d.Upload(x).View, output.View);
+            var got = d.Download(output);
+            var bad = Enumerable.Range(0, expected.Length)
+                .Where(i => BitConverter.SingleToInt32Bits(got[i]) != BitConverter.SingleToInt32Bits(expected[i])).ToList();
+            Assert.True(bad.Count == 0, $"{kernel} {xs} on {device.Description}: {bad.Count} of {expected.Length} outputs differ in bits, " +
+                string.Join(", ", bad.Take(6).Select(i => $"[{i}] got {got[i]:R} ({BitConverter.SingleToInt32Bits(got[i]):X8}) expected {expected[i]:R}")));
+        }
         Assert.Contains(expected, float.IsNegativeInfinity);
         Assert.Contains(expected, v => v == 0 && float.IsNegative(v));
     }
@@ -114,15 +119,25 @@ public sealed class PoolingKernelTests(KernelDevices devices)
         var x = rng.Gaussian(xs.Length, 1, mean);
         var y = RefConv.MaxPool2d(x, xs, 3, 2, 1, out var ys);
 
-        using var d = device.Begin();
-        const int guard = 17;
-        var output = d.Poisoned(ys.Length + guard);
-        var p = new PoolParams { Batch = batch, Channels = channels, InHeight = h, InWidth = w, OutHeight = ys.H, OutWidth = ys.W };
-        d.Kernels.MaxPool(d.Stream, Pooling.Config(p, d.Kernels.GroupSize), d.Upload(x).View, output.View, p);
-        var got = d.Download(output);
+        foreach (var kernel in Enum.GetValues<PoolKernel>())
+        {
+            using var d = device.Begin();
+            const int guard = 17;
+            var output = d.Poisoned(ys.Length + guard);
+            var p = new PoolParams { Batch = batch, Channels = channels, InHeight = h, InWidth = w, OutHeight = ys.H, OutWidth = ys.W };
+            Launch(d, kernel, p, d.Upload(x).View, output.View);
+            var got = d.Download(output);
 
-        string what = $"MaxPool3x3S2 {xs} on {device.Description}";
-        Expect.Close(what, got, y, 0, name: i => $"[plane {i / (ys.H * ys.W)}, y{i / ys.W % ys.H}, x{i % ys.W}]");
-        Expect.Untouched(what + ": past the output", got, i => i < ys.Length);
+            string what = $"{kernel} {xs} on {device.Description}";
+            Expect.Close(what, got, y, 0, name: i => $"[plane {i / (ys.H * ys.W)}, y{i / ys.W % ys.H}, x{i % ys.W}]");
+            Expect.Untouched(what + ": past the output", got, i => i < ys.Length);
+        }
+    }
+
+    /// <summary>Launches <paramref name="kernel"/> as a plan of a policy choosing it does (its launcher and launch shape).</summary>
+    private static void Launch(DeviceScope d, PoolKernel kernel, PoolParams p, ILGPU.ArrayView<float> input, ILGPU.ArrayView<float> output)
+    {
+        var policy = d.Kernels.Policy with { Pool = kernel };
+        d.Kernels.MaxPoolOf(kernel)(d.Stream, policy.PoolConfig(p, d.Kernels.GroupSize), input, output, p);
     }
 }

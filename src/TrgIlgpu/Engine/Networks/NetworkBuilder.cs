@@ -117,16 +117,14 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
         long macs = outShape.ElementCount * pp.InChannels;
         long bytes = 4 * (shortcut.Length + shortcutWeight.Length + outShape.ElementCount);
         string text = $"{shortcut.Shape}->{outShape} k1s{pp.Stride} proj";
-        if (kind == ConvKernel.Conv2DPhase && _splits.TryGetValue(shortcut, out var split) && PhaseConvolution.CanRead(pp, split.Params))
-        {
-            // The block's strided conv1 already split this input: read its planes (the centre tap's), no split of our own.
-            pp.PlaneKernel = split.Params.Kernel;
-            _convolutions.Add(new NamedConvolution(op, pp, kind));
-            PhaseConv(op, text, pp, macs, bytes, shortcut, shortcutWeight, ZeroBias(pp.OutChannelsPadded), null, output, split.Planes);
-            return output;
-        }
+        // Where the block's strided conv1 already split this input: read its planes (the centre tap's), no split of our own.
+        bool reuse = _splits.TryGetValue(shortcut, out var split) && kind == ConvKernel.Conv2DPhase && PhaseConvolution.CanRead(pp, split.Params);
+        if (reuse) pp.PlaneKernel = split.Params.Kernel;
         _convolutions.Add(new NamedConvolution(op, pp, kind));
-        Launch(op, text, pp, kind, macs, bytes, shortcut, shortcutWeight, ZeroBias(pp.OutChannelsPadded), null, null, output);
+        if (reuse)
+            PhaseConv(op, text, pp, macs, bytes, shortcut, shortcutWeight, ZeroBias(pp.OutChannelsPadded), null, output, split.Planes);
+        else
+            Launch(op, text, pp, kind, macs, bytes, shortcut, shortcutWeight, ZeroBias(pp.OutChannelsPadded), null, null, output);
         return output;
     }
 
@@ -315,10 +313,7 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
     {
         var k = Kernels;
         var planes = shared ?? input;
-        // Shared planes: the ones its taps read (the 1x1's one phase of each channel) instead of the input.
-        int phases = PhaseConvolution.Phases(p);
-        long splitBytes = shared is null ? 0
-            : 4 * shared.Length / phases * Math.Min(phases, p.Kernel * p.Kernel) - 4L * p.Batch * p.InChannels * p.InHeight * p.InWidth;
+        long splitBytes = shared is null ? 0 : PhaseConvolution.SharedPlaneBytes(p, shared.Length);
         if (shared is null && !PhaseConvolution.InPlace(p))
         {
             planes = Graph.Activation($"{name}.phase_planes",
@@ -371,8 +366,9 @@ internal sealed partial class NetworkBuilder(ComputeGraph graph, DeviceKernels k
             throw new GraphException(name, $"max-pool of {inShape}: batch x channels {(long)pp.Batch * pp.Channels} is over " +
                 $"the {Pooling.MaxPlanes} planes of one launch; use smaller batches");
         var k = Kernels;
-        Graph.Add(name, "MaxPool3x3S2", outShape.ToString(), pp.OutputCount * 9L, 4 * (inShape.ElementCount + outShape.ElementCount),
-            Pooling.Config(pp, k.GroupSize), [input], [output], (st, c) => k.MaxPool(st, c, input.View, output.View, pp));
+        var pool = k.Policy.Pool;
+        Graph.Add(name, pool.ToString(), outShape.ToString(), pp.OutputCount * 9L, 4 * (inShape.ElementCount + outShape.ElementCount),
+            k.Policy.PoolConfig(pp, k.GroupSize), [input], [output], (st, c) => k.MaxPoolOf(pool)(st, c, input.View, output.View, pp));
         return output;
     }
 

@@ -209,7 +209,7 @@ internal sealed class TrgNetwork
         var k = _nb.Kernels;
         var (layout, results) = (_layout, _results);
         int b = h.Batch, landmarks = h[1], size = h[2];
-        _nb.Graph.Add(op, "SoftArgmax", $"{h}->{new TensorShape(b, landmarks, 2)}", h.ElementCount * 8, h.ElementCount * 4, k.Config(b * landmarks),
+        _nb.Graph.Add(op, "SoftArgmax", $"{h}->{new TensorShape(b, landmarks, 2)}", h.ElementCount * 8, h.ElementCount * 4, Heatmap.Config(b * landmarks, size, k.GroupSize),
             [heat], [new(_results, "landmarks")], (st, c) =>
             k.SoftArgmax(st, c, heat.View, results.View, b, landmarks, size, layout.Stride, layout.Landmarks));
     }
