@@ -65,18 +65,7 @@ public static class Pooling
         int r0 = inBase + ClampTo(2 * oy - 1, p.InHeight) * p.InWidth;
         int r1 = inBase + ClampTo(2 * oy, p.InHeight) * p.InWidth;
         int r2 = inBase + ClampTo(2 * oy + 1, p.InHeight) * p.InWidth;
-        int x0 = ClampTo(2 * ox - 1, p.InWidth), x1 = 2 * ox, x2 = ClampTo(2 * ox + 1, p.InWidth);
-        float m = float.NegativeInfinity;
-        m = PoolRow.Max(m, input[r0 + x0]);
-        m = PoolRow.Max(m, input[r0 + x1]);
-        m = PoolRow.Max(m, input[r0 + x2]);
-        m = PoolRow.Max(m, input[r1 + x0]);
-        m = PoolRow.Max(m, input[r1 + x1]);
-        m = PoolRow.Max(m, input[r1 + x2]);
-        m = PoolRow.Max(m, input[r2 + x0]);
-        m = PoolRow.Max(m, input[r2 + x1]);
-        m = PoolRow.Max(m, input[r2 + x2]);
-        output[(plane * p.OutHeight + oy) * p.OutWidth + ox] = m;
+        output[(plane * p.OutHeight + oy) * p.OutWidth + ox] = Window(input, r0, r1, r2, ox, p.InWidth);
     }
 
     /// <summary>
@@ -114,19 +103,30 @@ public static class Pooling
         for (int j = 0; j < count; j++)
         {
             int ox = ox0 + j;
-            int x0 = ClampTo(2 * ox - 1, p.InWidth), x1 = 2 * ox, x2 = ClampTo(2 * ox + 1, p.InWidth);
-            float m = float.NegativeInfinity;
-            m = PoolRow.Max(m, input[r0 + x0]);
-            m = PoolRow.Max(m, input[r0 + x1]);
-            m = PoolRow.Max(m, input[r0 + x2]);
-            m = PoolRow.Max(m, input[r1 + x0]);
-            m = PoolRow.Max(m, input[r1 + x1]);
-            m = PoolRow.Max(m, input[r1 + x2]);
-            m = PoolRow.Max(m, input[r2 + x0]);
-            m = PoolRow.Max(m, input[r2 + x1]);
-            m = PoolRow.Max(m, input[r2 + x2]);
-            output[at + j] = m;
+            output[at + j] = Window(input, r0, r1, r2, ox, p.InWidth);
         }
+    }
+
+    /// <summary>
+    /// The max of output column <paramref name="ox"/>'s 3x3 window over the input rows starting at <paramref name="r0"/>,
+    /// <paramref name="r1"/>, <paramref name="r2"/>: the nine taps rows then columns, the columns clamped to the row
+    /// (<see cref="PoolRow.Max(float, float)"/>: the first maximal value wins, a NaN never does). One body for both
+    /// kernels, so their results are the same bit for bit.
+    /// </summary>
+    private static float Window(ArrayView<float> input, int r0, int r1, int r2, int ox, int width)
+    {
+        int x0 = ClampTo(2 * ox - 1, width), x1 = 2 * ox, x2 = ClampTo(2 * ox + 1, width);
+        float m = float.NegativeInfinity;
+        m = PoolRow.Max(m, input[r0 + x0]);
+        m = PoolRow.Max(m, input[r0 + x1]);
+        m = PoolRow.Max(m, input[r0 + x2]);
+        m = PoolRow.Max(m, input[r1 + x0]);
+        m = PoolRow.Max(m, input[r1 + x1]);
+        m = PoolRow.Max(m, input[r1 + x2]);
+        m = PoolRow.Max(m, input[r2 + x0]);
+        m = PoolRow.Max(m, input[r2 + x1]);
+        m = PoolRow.Max(m, input[r2 + x2]);
+        return m;
     }
 
     private static int ClampTo(int i, int count) => i < 0 ? 0 : i >= count ? count - 1 : i;

@@ -16,8 +16,11 @@ namespace TrgIlgpu.Bench;
 /// on an ONNX export of the same PyTorch reference. Same synthetic weights everywhere. TrgIlgpu (the first device) and
 /// ONNX Runtime run in the same process, so their timed forwards are interleaved in <c>--rounds</c> rounds (each round
 /// a few forwards of each, in turn): a change of the host's speed during the run lands on both, not on one engine's
-/// block. PyTorch (a separate process, far behind both) runs before them.
-/// Usage: compare [--variant trgv2] [--batches 1,8] [--iters 20] [--rounds 5] [--devices opencl] [--out bench/RESULTS.md]
+/// block. PyTorch (a separate process, far behind both) runs before them. <c>--pause-ms N</c> sleeps N ms before each
+/// timed forward of TrgIlgpu and ONNX Runtime (outside the timed region): the latency of an app that runs one forward a
+/// video frame and idles between them, instead of back-to-back forwards (docs/devices.md, "Acceptance status after
+/// round nine").
+/// Usage: compare [--variant trgv2] [--batches 1,8] [--iters 20] [--rounds 5] [--pause-ms 0] [--devices opencl] [--out bench/RESULTS.md]
 /// </summary>
 internal static class Compare
 {
@@ -29,6 +32,7 @@ internal static class Compare
         int[] batches = Arg(args, "--batches", "1,8").Split(',').Select(int.Parse).ToArray();
         int iters = int.Parse(Arg(args, "--iters", "20"));
         int rounds = Math.Clamp(int.Parse(Arg(args, "--rounds", "5")), 1, iters);
+        int pauseMs = Math.Max(0, int.Parse(Arg(args, "--pause-ms", "0")));
         string[] devices = Arg(args, "--devices", "opencl").Split(',');
         string root = FindRoot();
         string outPath = Arg(args, "--out", Path.Combine(root, "bench", "RESULTS.md"));
@@ -57,12 +61,12 @@ internal static class Compare
                 foreach (int b in batches)
                 {
                     var faces = Benchmark.SyntheticBatch(b);
-                    var engine = new Timer(iters);
+                    var engine = new Timer(iters, pauseMs);
                     Action engineForward = () => session.Run(faces);
                     for (int i = 0; i < 3; i++) engineForward();
                     // The peer beside the first device only: ONNX Runtime's forwards interleaved with the engine's.
                     using var onnx = d == 0 ? OnnxPeer.Open(root, tmp.FullName, variant, b) : null;
-                    var peer = new Timer(iters);
+                    var peer = new Timer(iters, pauseMs);
                     for (int round = 0; round < rounds; round++)
                     {
                         int n = (round + 1) * iters / rounds - round * iters / rounds;
@@ -84,13 +88,13 @@ internal static class Compare
         // `-- kernels`, and the ones written by hand).
         string old = File.Exists(outPath) ? File.ReadAllText(outPath) : "";
         int sections = old.IndexOf("\n<!-- ", StringComparison.Ordinal);
-        File.WriteAllText(outPath, Report(variant, iters, rounds, rows) + (sections >= 0 ? old[sections..] : ""));
+        File.WriteAllText(outPath, Report(variant, iters, rounds, pauseMs, rows) + (sections >= 0 ? old[sections..] : ""));
         Console.WriteLine($"wrote {outPath}");
         return 0;
     }
 
-    /// <summary>Timed forwards of one engine: median and p90 of everything timed.</summary>
-    private sealed class Timer(int capacity)
+    /// <summary>Timed forwards of one engine: median and p90 of everything timed; an untimed pause before each.</summary>
+    private sealed class Timer(int capacity, int pauseMs)
     {
         private readonly List<double> ms = new(capacity);
 
@@ -98,6 +102,7 @@ internal static class Compare
         {
             for (int i = 0; i < count; i++)
             {
+                if (pauseMs > 0) Thread.Sleep(pauseMs);
                 long t0 = Stopwatch.GetTimestamp();
                 forward();
                 ms.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
@@ -177,14 +182,14 @@ internal static class Compare
         return values;
     }
 
-    private static string Report(string variant, int iters, int rounds, List<Row> rows)
+    private static string Report(string variant, int iters, int rounds, int pauseMs, List<Row> rows)
     {
         var sb = new StringBuilder();
         sb.AppendLine("# Benchmark results");
         sb.AppendLine();
         sb.AppendLine($"Written by `dotnet run -c Release --project bench/TrgIlgpu.Bench -- compare` on {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
         sb.AppendLine($"Machine: {CpuName()}, {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1L << 30)} GiB; {Environment.OSVersion}.");
-        sb.AppendLine($"Model: {variant}, synthetic weights seed 1 (the same tensors in every engine), 192x192 crops. {iters} timed forwards after 3 warm-up ones; median and p90 in milliseconds; TrgIlgpu's and ONNX Runtime's forwards interleaved in {rounds} rounds (PyTorch ran before them). The engine's launches a forward (they differ by batch size: the kernel policy) are in its rows.");
+        sb.AppendLine($"Model: {variant}, synthetic weights seed 1 (the same tensors in every engine), 192x192 crops. {iters} timed forwards after 3 warm-up ones; median and p90 in milliseconds; TrgIlgpu's and ONNX Runtime's forwards interleaved in {rounds} rounds (PyTorch ran before them). The engine's launches a forward (they differ by batch size: the kernel policy) are in its rows." + (pauseMs > 0 ? $" Each timed forward of TrgIlgpu and ONNX Runtime came after a {pauseMs} ms pause (`--pause-ms`: one forward a video frame); PyTorch's did not." : ""));
         sb.AppendLine();
         foreach (var b in rows.Select(r => r.Batch).Distinct())
         {

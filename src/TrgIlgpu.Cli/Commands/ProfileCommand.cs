@@ -30,14 +30,18 @@ internal static class ProfileCommand
             using var session = InferenceSession.ForBatch(weights, b, CommonOptions.ParseDevice(pr.GetValue(device)!), Console.Error);
             var timings = Benchmark.Profile(session, b, pr.GetValue(warmup), pr.GetValue(iters));
             Console.WriteLine($"{session.Variant.Name} on {session.DeviceName}, batch {b}; each launch synchronised (sum {timings.Sum(t => t.DurationMs):F2} ms)");
-            Console.WriteLine($"{"kernel",-18} {"launches",8} {"total ms",10} {"mean ms",9} {"share",7} {"GFLOP/s",9} {"GB/s",8}");
-            foreach (var r in Benchmark.ByKernel(timings))
-                Console.WriteLine($"{r.Kernel,-18} {r.Launches,8} {r.TotalMs,10:F3} {r.MeanMs,9:F3} {r.Share,7:P1} {r.GflopPerSecond,9:F1} {r.GBytesPerSecond,8:F2}");
+            var byKernel = Benchmark.ByKernel(timings);
+            // Columns as wide as the longest kernel and op names (e.g. WinogradOutputF4Planes), so the table stays aligned.
+            int kw = Math.Max("kernel".Length, byKernel.Max(r => r.Kernel.Length));
+            Console.WriteLine($"{"kernel".PadRight(kw)} {"launches",8} {"total ms",10} {"mean ms",9} {"share",7} {"GFLOP/s",9} {"GB/s",8}");
+            foreach (var r in byKernel)
+                Console.WriteLine($"{r.Kernel.PadRight(kw)} {r.Launches,8} {r.TotalMs,10:F3} {r.MeanMs,9:F3} {r.Share,7:P1} {r.GflopPerSecond,9:F1} {r.GBytesPerSecond,8:F2}");
             if (pr.GetValue(ops))
             {
                 Console.WriteLine();
+                int nw = timings.Max(t => t.Name.Length);
                 foreach (var t in timings)
-                    Console.WriteLine($"{t.Name,-20} {t.Kernel,-17} {t.DurationMs,9:F3} ms {t.Flops / (t.DurationMs * 1e6),8:F1} GFLOP/s  {t.Shape}");
+                    Console.WriteLine($"{t.Name.PadRight(nw)} {t.Kernel.PadRight(kw)} {t.DurationMs,9:F3} ms {t.Flops / (t.DurationMs * 1e6),8:F1} GFLOP/s  {t.Shape}");
             }
             var path = pr.GetValue(trace);
             if (path is not null)
