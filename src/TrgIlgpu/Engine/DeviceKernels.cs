@@ -29,7 +29,7 @@ internal sealed class DeviceKernels
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> Conv2DStrip => Load(ref field, Convolution.Conv2DStrip);
     public Action<AcceleratorStream, KernelConfig, V, V, ConvParams> PhaseSplit => Load(ref field, PhaseConvolution.PhaseSplit);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, V, ConvParams> Conv2DPhase => Load(ref field, PhaseConvolution.Conv2DPhase);
-    public Action<AcceleratorStream, KernelConfig, V, V, PoolParams> MaxPool => Load(ref field, Pooling.MaxPool3x3S2);
+    public Action<AcceleratorStream, KernelConfig, V, V, PoolParams> MaxPool3x3S2 => Load(ref field, Pooling.MaxPool3x3S2);
     public Action<AcceleratorStream, KernelConfig, V, V, PoolParams> MaxPool3x3S2PerOutput => Load(ref field, Pooling.MaxPool3x3S2PerOutput);
     public Action<AcceleratorStream, KernelConfig, V, V, DeconvParams> DeconvPad => Load(ref field, TransposedConvolution.DeconvPad);
     public Action<AcceleratorStream, KernelConfig, V, V, V, V, DeconvParams> Deconv => Load(ref field, TransposedConvolution.Deconv4x4S2);
@@ -51,7 +51,7 @@ internal sealed class DeviceKernels
 
     /// <summary>The launcher of max-pool variant <paramref name="kernel"/> (<see cref="KernelPolicy.Pool"/>).</summary>
     public Action<AcceleratorStream, KernelConfig, V, V, PoolParams> MaxPoolOf(PoolKernel kernel) =>
-        kernel == PoolKernel.MaxPool3x3S2PerOutput ? MaxPool3x3S2PerOutput : MaxPool;
+        kernel == PoolKernel.MaxPool3x3S2PerOutput ? MaxPool3x3S2PerOutput : MaxPool3x3S2;
 
     /// <summary>The kernel policy of the plans that launch these kernels (each picks its convolutions' kernels from it).</summary>
     public KernelPolicy Policy { get; }
